@@ -1,0 +1,32 @@
+"""jaxmc: matrix-calculus tools for JAX.
+
+Jit-compiled helpers on top of ``jax.grad``, ``jax.jacfwd`` and ``jax.jacrev``:
+vec/unvec and Kronecker algebra (:mod:`jaxmc.vec`), derivative layout conventions,
+trace-trick differentials, Hessian spectra and autodiff cost. Every public name
+is re-exported here; the modules stay importable (``from jaxmc import vec``).
+"""
+
+from jaxmc.vec import commutation_matrix as commutation_matrix
+from jaxmc.vec import commute as commute
+from jaxmc.vec import duplication_matrix as duplication_matrix
+from jaxmc.vec import elimination_matrix as elimination_matrix
+from jaxmc.vec import kron_matvec as kron_matvec
+from jaxmc.vec import unvec as unvec
+from jaxmc.vec import unvech as unvech
+from jaxmc.vec import vec as vec
+from jaxmc.vec import vech as vech
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # vec / Kronecker toolkit
+    "commutation_matrix",
+    "commute",
+    "duplication_matrix",
+    "elimination_matrix",
+    "kron_matvec",
+    "unvec",
+    "unvech",
+    "vec",
+    "vech",
+]

@@ -1,0 +1,7 @@
+"""``python -m jaxmc`` runs the command line."""
+
+import sys
+
+from jaxmc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,43 @@
+"""Test configuration: float64 and strict rank promotion for the whole suite.
+
+float32 behaviour is tested explicitly by creating float32 inputs; ``tol`` gives
+the tolerance used for each dtype throughout the suite.
+"""
+
+import jax
+import jax.numpy as jnp
+import pytest
+from hypothesis import HealthCheck, settings
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+settings.register_profile(
+    "jaxmc",
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+settings.load_profile("jaxmc")
+
+# Tolerances used across the suite: (rtol, atol) per dtype.
+TOLERANCES = {
+    jnp.dtype("float64"): (1e-10, 1e-12),
+    jnp.dtype("float32"): (1e-5, 1e-5),
+}
+
+
+def tol(dtype):
+    """(rtol, atol) for ``dtype``, from TOLERANCES."""
+    return TOLERANCES[jnp.dtype(dtype)]
+
+
+# Run each public function eagerly and jitted.
+TRANSFORMS = {"eager": lambda f: f, "jit": jax.jit}
+
+
+@pytest.fixture(params=list(TRANSFORMS), ids=list(TRANSFORMS))
+def transform(request):
+    """Either the identity or jax.jit, to run a test body both ways."""
+    return TRANSFORMS[request.param]
