@@ -1,0 +1,134 @@
+"""The linear-operator abstraction shared by every spectrum algorithm.
+
+A :class:`LinearOperator` is a symmetric linear map on ``R^n`` given by its
+matrix-vector product on flat vectors of shape ``(n,)``. Operators built from
+model parameters (Hessians, Gauss-Newton matrices) also know how to ravel and
+unravel parameter pytrees, so ``matvec`` accepts either form and returns the same
+form it was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmc import _checks
+
+__all__ = ["LinearOperator", "matrix_operator"]
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+class LinearOperator:
+    r"""A symmetric linear operator on ``R^n``, given by its matvec.
+
+    Args:
+      flat_matvec: a function ``(n,) -> (n,)``, linear and symmetric, traceable
+        by JAX (it is called under ``jax.jit``, ``jax.vmap`` and ``lax`` loops).
+      size: ``n``, the dimension.
+      dtype: the dtype of vectors the operator acts on.
+      ravel: maps a pytree (e.g. parameters) to a flat ``(n,)`` vector.
+      unravel: the inverse of ``ravel``.
+      name: a label used in ``repr`` and in reports.
+
+    Attributes:
+      flat_matvec: the matvec on flat vectors.
+      size: ``n``.
+      dtype: the operator's dtype.
+      shape: ``(n, n)``.
+    """
+
+    def __init__(
+        self,
+        flat_matvec: Callable[[jax.Array], jax.Array],
+        *,
+        size: int,
+        dtype: Any,
+        ravel: Callable[[Any], jax.Array] | None = None,
+        unravel: Callable[[jax.Array], Any] | None = None,
+        name: str = "LinearOperator",
+    ):
+        fn = "jaxmc.spectrum.LinearOperator"
+        _checks.check_callable(fn, "flat_matvec", flat_matvec)
+        self.flat_matvec = flat_matvec
+        self.size = _checks.static_int(fn, "size", size, minimum=1)
+        self.dtype = jnp.dtype(dtype)
+        self.ravel = _identity if ravel is None else ravel
+        self.unravel = _identity if unravel is None else unravel
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n, n)``."""
+        return (self.size, self.size)
+
+    def matvec(self, v: Any) -> Any:
+        """Applies the operator to a flat vector ``(n,)`` or to a pytree.
+
+        Args:
+          v: a flat vector of shape ``(n,)``, or a pytree shaped like the one
+            ``unravel`` returns (the parameters, for Hessian operators).
+
+        Returns:
+          The product, in the same form as ``v``.
+        """
+        if isinstance(v, jax.Array | np.ndarray) and v.shape == (self.size,):
+            return self.flat_matvec(jnp.asarray(v, dtype=self.dtype))
+        return self.unravel(self.flat_matvec(self.ravel(v)))
+
+    def __matmul__(self, v: Any) -> Any:
+        return self.matvec(v)
+
+    def to_dense(self, chunk_size: int | None = None) -> jax.Array:
+        """Builds the dense ``(n, n)`` matrix, ``chunk_size`` columns at a time.
+
+        Only for small operators: the result holds ``n^2`` numbers. Columns are
+        computed with ``jax.lax.map(..., batch_size=chunk_size)``, so at most
+        ``chunk_size`` matvecs are in flight at once (all at once when None).
+
+        Args:
+          chunk_size: the number of columns computed together.
+
+        Returns:
+          The matrix of shape ``(n, n)``.
+        """
+        fn = f"{self.name}.to_dense"
+        n = self.size
+        if chunk_size is not None:
+            chunk_size = _checks.static_int(fn, "chunk_size", chunk_size, minimum=1)
+        eye = jnp.eye(n, dtype=self.dtype)
+        cols = jax.lax.map(self.flat_matvec, eye, batch_size=chunk_size or n)
+        return cols.T
+
+    def __repr__(self) -> str:
+        return f"{self.name}(size={self.size}, dtype={self.dtype})"
+
+
+def matrix_operator(M: jax.Array, /) -> LinearOperator:
+    """Wraps a symmetric dense matrix as a :class:`LinearOperator`.
+
+    Symmetry is not checked (it is a value check); the spectrum algorithms assume
+    it.
+
+    Args:
+      M: a square matrix of shape ``(n, n)``.
+
+    Returns:
+      The operator ``v -> M @ v`` of size ``n`` and dtype ``M.dtype``.
+
+    Raises:
+      ValueError: if ``M`` is not square. TypeError: if it is not floating.
+    """
+    fn = "jaxmc.spectrum.matrix_operator"
+    M = _checks.as_array(fn, "M", M)
+    _checks.check_square(fn, "M", M)
+    _checks.check_floating(fn, "M", M)
+    return LinearOperator(
+        lambda v: M @ v, size=M.shape[0], dtype=M.dtype, name="MatrixOperator"
+    )
