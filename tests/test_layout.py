@@ -568,3 +568,18 @@ def test_bad_functions_and_arguments():
         ValueError, match=r"argnums` must be an int or a non-empty tuple"
     ):
         gradient(jnp.sum, argnums=())
+
+
+def test_jacobian_under_vmap_and_python_scalars():
+    A = rand(0, (3, 4))
+    xs = rand(1, (5, 4))
+    Js = jax.vmap(jacobian(lambda x: jnp.tanh(A @ x), layout="denominator"))(xs)
+    assert Js.shape == (5, 4, 3)
+    for x, J in zip(xs, Js, strict=True):
+        np.testing.assert_allclose(
+            J, (jnp.diag(1 - jnp.tanh(A @ x) ** 2) @ A).T, rtol=1e-12
+        )
+    # A Python float is a scalar variable.
+    np.testing.assert_allclose(
+        jacobian(jnp.sin, layout="vec")(0.5), [[np.cos(0.5)]], rtol=1e-12
+    )
