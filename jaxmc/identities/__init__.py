@@ -15,16 +15,14 @@ jit-compiled JAX function, the domain each input is drawn from, and its source
 * :func:`latex_table` prints a LaTeX table; ``jaxmc identities`` lists, verifies
   and prints the catalog from the command line.
 
-Layouts of the closed forms (the same names as :mod:`jaxmc.layout`):
-
-* ``"mixed"``: gradients of scalar functions have the shape of the variable
-  (``d tr(AX)/dX = A^T``, ``d(a^T x)/dx = a``); Jacobians of vector functions
-  are ``(dim y, dim x)``; derivatives by a scalar have the shape of the output.
-* ``"numerator"`` / ``"denominator"``: Jacobians ``(dim y, dim x)`` and their
-  transposes (used here for vector-by-vector identities).
-* ``"vec"`` (Magnus & Neudecker): ``d vec F / d (vec X)^T``, column-major vec,
-  for matrix-valued functions (``d vec(AXB) / d vec X = B^T kron A``).
-* ``"jax"``: JAX's own layout, ``out_shape + in_shape``.
+Layouts of the closed forms are those of :mod:`jaxmc.layout`, and
+:func:`verify` computes the autodiff side with ``jaxmc.jacobian(f,
+layout=identity.layout)``, so each closed form is checked in the layout it is
+stated in. Most are ``"mixed"`` (gradients shaped like the variable,
+``d tr(AX)/dX = A^T``; numerator Jacobians ``(dim y, dim x)`` for vector
+functions; derivatives by a scalar shaped like the output), a few
+``"numerator"``/``"denominator"`` Jacobians, and matrix-valued functions in
+``"vec"`` layout (``d vec(AXB) / d (vec X)^T = B^T kron A``).
 
 Second-order identities (``order=2``) state the Jacobian of the gradient: the
 Hessian, ``(n, n)`` for a vector variable and ``(mn, mn)`` in ``"vec"`` layout

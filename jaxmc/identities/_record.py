@@ -9,13 +9,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxmc import _checks
+from jaxmc import _checks, layout
 from jaxmc.identities import _domains
 
 __all__ = ["LAYOUTS", "Identity", "Input", "dims_from_key", "shape_of"]
 
-# The layouts a closed form may be stated in (see jaxmc.identities' docstring).
-LAYOUTS = ("mixed", "numerator", "denominator", "vec", "jax")
+# The layouts a closed form may be stated in (defined in jaxmc.layout).
+LAYOUTS = layout.LAYOUTS
 
 # Size symbols allowed in an input's shape string. ``M = m + n`` gives tall
 # matrices (more rows than columns); ``T = n (n + 1) / 2`` is the length of vech

@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
-from jaxmc.identities import _catalog, _layouts
+from jaxmc import _checks, layout
+from jaxmc.identities import _catalog
 from jaxmc.identities._record import Identity, dims_from_key
 
 __all__ = ["DEFAULT_RTOL", "VerifyRow", "VerifyTable", "verify"]
@@ -107,12 +107,17 @@ class VerifyTable:
         )
 
 
-def _autodiff_jax(ident: Identity, args: tuple) -> jax.Array:
-    """The derivative by JAX autodiff, in JAX's layout (one draw)."""
+def _autodiff(ident: Identity, args: tuple) -> jax.Array:
+    """The derivative by JAX autodiff, in the identity's layout (one draw).
+
+    Goes through :mod:`jaxmc.layout`: ``jaxmc.jacobian(f, layout=...)`` for
+    first derivatives, the Jacobian of ``jaxmc.gradient(f)`` for Hessians.
+    """
     k = ident.argnum
+    f = ident.f
     if ident.order == 2:
-        return jax.jacfwd(jax.grad(ident.f, argnums=k), argnums=k)(*args)
-    return jax.jacfwd(ident.f, argnums=k)(*args)
+        f = layout.gradient(ident.f, k, layout="mixed")
+    return layout.jacobian(f, k, layout=ident.layout)(*args)
 
 
 def _closed_form(ident: Identity):
@@ -130,21 +135,9 @@ def _group_errors(ident: Identity, keys: jax.Array, dims: dict, dtype) -> np.nda
     shape or cannot be evaluated.
     """
     args = jax.vmap(lambda k: ident.sample(k, dims, dtype=dtype))(keys)
-    auto = jax.vmap(lambda *a: _autodiff_jax(ident, a))(*args)
-    in_shape = args[ident.argnum].shape[1:]
-    out_shape = (
-        in_shape if ident.order == 2 else auto.shape[1 : auto.ndim - len(in_shape)]
-    )
+    auto = jax.vmap(lambda *a: _autodiff(ident, a))(*args)
     try:
-        closed = jax.vmap(_closed_form(ident))(*args)
-        closed = jax.vmap(
-            lambda c: _layouts.to_jax(
-                jnp.asarray(c),
-                in_shape=in_shape,
-                out_shape=out_shape,
-                layout=ident.layout,
-            )
-        )(closed)
+        closed = jnp.asarray(jax.vmap(_closed_form(ident))(*args))
     except (TypeError, ValueError):
         return np.full(keys.shape[0], np.inf)
     if closed.shape != auto.shape:
@@ -191,9 +184,11 @@ def verify(
 
     For each identity, draws ``trials`` random inputs from its domain samplers,
     at ``sizes`` different random sizes (``m, n, p, q`` in ``[2, max_size]``),
-    computes the derivative of ``f`` with respect to ``wrt`` by autodiff
-    (``jax.jacfwd``; the Jacobian of ``jax.grad`` for order 2) and the closed
-    form, brings both to the same layout, and records the max relative error
+    computes the derivative of ``f`` with respect to ``wrt`` by autodiff in the
+    identity's stated layout, through the layout module
+    (``jaxmc.jacobian(f, layout=identity.layout)``; for order 2 the Jacobian of
+    ``jaxmc.gradient(f)``), compares it with the closed form, and records the
+    max relative error
     ``max|closed - autodiff| / max|autodiff|``. Draws of one size are vmapped
     and run op by op, so compiled kernels are shared across identities and
     trials of the same sizes (every identity in one call uses the same sizes).
