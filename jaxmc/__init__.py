@@ -6,6 +6,22 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc.check import CheckReport as CheckReport
+from jaxmc.check import check_gradient as check_gradient
+from jaxmc.check import check_jacobian as check_jacobian
+from jaxmc.check import numerical_gradient as numerical_gradient
+from jaxmc.check import numerical_jacobian as numerical_jacobian
+from jaxmc.differentials import differential as differential
+from jaxmc.differentials import (
+    gradient_from_differential as gradient_from_differential,
+)
+from jaxmc.differentials import (
+    hessian_from_second_differential as hessian_from_second_differential,
+)
+from jaxmc.differentials import (
+    jacobian_from_differential as jacobian_from_differential,
+)
+from jaxmc.differentials import symmetric_gradient as symmetric_gradient
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -29,4 +45,16 @@ __all__ = [
     "unvech",
     "vec",
     "vech",
+    # trace-trick differentials (jaxmc.differentials)
+    "differential",
+    "gradient_from_differential",
+    "hessian_from_second_differential",
+    "jacobian_from_differential",
+    "symmetric_gradient",
+    # finite differences and gradient checks (jaxmc.check)
+    "CheckReport",
+    "check_gradient",
+    "check_jacobian",
+    "numerical_gradient",
+    "numerical_jacobian",
 ]
