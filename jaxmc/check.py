@@ -44,7 +44,7 @@ larger than about 1% of the largest entry (smaller entries are checked to
 ``1e-4 max |R|``); in float64 an error of ~1e-6 relative is caught.
 
 The check functions are host-side tools: they need concrete values, run
-eagerly (``f`` itself is still jitted and vmapped inside), raise a clear error
+eagerly (``f`` is still vmapped over the perturbed points), raise a clear error
 when called under ``jax.jit``, and raise ``ValueError`` where a value is not
 finite, naming the entry.
 """
@@ -176,7 +176,8 @@ def _flat_function(f: Callable, flat: _Flat) -> Callable:
 
 
 def _output_struct(fn: str, f: Callable, x: Any, *, scalar: bool) -> Any:
-    out = jax.eval_shape(f, x)
+    # Eagerly, call f (it may need concrete values); under tracing, trace it.
+    out = f(x) if _checks.is_concrete(x) else jax.eval_shape(f, x)
     if not (hasattr(out, "shape") and hasattr(out, "dtype")):
         what = "a scalar" if scalar else "an array"
         msg = (
@@ -204,10 +205,8 @@ def _evaluate_rows(f_flat: Callable, points: jax.Array) -> jax.Array:
     """
     n_rows, n = points.shape
     rows = max(1, _CHUNK_ENTRIES // max(n, 1))
-    batched = jax.vmap(f_flat)
-    if _checks.is_concrete(points):
-        batched = jax.jit(batched)
-    try:
+    batched = jax.vmap(f_flat)  # eager vmap: op-by-op on the whole batch, no
+    try:  # compilation (a fresh jit per call would cost ~0.1 s to compile)
         parts = [batched(points[i : i + rows]) for i in range(0, n_rows, rows)]
     except _TRACING_ERRORS:
         if not _checks.is_concrete(points):
@@ -222,13 +221,21 @@ def _steps(x_flat: jax.Array, eps: float) -> jax.Array:
     return (x_flat + h) - x_flat
 
 
-def _central(f_flat: Callable, x_flat: jax.Array, h: jax.Array) -> jax.Array:
-    """Rows of f at x +- h_i e_i: returns (f(x + h e_i), f(x - h e_i)), (N, M)."""
+def _central(
+    f_flat: Callable, x_flat: jax.Array, steps: list[jax.Array]
+) -> list[tuple[jax.Array, jax.Array]]:
+    """f at x +- h_i e_i for each step vector h: pairs of (N, M) arrays.
+
+    All points go through one vmapped evaluation.
+    """
     n = x_flat.shape[0]
-    shifts = jnp.diag(h)
-    points = jnp.concatenate([x_flat + shifts, x_flat - shifts], axis=0)
-    values = _evaluate_rows(f_flat, points)
-    return values[:n], values[n:]
+    points = []
+    for h in steps:
+        shifts = jnp.diag(h)
+        points += [x_flat[None, :] + shifts, x_flat[None, :] - shifts]
+    values = _evaluate_rows(f_flat, jnp.concatenate(points, axis=0))
+    blocks = [values[i * n : (i + 1) * n] for i in range(2 * len(steps))]
+    return [(blocks[2 * j], blocks[2 * j + 1]) for j in range(len(steps))]
 
 
 def _raise_non_finite(fn: str, flat: _Flat, values: Any, h: Any, what: str) -> None:
@@ -255,10 +262,10 @@ def _check_concrete(fn: str, x: Any) -> None:
         raise TypeError(msg)
 
 
-def _check_f_finite(fn: str, f: Callable, x: Any) -> None:
-    if not _checks.is_concrete(x):
+def _check_f_finite(fn: str, out: Any) -> None:
+    if not _checks.is_concrete(out) or isinstance(out, jax.ShapeDtypeStruct):
         return
-    value = np.asarray(f(x))
+    value = np.asarray(out)
     bad = ~np.isfinite(value)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0]) if value.ndim else ""
@@ -277,7 +284,7 @@ def _check_inputs(fn: str, f: Callable, x: Any, eps: Any, *, scalar: bool) -> tu
     for leaf in jax.tree_util.tree_leaves(x):
         _checks.check_finite(fn, "x", leaf)
     out = _output_struct(fn, f, x, scalar=scalar)
-    _check_f_finite(fn, f, x)
+    _check_f_finite(fn, out)
     return x, flat, out
 
 
@@ -287,7 +294,7 @@ def _numerical(fn: str, f: Callable, x: Any, eps: Any, *, scalar: bool) -> Any:
     x_flat = flat.ravel(x, dtype)
     h = _steps(x_flat, _default_eps(dtype, 1 / 3) if eps is None else eps)
     f_flat = _flat_function(f, flat)
-    plus, minus = _central(f_flat, x_flat, h)
+    ((plus, minus),) = _central(f_flat, x_flat, [h])
     _raise_non_finite(fn, flat, plus, h, "x + h e_i")
     _raise_non_finite(fn, flat, minus, h, "x - h e_i")
     D = ((plus - minus) / (2 * h[:, None]).astype(plus.dtype)).T  # (M, N)
@@ -500,8 +507,7 @@ def _richardson(
     x_flat = flat.ravel(x, dtype)
     f_flat = _flat_function(f, flat)
     h = _steps(x_flat, _default_eps(dtype, 1 / 5))
-    plus1, minus1 = _central(f_flat, x_flat, h)
-    plus2, minus2 = _central(f_flat, x_flat, 2 * h)
+    (plus1, minus1), (plus2, minus2) = _central(f_flat, x_flat, [h, 2 * h])
     for values, what in [
         (plus1, "x + h e_i"),
         (minus1, "x - h e_i"),
@@ -671,7 +677,7 @@ def check_gradient(
     Returns:
       A :class:`CheckReport` (truthy when passed); ``print`` it for a table
       of the worst entries. Runs eagerly: ``f`` and ``grad`` are called on
-      concrete values (``f`` vmapped and jitted over ``4 N`` points).
+      concrete values (``f`` vmapped over ``4 N`` points).
 
     Raises:
       TypeError: if called under a JAX transformation, ``f`` is not callable
