@@ -21,10 +21,14 @@ that step) hides small errors and a wrong entry can cancel in the projection.
 Here the reference is made accurate, and its error is estimated, entry by
 entry:
 
-1. **Precision**: when ``jax_enable_x64`` is on, ``f`` is evaluated at ``x``
-   promoted to float64 (``promote=None`` does this automatically; pass
-   ``promote=False`` for a function that cannot run in float64). The float32
-   analytic derivative is then compared with a reference accurate to ~1e-10.
+1. **Precision**: ``f`` is evaluated at ``x`` promoted to float64, inside a
+   scoped ``jax.enable_x64`` (so this works whether or not x64 is switched on
+   globally; pass ``promote=False`` for a function that cannot run in
+   float64). The float32 analytic derivative is then compared with a
+   reference accurate to ~1e-10. Without it, float32 differences are limited
+   by the rounding noise of ``f`` (about ``u |f| / h``): a function with a
+   large constant offset, or an ill-conditioned one, may not resolve a 1%
+   error, and the report says so.
 2. **Richardson extrapolation**: central differences at steps ``h`` and
    ``2 h`` give ``D(h)`` and ``D(2h)``; the reference is
    ``R = (4 D(h) - D(2h)) / 3`` (truncation error ``O(h^4)``) with
@@ -132,8 +136,11 @@ class _Flat:
 def _flatten_variable(fn: str, x: Any) -> tuple[Any, _Flat]:
     x = jax.tree_util.tree_map(lambda leaf: _checks.as_array(fn, "x", leaf), x)
     with_paths, treedef = jax.tree_util.tree_flatten_with_path(x)
-    if not with_paths:
-        msg = f"{fn}: argument `x` must hold at least one array; got an empty pytree."
+    if not with_paths or all(math.prod(leaf.shape) == 0 for _, leaf in with_paths):
+        msg = (
+            f"{fn}: argument `x` must hold at least one entry; got "
+            f"{'an empty pytree' if not with_paths else 'only empty arrays'}."
+        )
         raise ValueError(msg)
     for _, leaf in with_paths:
         _checks.check_floating(fn, "x", leaf)
@@ -405,6 +412,8 @@ class CheckReport:
       analytic: the derivative checked, same layout (NumPy).
       numerical: the finite-difference reference, same layout (NumPy).
       fd_error: the largest estimated error of the reference.
+      resolution: ``3 fd_error / max |r|``, roughly the smallest relative error
+        the reference can resolve; ``__str__`` warns when it exceeds ``rtol``.
       rtol: the relative tolerance used.
       atol: the absolute tolerance used.
       method: how the reference was computed.
@@ -422,6 +431,7 @@ class CheckReport:
     analytic: Any
     numerical: Any
     fd_error: float
+    resolution: float
     rtol: float
     atol: float
     method: str
@@ -477,6 +487,14 @@ class CheckReport:
             f"  allowed        atol + rtol*|ref| + {_SAFETY:g}*fd_err with "
             f"rtol={self.rtol:.1e}, atol={self.atol:.1e}, fd_err<={self.fd_error:.1e}",
             f"  reference      {self.method}",
+        ]
+        if self.resolution > self.rtol:
+            lines.append(
+                f"  note           the reference resolves errors only down to about "
+                f"{self.resolution:.1e} relative (> rtol): smaller errors go unseen; "
+                f"use promote=True (float64) if f allows it"
+            )
+        lines += [
             "",
             f"  {'entry':<18}{'analytic':>14}{'numerical':>14}{'abs err':>11}"
             f"{'allowed':>11}",
@@ -492,21 +510,32 @@ def _default_rtol(dtype: Any) -> float:
     return {64: 1e-7, 32: 1e-3}.get(bits, 3e-2)
 
 
+def _x64_context() -> Any:
+    """A context in which float64 arrays exist, whatever jax_enable_x64 says."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64  # older JAX
+
+    return enable_x64()
+
+
 def _richardson(
-    fn: str, f: Callable, x: Any, flat: _Flat, promote: bool | None
-) -> tuple[jax.Array, jax.Array, str]:
-    """The Richardson reference (M, N) and its error estimate (M, N)."""
+    fn: str, f: Callable, x: Any, flat: _Flat, promote: bool
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The Richardson reference (M, N) and its error estimate (M, N), in NumPy."""
+    if not isinstance(promote, bool):
+        msg = f"{fn}: argument `promote` must be True or False; got {promote!r}."
+        raise TypeError(msg)
+    if not promote:
+        return _richardson_in(fn, f, x, flat, jnp.result_type(*flat.dtypes))
+    with _x64_context():
+        return _richardson_in(fn, f, x, flat, jnp.float64)
+
+
+def _richardson_in(
+    fn: str, f: Callable, x: Any, flat: _Flat, dtype: Any
+) -> tuple[np.ndarray, np.ndarray, str]:
     x_dtype = jnp.result_type(*flat.dtypes)
-    x64 = jax.config.read("jax_enable_x64")
-    if promote is None:
-        promote = bool(x64)
-    if promote and not x64:
-        msg = (
-            f"{fn}: `promote=True` needs float64: enable it with "
-            f"jax.config.update('jax_enable_x64', True), or pass promote=None."
-        )
-        raise ValueError(msg)
-    dtype = jnp.float64 if promote else x_dtype
     x_flat = flat.ravel(x, dtype)
     f_flat = _flat_function(f, flat)
     h = _steps(x_flat, _default_eps(dtype, 1 / 3))
@@ -537,7 +566,7 @@ def _richardson(
         f"f evaluated in {jnp.dtype(dtype).name}"
         + (f" (x is {jnp.dtype(x_dtype).name})" if dtype != x_dtype else "")
     )
-    return reference.T, estimate.T, method
+    return np.asarray(reference.T), np.asarray(estimate.T), method
 
 
 def _analytic_flat(
@@ -584,7 +613,7 @@ def _check(
     derivative: Any,
     rtol: float | None,
     atol: float | None,
-    promote: bool | None,
+    promote: bool,
 ) -> CheckReport:
     scalar = kind == "gradient"
     _checks.check_callable(fn, "f", f)
@@ -643,6 +672,9 @@ def _check(
         analytic=layout(analytic),
         numerical=layout(reference),
         fd_error=float(estimate.max(initial=0.0)),
+        resolution=_SAFETY
+        * float(estimate.max(initial=0.0))
+        / max(biggest, float(np.finfo(np.float64).tiny)),
         rtol=rtol,
         atol=atol,
         method=method,
@@ -657,7 +689,7 @@ def check_gradient(
     *,
     rtol: float | None = None,
     atol: float | None = None,
-    promote: bool | None = None,
+    promote: bool = True,
 ) -> CheckReport:
     r"""Checks a gradient against finite differences and returns a report.
 
@@ -674,8 +706,11 @@ def check_gradient(
       rtol: relative tolerance; default by the gradient's dtype (1e-7 float64,
         1e-3 float32, 3e-2 16-bit).
       atol: absolute tolerance; default ``0.1 rtol max |r|``.
-      promote: evaluate ``f`` in float64 for the reference; default: when
-        ``jax_enable_x64`` is on.
+      promote: evaluate ``f`` in float64 for the reference (default True,
+        whether or not ``jax_enable_x64`` is on: a scoped ``jax.enable_x64``
+        is used). Pass False for a function that cannot run in float64; the
+        reference is then computed in ``x``'s dtype, and in float32 the
+        report says when it is too coarse to resolve small errors.
 
     Returns:
       A :class:`CheckReport` (truthy when passed); ``print`` it for a table
@@ -709,7 +744,7 @@ def check_jacobian(
     *,
     rtol: float | None = None,
     atol: float | None = None,
-    promote: bool | None = None,
+    promote: bool = True,
 ) -> CheckReport:
     r"""Checks a Jacobian against finite differences and returns a report.
 
@@ -725,8 +760,11 @@ def check_jacobian(
         (default) checks ``jax.jacfwd(f)``.
       rtol: relative tolerance; default by the Jacobian's dtype.
       atol: absolute tolerance; default ``0.1 rtol max |r|``.
-      promote: evaluate ``f`` in float64 for the reference; default: when
-        ``jax_enable_x64`` is on.
+      promote: evaluate ``f`` in float64 for the reference (default True,
+        whether or not ``jax_enable_x64`` is on: a scoped ``jax.enable_x64``
+        is used). Pass False for a function that cannot run in float64; the
+        reference is then computed in ``x``'s dtype, and in float32 the
+        report says when it is too coarse to resolve small errors.
 
     Returns:
       A :class:`CheckReport`; ``worst_index`` is ``out_index + in_index``.

@@ -152,7 +152,7 @@ def test_numerical_gradient_of_non_traceable_function():
 
 @pytest.mark.parametrize(
     "dtype, promote",
-    [(jnp.float64, None), (jnp.float32, None), (jnp.float32, False)],
+    [(jnp.float64, True), (jnp.float32, True), (jnp.float32, False)],
     ids=["float64", "float32-ref64", "float32-ref32"],
 )
 @settings(max_examples=4)
@@ -319,7 +319,13 @@ def test_tolerances_are_honoured():
         ),
         (
             lambda: check_gradient(jnp.sum, {}),
-            r"jaxmc.check_gradient: argument `x` must hold at least one array",
+            r"jaxmc.check_gradient: argument `x` must hold at least one entry; got "
+            r"an empty pytree",
+        ),
+        (
+            lambda: numerical_gradient(jnp.sum, jnp.ones((0, 3))),
+            r"jaxmc.numerical_gradient: argument `x` must hold at least one entry; "
+            r"got only empty arrays",
         ),
     ],
 )
@@ -362,3 +368,23 @@ def test_top_level_reexports():
 
     assert jaxmc.check_gradient is check.check_gradient
     assert jaxmc.numerical_jacobian is check.numerical_jacobian
+
+
+def test_float64_reference_even_when_x64_is_off():
+    """The reference is promoted inside a scoped jax.enable_x64."""
+    with jax.enable_x64(False):
+        A = jnp.asarray(np.random.default_rng(0).standard_normal((4, 4)), jnp.float32)
+        x = jnp.asarray(np.random.default_rng(1).standard_normal(4), jnp.float32)
+        f = lambda x: 1e3 + x @ A @ x  # noqa: E731  (a large offset: f32 noise)
+        g = (A + A.T) @ x
+        assert g.dtype == jnp.float32
+        g_bad, _ = one_entry_off(g, 0)
+        report = check_gradient(f, x, g)
+        assert report.passed and "evaluated in float64" in report.method
+        assert not check_gradient(f, x, g_bad).passed
+        # In float32 the offset's rounding noise hides a 1% error; the report says so.
+        coarse = check_gradient(f, x, g_bad, promote=False)
+        assert coarse.resolution > coarse.rtol
+        assert "resolves errors only down to" in str(coarse)
+        assert "evaluated in float32" in coarse.method
+    assert jax.config.read("jax_enable_x64")  # the suite's setting is restored
