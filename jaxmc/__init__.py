@@ -22,6 +22,10 @@ from jaxmc.differentials import (
     jacobian_from_differential as jacobian_from_differential,
 )
 from jaxmc.differentials import symmetric_gradient as symmetric_gradient
+from jaxmc.layout import convert_layout as convert_layout
+from jaxmc.layout import gradient as gradient
+from jaxmc.layout import jacobian as jacobian
+from jaxmc.layout import layout_shape as layout_shape
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -45,6 +49,11 @@ __all__ = [
     "unvech",
     "vec",
     "vech",
+    # derivative layouts
+    "convert_layout",
+    "gradient",
+    "jacobian",
+    "layout_shape",
     # trace-trick differentials (jaxmc.differentials)
     "differential",
     "gradient_from_differential",

@@ -39,6 +39,7 @@ def test_public_functions_document_args_and_returns(name):
 def test_submodules_importable():
     for mod in (
         "jaxmc.vec",
+        "jaxmc.layout",
         "jaxmc.cli",
         "jaxmc.spectrum",
         "jaxmc.differentials",
