@@ -37,5 +37,12 @@ def test_public_functions_document_args_and_returns(name):
 
 
 def test_submodules_importable():
-    for mod in ("jaxmc.vec", "jaxmc.layout", "jaxmc.cli", "jaxmc.spectrum"):
+    for mod in (
+        "jaxmc.vec",
+        "jaxmc.layout",
+        "jaxmc.cli",
+        "jaxmc.spectrum",
+        "jaxmc.differentials",
+        "jaxmc.check",
+    ):
         assert importlib.import_module(mod).__doc__
