@@ -44,5 +44,7 @@ def test_submodules_importable():
         "jaxmc.spectrum",
         "jaxmc.differentials",
         "jaxmc.check",
+        "jaxmc.identities",
+        "jaxmc.cli.identities",
     ):
         assert importlib.import_module(mod).__doc__
