@@ -181,7 +181,7 @@ def _vec_kron() -> list[Identity]:
             lambda A, X, B: A @ X @ B,
             lambda A, X, B: jnp.kron(B.T, A),
             (In("A", "p m"), In("X", "m n"), In("B", "n q")),
-            source=f"{mn('ch. 2 and 9')}; {cookbook('§10.2')}",
+            source=mn("ch. 2 and 9"),
         ),
         Identity(
             "vec.AX",
@@ -403,7 +403,7 @@ def _spectral() -> list[Identity]:
             _svd_top,
             (In("X", "m n", "distinct_singular_values"),),
             domain="X with a simple largest singular value",
-            source=mn("ch. 8 (singular values)"),
+            source="from d sigma_1 = u_1^T dX v_1 for a simple singular value",
         ),
         Identity(
             "svd.nuclear_norm",
@@ -418,7 +418,7 @@ def _spectral() -> list[Identity]:
             ),
             (In("X", "m n", "distinct_singular_values"),),
             domain="X of full rank (distinct singular values for autodiff)",
-            source=cookbook("§2.7 (matrix norms)"),
+            source="from d sigma_i = u_i^T dX v_i for simple singular values",
         ),
     ]
 
@@ -497,7 +497,7 @@ def _expm() -> list[Identity]:
             lambda X: jnp.trace(jsl.expm(X)),
             lambda X: jsl.expm(X).T,
             (In("X", "n n", "square"),),
-            source=cookbook("§2.5.4"),
+            source=f"{cookbook('§2.5 (traces)')}; {mn('ch. 8')}",
         ),
     ]
 

@@ -416,7 +416,7 @@ def _determinants() -> list[Identity]:
             lambda X: 2 * jnp.linalg.det(X @ X) * _inv(X).T,
             (_INV,),
             domain="X invertible",
-            source=f"{cookbook('§2.1.2')} (det X^k, k = 2)",
+            source=f"{cookbook('§2.1.4')} (det X^k, k = 2)",
         ),
         Identity(
             "det.XTX",
@@ -429,7 +429,7 @@ def _determinants() -> list[Identity]:
             lambda X: 2 * jnp.linalg.det(X.T @ X) * X @ _inv(X.T @ X),
             (In("X", "M n", "full_column_rank"),),
             domain="X tall with full column rank",
-            source=cookbook("§2.1.2 (square forms)"),
+            source=cookbook("§2.1.3 (square forms)"),
         ),
         Identity(
             "det.XTAX",
@@ -442,7 +442,7 @@ def _determinants() -> list[Identity]:
             lambda A, X: 2 * jnp.linalg.det(X.T @ A @ X) * A @ X @ _inv(X.T @ A @ X),
             (In("A", "M M", "spd"), In("X", "M n", "full_column_rank")),
             domain="A symmetric positive definite, X full column rank",
-            source=cookbook("§2.1.2 (square forms)"),
+            source=cookbook("§2.1.3 (square forms)"),
         ),
         Identity(
             "det.Q_orthogonal",
@@ -469,7 +469,7 @@ def _determinants() -> list[Identity]:
             lambda X: -jnp.linalg.det(_inv(X)) * _inv(X).T,
             (_INV,),
             domain="X invertible",
-            source=cookbook("§2.2"),
+            source=cookbook("eq. 62"),
         ),
         Identity(
             "logdet.X",
@@ -511,7 +511,7 @@ def _determinants() -> list[Identity]:
             lambda X: 2 * X @ _inv(X.T @ X),
             (In("X", "M n", "full_column_rank"),),
             domain="X tall with full column rank",
-            source=cookbook("§2.1.2"),
+            source=cookbook("§2.1.4"),
         ),
     ]
 
@@ -583,7 +583,7 @@ def _inverses() -> list[Identity]:
             lambda X: -(_inv(X) @ _inv(X)).T,
             (_INV,),
             domain="X invertible",
-            source=cookbook("§2.2"),
+            source=cookbook("eq. 63 with A = B = I"),
         ),
         Identity(
             "inverse.mahalanobis_x",
