@@ -6,6 +6,9 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc.cost import choose_mode as choose_mode
+from jaxmc.cost import cost_report as cost_report
+from jaxmc.cost import hessian as hessian
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -19,6 +22,10 @@ from jaxmc.vec import vech as vech
 __version__ = "0.1.0"
 
 __all__ = [
+    # autodiff cost (jaxmc.cost)
+    "choose_mode",
+    "cost_report",
+    "hessian",
     # vec / Kronecker toolkit
     "commutation_matrix",
     "commute",
