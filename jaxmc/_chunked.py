@@ -4,9 +4,12 @@ A dense derivative is a stack of products with basis vectors: Jacobian columns
 ``J e_i`` (forward mode), rows ``e_j^T J`` (reverse mode), Hessian columns
 ``H e_i`` (Hessian-vector products). ``jax.jacfwd``/``jax.jacrev``/``jax.hessian``
 push all basis vectors through at once (``vmap``), so their temporaries grow with
-the number of basis vectors. Here ``lax.map(..., batch_size=c)`` pushes ``c`` at a
-time: the temporaries grow with ``c``, the result (which must be held anyway) is
-written block by block. The basis vectors are built from their indices inside the
+the number of basis vectors. Here ``c`` are pushed
+through at a time (``lax.fori_loop`` over blocks, each block a ``vmap``, like
+``lax.map(..., batch_size=c)``): the temporaries grow
+with ``c``, and the result (which must be held anyway) is written block by block
+into one buffer with ``dynamic_update_slice``, columns or rows, without a
+transpose copy. The basis vectors are built from their indices inside the
 loop, so the identity matrix is never formed.
 
 The chunk for a memory limit is chosen from XLA's compiled memory analysis: the
@@ -81,6 +84,45 @@ def _basis(i: jax.Array, n: int, dtype: Any) -> jax.Array:
     return (jnp.arange(n) == i).astype(dtype)
 
 
+def stack_blocks(
+    apply: Callable[[jax.Array], jax.Array],
+    n: int,
+    k: int,
+    batch: int,
+    dtype: Any,
+    *,
+    columns: bool,
+) -> jax.Array:
+    """Stacks ``apply(i)`` (a length-``k`` vector) for ``i < n``, ``batch`` at a time.
+
+    Returns the ``(n, k)`` matrix of rows, or with ``columns=True`` the ``(k, n)``
+    matrix of columns, written block by block into one buffer (no transpose copy).
+    """
+    batched = jax.vmap(apply)
+
+    def put(H: jax.Array, start: Any, idx: jax.Array) -> jax.Array:
+        blk = batched(idx).astype(dtype)
+        if columns:
+            return jax.lax.dynamic_update_slice(H, blk.T, (0, start))
+        return jax.lax.dynamic_update_slice(H, blk, (start, 0))
+
+    H = jnp.zeros((k, n) if columns else (n, k), dtype)
+    full = n // batch
+
+    def body(j: jax.Array, H: jax.Array) -> jax.Array:
+        start = j * batch
+        return put(H, start, start + jnp.arange(batch))
+
+    if full == 1:
+        H = body(0, H)
+    elif full > 1:
+        H = jax.lax.fori_loop(0, full, body, H)
+    rest = n - full * batch
+    if rest:
+        H = put(H, full * batch, full * batch + jnp.arange(rest))
+    return H
+
+
 def hessian_blocks(
     fn: str,
     f: Callable[..., Any],
@@ -103,17 +145,22 @@ def hessian_blocks(
     xf = x.reshape(-1)
     batch = n if chunk is None else min(chunk, n)
     grad_g = jax.grad(g)
-    idx = jnp.arange(n)
     if mode == "fwd-rev":
         # Linearise the gradient once; each column is H e_i.
         _, hvp = jax.linearize(grad_g, xf)
-        cols = jax.lax.map(lambda i: hvp(_basis(i, n, xf.dtype)), idx, batch_size=batch)
-        H = cols.T
+        H = stack_blocks(
+            lambda i: hvp(_basis(i, n, xf.dtype)), n, n, batch, xf.dtype, columns=True
+        )
     elif mode == "rev-rev":
         # One reverse pass to the gradient, then pull back e_i: rows e_i^T H.
         _, pullback = jax.vjp(grad_g, xf)
-        H = jax.lax.map(
-            lambda i: pullback(_basis(i, n, xf.dtype))[0], idx, batch_size=batch
+        H = stack_blocks(
+            lambda i: pullback(_basis(i, n, xf.dtype))[0],
+            n,
+            n,
+            batch,
+            xf.dtype,
+            columns=False,
         )
     else:  # "rev-fwd": row i is the gradient of the directional derivative.
 
@@ -121,7 +168,7 @@ def hessian_blocks(
             e = _basis(i, n, xf.dtype)
             return jax.grad(lambda v: jax.jvp(g, (v,), (e,))[1])(xf)
 
-        H = jax.lax.map(row, idx, batch_size=batch)
+        H = stack_blocks(row, n, n, batch, xf.dtype, columns=False)
     return H.reshape(x.shape + x.shape)
 
 
@@ -146,19 +193,24 @@ def jacobian_blocks(
     if mode == "forward":
         _, jvp = jax.linearize(g, xf)
         batch = n_in if chunk is None else min(chunk, n_in)
-        cols = jax.lax.map(
+        J = stack_blocks(
             lambda i: jvp(_basis(i, n_in, xf.dtype)).reshape(-1),
-            jnp.arange(n_in),
-            batch_size=batch,
+            n_in,
+            n_out,
+            batch,
+            out.dtype,
+            columns=True,
         )
-        J = cols.T
     else:
         _, pullback = jax.vjp(g, xf)
         batch = n_out if chunk is None else min(chunk, n_out)
-        J = jax.lax.map(
+        J = stack_blocks(
             lambda j: pullback(_basis(j, n_out, out.dtype).reshape(out.shape))[0],
-            jnp.arange(n_out),
-            batch_size=batch,
+            n_out,
+            n_in,
+            batch,
+            xf.dtype,
+            columns=False,
         )
     return J.reshape(out.shape + x.shape)
 

@@ -57,9 +57,7 @@ def crossover(
         times = []
         for jac in (jax.jacfwd, jax.jacrev):
             compiled, _ = compile_abstract(jac(f, argnums=argnums), args)
-            leaves = [
-                a for a in jax.tree_util.tree_leaves(args) if hasattr(a, "shape")
-            ]
+            leaves = [a for a in jax.tree_util.tree_leaves(args) if hasattr(a, "shape")]
             times.append(median_call(compiled, leaves, repeats))
         auto = choose_mode(f, *args, argnums=argnums)
         points.append(CrossoverPoint(n_in, n_out, times[0], times[1], auto))

@@ -405,8 +405,8 @@ def cost_report(
 
 
 def _size_rule(n_in: int, n_out: int) -> str:
-    """Forward mode for tall or square Jacobians, reverse for wide ones."""
-    return "forward" if n_in <= n_out else "reverse"
+    """Forward mode for tall Jacobians, reverse for wide and square ones."""
+    return "forward" if n_in < n_out else "reverse"
 
 
 def choose_mode(
@@ -416,10 +416,13 @@ def choose_mode(
 
     The cost model: the dense ``m x n`` Jacobian takes ``n`` JVPs in forward
     mode or ``m`` VJPs in reverse mode, each a small multiple of the cost of
-    ``f``, and reverse mode also stores the forward pass. So forward mode for
-    tall or square Jacobians (``n <= m``), reverse mode for wide ones
-    (``n > m``). With ``refine=True`` and sizes within a factor of 8 of each
-    other (where the rule can be wrong), both are compiled and compared: by
+    ``f``. So forward mode for tall Jacobians (``n < m``), reverse mode for
+    wide ones (``n > m``). Square ones (``n = m``) go to reverse mode, which
+    shares one forward pass among all ``m`` VJPs: in the benchmark
+    (``benchmarks/autodiff_modes.py``) it was the faster or within 1.15x at
+    most square sizes, forward mode was not. With ``refine=True`` and sizes
+    within a factor of 8 of each other (where the rule can be wrong), both are
+    compiled and compared: by
     median wall time when the arguments are concrete, by XLA's FLOPs when they
     are traced (under ``jax.jit``); if XLA gives no FLOPs, the size rule stands.
 
@@ -446,6 +449,8 @@ def choose_mode(
         'reverse'
         >>> choose_mode(lambda x: jnp.outer(x, x), jnp.ones(3))
         'forward'
+        >>> choose_mode(jnp.tanh, jnp.ones(3))
+        'reverse'
     """
     fn = "jaxmc.cost.choose_mode"
     _checks.check_callable(fn, "f", f)
@@ -477,6 +482,20 @@ def choose_mode(
     return _refined_mode(g, x, spec, rule)
 
 
+def _median_time(compiled: Any, *args: Any, budget_s: float = 0.02) -> float:
+    """Median wall time, repeating small programs until ~budget_s (3 to 101)."""
+    t0 = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    first = time.perf_counter() - t0
+    repeats = int(min(101, max(3, budget_s / max(first, 1e-7))))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def _refined_mode(g: Callable[..., Any], x: Any, spec: Any, rule: str) -> str:
     programs = {"forward": jax.jacfwd(g), "reverse": jax.jacrev(g)}
     concrete = isinstance(x, jax.Array | np.ndarray) and _checks.is_concrete(x)
@@ -484,14 +503,7 @@ def _refined_mode(g: Callable[..., Any], x: Any, spec: Any, rule: str) -> str:
     for mode, prog in programs.items():
         compiled, _ = compile_abstract(prog, [spec])
         if concrete:
-            xf = jnp.reshape(x, (-1,))
-            jax.block_until_ready(compiled(xf))
-            times = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                jax.block_until_ready(compiled(xf))
-                times.append(time.perf_counter() - t0)
-            scores[mode] = statistics.median(times)
+            scores[mode] = _median_time(compiled, jnp.reshape(x, (-1,)))
         else:
             scores[mode] = cost_figures(compiled)[0]
     if any(s is None for s in scores.values()):
@@ -514,11 +526,12 @@ def hessian(
 
     Column ``i`` of ``H = \nabla^2 f(x)`` is the Hessian-vector product
     ``H e_i``. ``jax.hessian`` computes all ``n`` of them at once, so its
-    temporaries grow like ``n`` times those of one HVP; here
-    ``lax.map(..., batch_size=chunk_size)`` computes ``chunk_size`` at a time and
-    writes the result block by block, so the peak memory is the Hessian itself
-    plus ``chunk_size`` HVPs' worth. The basis vectors are made from their
-    indices inside the loop; the identity is never formed.
+    temporaries grow like ``n`` times those of one HVP; here a loop over blocks
+    (like ``lax.map(..., batch_size=chunk_size)``) computes ``chunk_size`` at a
+    time and writes them into the result in place, without a transpose copy,
+    so the peak memory is the Hessian itself plus ``chunk_size`` HVPs' worth.
+    The basis vectors are made from their indices inside the loop; the identity
+    is never formed.
 
     Modes (all give the same matrix up to rounding):
 
@@ -610,7 +623,7 @@ def dense_jacobian(
 
     Forward mode stacks columns ``J e_i`` (``n`` JVPs, linearising once),
     reverse mode rows ``e_j^T J`` (``m`` VJPs, one forward pass), ``chunk_size``
-    at a time through ``lax.map``; ``memory_limit`` chooses the chunk from the
+    at a time in a loop over blocks; ``memory_limit`` chooses the chunk from the
     compiled memory analysis as in :func:`hessian`. This is the engine behind
     ``jaxmc.jacobian(..., chunk_size=..., memory_limit=...)``.
 
