@@ -9,6 +9,10 @@ is re-exported here; the modules stay importable (``from jaxmc import vec``).
 from jaxmc.cost import choose_mode as choose_mode
 from jaxmc.cost import cost_report as cost_report
 from jaxmc.cost import hessian as hessian
+from jaxmc.layout import convert_layout as convert_layout
+from jaxmc.layout import gradient as gradient
+from jaxmc.layout import jacobian as jacobian
+from jaxmc.layout import layout_shape as layout_shape
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -36,4 +40,9 @@ __all__ = [
     "unvech",
     "vec",
     "vech",
+    # derivative layouts
+    "convert_layout",
+    "gradient",
+    "jacobian",
+    "layout_shape",
 ]

@@ -17,6 +17,7 @@ __all__ = ["main"]
 _COMMANDS = {
     "tour": "jaxmc.cli.tour",
     "cost": "jaxmc.cli.cost",
+    "layouts": "jaxmc.cli.layouts",
 }
 _DEFAULT = "tour"
 
