@@ -55,7 +55,7 @@ for name, f, n in [("wide", wide, big), ("tall", tall, small), ("scalar", loss, 
 
 # The crossover: m fixed, n growing; jacfwd costs ~n JVPs, jacrev ~m VJPs.
 m = 16 if SMALL else 64
-sizes = [4, 16, 64] if SMALL else [4, 16, 64, 256, 1024, 4096]
+sizes = [4, 16, 64, 256] if SMALL else [4, 16, 64, 256, 1024, 4096]
 W_big = jax.random.normal(k1, (m, max(sizes)))
 
 

@@ -33,6 +33,15 @@ HESSIAN_MODES = ("fwd-rev", "rev-fwd", "rev-rev")
 JACOBIAN_MODES = ("forward", "reverse")
 
 
+def size_rule(n_in: int, n_out: int) -> str:
+    """The cost model's mode for an ``n_out x n_in`` Jacobian.
+
+    Forward mode (``n_in`` JVPs) for tall Jacobians, reverse mode (``n_out``
+    VJPs) for wide and square ones; see :func:`jaxmc.cost.choose_mode`.
+    """
+    return "forward" if n_in < n_out else "reverse"
+
+
 def check_argnums(fn: str, argnums: Any) -> int:
     """Returns ``argnums`` as an int >= 0, or raises naming ``fn``."""
     if isinstance(argnums, tuple | list):
@@ -209,7 +218,7 @@ def jacobian_blocks(
             n_out,
             n_in,
             batch,
-            xf.dtype,
+            out.dtype,
             columns=False,
         )
     return J.reshape(out.shape + x.shape)
@@ -289,3 +298,44 @@ def chunk_for_limit(
         c_new = int(1 + (limit - p1) // per) if math.isfinite(per) else c // 2
         c = max(2, min(c - 1, c_new))
     return 2  # checked above: chunk 2 fits
+
+
+def _signature(args: Sequence[Any]) -> tuple[Any, ...]:
+    leaves, treedef = jax.tree_util.tree_flatten(list(args))
+    return tuple(
+        (tuple(jnp.shape(a)), str(a.dtype))
+        if hasattr(a, "shape") and hasattr(a, "dtype")
+        else repr(a)
+        for a in leaves
+    ) + (str(treedef),)
+
+
+def blocked(
+    fn: str,
+    kind: str,
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    argnums: int,
+    mode: str,
+    chunk_size: int | None,
+    memory_limit: int | None,
+    cache: dict[Any, int],
+) -> jax.Array:
+    """The dense Hessian (``kind="hessian"``) or Jacobian in blocks.
+
+    ``chunk_size`` basis vectors at a time (all at once when None), or, with
+    ``memory_limit``, the chunk :func:`chunk_for_limit` finds, cached in
+    ``cache`` per argument shapes.
+    """
+    blocks = hessian_blocks if kind == "hessian" else jacobian_blocks
+
+    def build(chunk: int | None) -> Callable[..., jax.Array]:
+        return lambda *a: blocks(fn, f, a, argnums, mode, chunk)
+
+    if memory_limit is None:
+        return build(chunk_size)(*args)
+    key = (argnums, *_signature(args))
+    if key not in cache:
+        n = count_directions(fn, f, args, argnums, mode)
+        cache[key] = chunk_for_limit(fn, build, args, n, memory_limit)
+    return build(cache[key])(*args)

@@ -42,12 +42,10 @@ from jaxmc import _checks
 from jaxmc._chunked import (
     HESSIAN_MODES,
     JACOBIAN_MODES,
+    blocked,
     check_argnums,
     check_chunking,
-    chunk_for_limit,
-    count_directions,
-    hessian_blocks,
-    jacobian_blocks,
+    size_rule,
     split_argument,
 )
 from jaxmc._compiled import compile_abstract, cost_figures, memory_figures
@@ -404,11 +402,6 @@ def cost_report(
 # ------------------------------------------------------------- mode choice
 
 
-def _size_rule(n_in: int, n_out: int) -> str:
-    """Forward mode for tall Jacobians, reverse for wide and square ones."""
-    return "forward" if n_in < n_out else "reverse"
-
-
 def choose_mode(
     f: Callable[..., Any], /, *args: Any, argnums: int = 0, refine: bool = False
 ) -> str:
@@ -476,7 +469,7 @@ def choose_mode(
         msg = f"{fn}: `f` must return one array; got {type(out).__name__}."
         raise TypeError(msg)
     n_in, n_out = math.prod(shape), math.prod(out.shape)
-    rule = _size_rule(n_in, n_out)
+    rule = size_rule(n_in, n_out)
     if not refine or max(n_in, n_out) > _REFINE_WITHIN * min(n_in, n_out):
         return rule
     return _refined_mode(g, x, spec, rule)
@@ -584,30 +577,13 @@ def hessian(
     check_chunking(fn, chunk_size, memory_limit)
     cache: dict[Any, int] = {}
 
-    def build(chunk: int) -> Callable[..., jax.Array]:
-        return lambda *a: hessian_blocks(fn, f, a, argnums, mode, chunk)
-
     def hess(*args: Any) -> jax.Array:
-        if memory_limit is None:
-            return build(chunk_size)(*args)
-        key = _signature(args)
-        if key not in cache:
-            n = count_directions(fn, f, args, argnums, mode)
-            cache[key] = chunk_for_limit(fn, build, args, n, memory_limit)
-        return build(cache[key])(*args)
+        return blocked(
+            fn, "hessian", f, args, argnums, mode, chunk_size, memory_limit, cache
+        )
 
     hess.__doc__ = f"The Hessian of {getattr(f, '__name__', 'f')} (jaxmc.hessian)."
     return hess
-
-
-def _signature(args: Sequence[Any]) -> tuple[Any, ...]:
-    leaves = jax.tree_util.tree_leaves(list(args))
-    return tuple(
-        (tuple(np.shape(a)), str(a.dtype))
-        if hasattr(a, "shape") and hasattr(a, "dtype")
-        else repr(a)
-        for a in leaves
-    ) + (str(jax.tree_util.tree_structure(list(args))),)
 
 
 def dense_jacobian(
@@ -654,16 +630,9 @@ def dense_jacobian(
     check_chunking(fn, chunk_size, memory_limit)
     cache: dict[Any, int] = {}
 
-    def build(chunk: int) -> Callable[..., jax.Array]:
-        return lambda *a: jacobian_blocks(fn, f, a, argnums, mode, chunk)
-
     def jac(*args: Any) -> jax.Array:
-        if memory_limit is None:
-            return build(chunk_size)(*args)
-        key = _signature(args)
-        if key not in cache:
-            n = count_directions(fn, f, args, argnums, mode)
-            cache[key] = chunk_for_limit(fn, build, args, n, memory_limit)
-        return build(cache[key])(*args)
+        return blocked(
+            fn, "jacobian", f, args, argnums, mode, chunk_size, memory_limit, cache
+        )
 
     return jac

@@ -334,3 +334,98 @@ def test_bad_inputs():
         choose_mode(jnp.sin, x, argnums=1)
     with pytest.raises(TypeError, match=r"choose_mode: argument `f` must be callable"):
         choose_mode("sin", x)
+
+
+# ------------------------------------------------------------------------- CLI
+
+
+def test_cli_cost_of_module_function_with_plot(tmp_path, capsys):
+    from jaxmc.cli import main
+
+    mod = tmp_path / "numpy_mod.py"
+    mod.write_text(
+        "import jax.numpy as jnp\n\ndef f(x, A):\n    return jnp.tanh(A @ x[:4])\n"
+    )
+    out = tmp_path / "cross.png"
+    code = main(
+        [
+            "cost",
+            f"{mod}:f",
+            "--shapes",
+            "12",
+            "4x4",
+            "--repeats",
+            "1",
+            "--plot",
+            str(out),
+            "--sizes",
+            "4",
+            "8",
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "jacfwd" in text and "jacrev" in text and "grad skipped" in text
+    assert "auto mode chooses reverse" in text  # 12 inputs, 4 outputs
+    assert out.exists() and out.stat().st_size > 0
+
+
+def test_cli_cost_bad_inputs(tmp_path, capsys):
+    from jaxmc.cli import main
+    from jaxmc.cli.cost import parse_shape
+
+    assert parse_shape("10x10") == (10, 10) and parse_shape("scalar") == ()
+    assert main(["cost", "no_such_module_xyz:f", "--shapes", "3"]) == 2
+    assert "ModuleNotFoundError" in capsys.readouterr().out
+    assert main(["cost", "jax.numpy:sin"]) == 2
+    assert "give --shapes" in capsys.readouterr().out
+    assert main(["cost", "jax.numpy:sin", "--shapes", "3y"]) == 2
+    assert "is not like 100 or 10x10" in capsys.readouterr().out
+
+
+# ------------------------------------- jaxmc.jacobian: auto mode and blocks
+
+
+def test_jacobian_auto_mode_is_the_cost_model():
+    from jaxmc.layout import _choose_mode
+
+    for n, m in [(2000, 4), (4, 2000), (7, 7), (1, 1)]:
+        x = jnp.ones(n)
+        f = lambda x, m=m: jnp.full((m,), jnp.sum(x))  # noqa: E731
+        assert _choose_mode(n, m) == choose_mode(f, x)
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+def test_jacobian_chunked_equals_unchunked(mode, transform):
+    A, X = rand(17, (3, 4)), rand(18, (4, 2))
+
+    def f(A, X, *, s):
+        return s * jnp.tanh(A @ X)
+
+    dense = jaxmc.jacobian(f, (0, 1), layout="vec", mode=mode)
+    blocks = jaxmc.jacobian(f, (0, 1), layout="vec", mode=mode, chunk_size=3)
+    for got, want in zip(
+        transform(lambda A, X: blocks(A, X, s=2.0))(A, X),
+        dense(A, X, s=2.0),
+        strict=True,
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    v = jaxmc.jacobian(lambda X: A @ X, layout="vec", mode=mode, chunk_size=5)(X)
+    np.testing.assert_allclose(v, jnp.kron(jnp.eye(2), A), rtol=1e-12, atol=1e-12)
+
+
+def test_jacobian_memory_limit():
+    x = rand(19, (40,))
+
+    def f(x):
+        return jnp.tanh(jnp.outer(x, x)) @ x
+
+    full = compiled_peak(jax.jacrev(f), x)
+    limit = 40 * 40 * 8 + (full - 40 * 40 * 8) // 4
+    jac = jaxmc.jacobian(f, layout="jax", mode="auto", memory_limit=limit)
+    assert compiled_peak(jac, x) <= limit < full
+    np.testing.assert_allclose(jac(x), jax.jacfwd(f)(x), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match=r"jaxmc.jacobian: .*not both"):
+        jaxmc.jacobian(f, chunk_size=1, memory_limit=limit)
+    with pytest.raises(ValueError, match=r"jaxmc.jacobian: memory_limit=10 bytes"):
+        jaxmc.jacobian(f, memory_limit=10)(x)
