@@ -92,7 +92,8 @@ class CostRow(NamedTuple):
         temp_bytes: temporary buffer bytes from the compiled memory analysis.
         peak_bytes: arguments + outputs + temporaries (bytes held at once).
         compile_s: seconds to lower and compile.
-        time_s: median wall time of one call (seconds), after a warm-up call.
+        time_s: median wall time of one call (seconds), after a warm-up call;
+            fast programs are called repeatedly within each sample.
     """
 
     mode: str
@@ -119,8 +120,17 @@ def _fmt_bytes(x: float | None) -> str:
         return "n/a"
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if x >= scale:
-            return f"{x / scale:.3g} {unit}"
+            v = x / scale
+            return f"{v:.0f} {unit}" if v >= 100 else f"{v:.3g} {unit}"
     return f"{int(x)} B"
+
+
+def _fmt_seconds(t: float) -> str:
+    if t >= 1.0:
+        return f"{t:.2f} s"
+    if t >= 1e-3:
+        return f"{t * 1e3:.2f} ms"
+    return f"{t * 1e6:.1f} us"
 
 
 def _fmt_ratio(x: float | None) -> str:
@@ -206,8 +216,8 @@ class CostReport:
                     _fmt_ratio(self.ratio(r.mode, "bytes_accessed")),
                     _fmt_bytes(r.temp_bytes),
                     _fmt_ratio(self.ratio(r.mode, "temp_bytes")),
-                    f"{r.compile_s * 1e3:.1f} ms",
-                    f"{r.time_s * 1e6:.1f} us",
+                    _fmt_seconds(r.compile_s),
+                    _fmt_seconds(r.time_s),
                     _fmt_ratio(self.ratio(r.mode, "time_s")),
                 ]
             )
@@ -267,13 +277,8 @@ def _measure(
     compiled, compile_s = compile_abstract(prog, [x, d])
     flops, nbytes = cost_figures(compiled)
     temp, peak = memory_figures(compiled)
-    jax.block_until_ready(compiled(x, d))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(x, d))
-        times.append(time.perf_counter() - t0)
-    return CostRow(mode, flops, nbytes, temp, peak, compile_s, statistics.median(times))
+    (t,) = _paired_times([compiled], x, d, rounds=repeats)
+    return CostRow(mode, flops, nbytes, temp, peak, compile_s, t)
 
 
 def cost_report(
@@ -289,7 +294,8 @@ def cost_report(
     Each mode is compiled on its own with ``jax.jit(...).lower(...).compile()``;
     its FLOPs and bytes accessed come from XLA's ``cost_analysis()``, its
     temporary and peak memory from ``memory_analysis()``, and its time is the
-    median of ``repeats`` calls (after one warm-up) with ``block_until_ready``.
+    median of ``repeats`` samples (after a warm-up call), each sample the mean
+    of enough calls (with ``block_until_ready``) to last about 2 ms.
     Every figure is also given as a ratio to ``f`` itself. The modes, for the
     argument ``x = args[argnums]`` (size ``n``) and ``y = f(x)`` (size ``m``):
 
@@ -319,7 +325,7 @@ def cost_report(
         argnums: which positional argument to differentiate (an int).
         modes: the modes to measure, a subset of :data:`MODES` (default: all);
             ``"f"`` is always measured, as the reference for the ratios.
-        repeats: timed calls per mode (the median is reported), at least 1.
+        repeats: timed samples per mode (the median is reported), at least 1.
 
     Returns:
         A :class:`CostReport`: ``str(report)`` is a table, ``report.to_dict()``
@@ -415,8 +421,8 @@ def choose_mode(
     (``benchmarks/autodiff_modes.py``) it was the faster or within 1.15x at
     most square sizes, forward mode was not. With ``refine=True`` and sizes
     within a factor of 8 of each other (where the rule can be wrong), both are
-    compiled and compared: by
-    median wall time when the arguments are concrete, by XLA's FLOPs when they
+    compiled and compared: by median wall time (alternating rounds) when the
+    arguments are concrete, by XLA's FLOPs when they
     are traced (under ``jax.jit``); if XLA gives no FLOPs, the size rule stands.
 
     Only shapes are needed, so it works under ``jax.jit``.
@@ -475,30 +481,38 @@ def choose_mode(
     return _refined_mode(g, x, spec, rule)
 
 
-def _median_time(compiled: Any, *args: Any, budget_s: float = 0.02) -> float:
-    """Median wall time, repeating small programs until ~budget_s (3 to 101)."""
-    t0 = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
-    first = time.perf_counter() - t0
-    repeats = int(min(101, max(3, budget_s / max(first, 1e-7))))
-    times = []
-    for _ in range(repeats):
+def _paired_times(programs: Sequence[Any], *args: Any, rounds: int = 7) -> list[float]:
+    """Median times of programs measured in alternating rounds (fair under load).
+
+    After a warm-up call, a round of a fast program calls it ~2 ms worth of
+    times and takes the mean; a slow program is called once per round.
+    """
+    inner = []
+    for prog in programs:
+        jax.block_until_ready(prog(*args))
         t0 = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        jax.block_until_ready(prog(*args))
+        inner.append(max(1, int(0.002 / max(time.perf_counter() - t0, 1e-7))))
+    samples: list[list[float]] = [[] for _ in programs]
+    for _ in range(rounds):
+        for prog, k, out in zip(programs, inner, samples, strict=True):
+            t0 = time.perf_counter()
+            for _ in range(k):
+                jax.block_until_ready(prog(*args))
+            out.append((time.perf_counter() - t0) / k)
+    return [statistics.median(s) for s in samples]
 
 
 def _refined_mode(g: Callable[..., Any], x: Any, spec: Any, rule: str) -> str:
-    programs = {"forward": jax.jacfwd(g), "reverse": jax.jacrev(g)}
-    concrete = isinstance(x, jax.Array | np.ndarray) and _checks.is_concrete(x)
-    scores = {}
-    for mode, prog in programs.items():
-        compiled, _ = compile_abstract(prog, [spec])
-        if concrete:
-            scores[mode] = _median_time(compiled, jnp.reshape(x, (-1,)))
-        else:
-            scores[mode] = cost_figures(compiled)[0]
+    modes = ("forward", "reverse")
+    compiled = [
+        compile_abstract(prog, [spec])[0] for prog in (jax.jacfwd(g), jax.jacrev(g))
+    ]
+    if isinstance(x, jax.Array | np.ndarray) and _checks.is_concrete(x):
+        times = _paired_times(compiled, jnp.reshape(x, (-1,)))
+        scores = dict(zip(modes, times, strict=True))
+    else:
+        scores = {m: cost_figures(c)[0] for m, c in zip(modes, compiled, strict=True)}
     if any(s is None for s in scores.values()):
         return rule
     return min(scores, key=lambda m: (scores[m], m != rule))
