@@ -82,13 +82,16 @@ def paired_times(g1, g2, x, repeats):
 
 
 def part1(pairs, repeats, dtype):
-    rows, wins, total = [], [0, 0], 0
+    rows, wins, total = [], [0, 0, 0], 0
     for n, m in pairs:
         for name, f, x in suite(n, m, jax.random.key(n * 7 + m), dtype):
             t_fwd, t_rev = paired_times(
                 jax.jit(jax.jacfwd(f)), jax.jit(jax.jacrev(f)), x, repeats
             )
+            flops = [analyse(jac(f), [x]).flops for jac in (jax.jacfwd, jax.jacrev)]
+            fewer = "forward" if flops[0] < flops[1] else "reverse"
             auto = jaxmc.choose_mode(f, x)
+            wins[2] += auto == fewer
             refined = jaxmc.choose_mode(f, x, refine=True)
             best = min(t_fwd, t_rev)
             ratio = (t_fwd if auto == "forward" else t_rev) / best
@@ -104,6 +107,7 @@ def part1(pairs, repeats, dtype):
                     m,
                     f"{t_fwd * 1e3:.3f}",
                     f"{t_rev * 1e3:.3f}",
+                    f"{flops[0] / flops[1]:.3g}",
                     auto,
                     f"{ratio:.2f}x" + ("" if ok else " (miss)"),
                     refined,
@@ -181,6 +185,7 @@ def main() -> None:
             "m",
             "jacfwd (ms)",
             "jacrev (ms)",
+            "FLOPs fwd/rev",
             "auto",
             "auto/best",
             "refined",
@@ -193,6 +198,10 @@ def main() -> None:
             f"{label}: within 1.15x of the best mode in {w}/{total} cases "
             f"({100 * w / total:.0f}%; goal >= 95%)"
         )
+    print(
+        f"auto (size rule) picks the mode with fewer XLA FLOPs in "
+        f"{wins[2]}/{total} cases"
+    )
     print()
     sizes = [100, 300] if args.quick else [100, 300, 1000, 2000]
     rows2 = part2(sizes, dtype)
