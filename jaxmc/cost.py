@@ -553,8 +553,8 @@ def hessian(
     a linear model from the peaks at chunks 1 and 2, checked by compiling the
     chosen chunk and shrunk until it fits. The choice is cached per input shape.
 
-    Works under ``jax.jit``; with ``memory_limit`` under ``jax.jit``, ``f`` must
-    not close over traced values (pass them as arguments instead).
+    Works under ``jax.jit`` (with ``memory_limit`` too: the chunk is chosen
+    while tracing, from the shapes).
 
     Args:
         f: scalar-valued function.

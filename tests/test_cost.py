@@ -243,19 +243,30 @@ def test_hessian_float32_and_closed_form():
 
 def test_hessian_respects_memory_limit_where_jax_hessian_exceeds_it():
     n = 40
-    x = rand(13, (n,))
-    full = compiled_peak(jax.hessian(scalar_f), x)
-    result_bytes = n * n * 8
-    limit = result_bytes + (full - result_bytes) // 8
+    x, A = rand(13, (n,)), rand(14, (n, n))
+
+    def f(x, A):
+        return jnp.sum(jnp.tanh(A @ x) ** 2)
+
+    H_bytes, arg_bytes = n * n * 8, (n * n + n) * 8
+    limit = 2 * H_bytes + arg_bytes  # the result twice over, plus the inputs
+    full = compiled_peak(jax.hessian(f), x, A)
     assert full > limit  # jax.hessian would need more than the limit
-    h = hessian(scalar_f, memory_limit=limit)
-    peak = compiled_peak(h, x)  # compiling h chooses the chunk on the way
+    h = hessian(f, memory_limit=limit)
+    peak = compiled_peak(h, x, A)  # compiling h chooses the chunk on the way
     assert peak <= limit
-    np.testing.assert_allclose(h(x), jax.hessian(scalar_f)(x), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(jax.jit(h)(x), h(x), rtol=1e-12, atol=1e-12)
-    # a looser limit lets bigger blocks through, never a bigger peak than allowed
-    loose = hessian(scalar_f, memory_limit=2 * limit)
-    assert peak <= compiled_peak(loose, x) <= 2 * limit
+    np.testing.assert_allclose(h(x, A), jax.hessian(f)(x, A), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(jax.jit(h)(x, A), h(x, A), rtol=1e-12, atol=1e-12)
+
+
+def test_hessian_memory_limit_under_jit_with_a_closure():
+    A = rand(20, (3, 3))
+
+    @jax.jit
+    def g(A):
+        return hessian(lambda x: x @ A @ x, memory_limit=10**6)(jnp.ones(3))
+
+    np.testing.assert_allclose(g(A), A + A.T, rtol=1e-12, atol=1e-12)
 
 
 def test_hessian_memory_limit_too_small_is_a_clear_error():
