@@ -440,3 +440,16 @@ def test_jacobian_memory_limit():
         jaxmc.jacobian(f, chunk_size=1, memory_limit=limit)
     with pytest.raises(ValueError, match=r"jaxmc.jacobian: memory_limit=10 bytes"):
         jaxmc.jacobian(f, memory_limit=10)(x)
+
+
+def test_cli_cost_of_a_catalog_identity(capsys):
+    identities = pytest.importorskip("jaxmc.identities")
+    from jaxmc.cli import main
+
+    name = identities.catalog()[0].name
+    assert (
+        main(["cost", name, "--size", "6", "--repeats", "1", "--modes", "jacrev"]) == 0
+    )
+    text = capsys.readouterr().out
+    assert name in text and "jacrev" in text
+    assert main(["cost", "no.such.identity", "--repeats", "1"]) == 2

@@ -33,7 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="input shapes, one per positional argument: 100, 10x10, scalar",
     )
     parser.add_argument(
-        "--argnums", type=int, default=0, help="argument to differentiate"
+        "--argnums",
+        type=int,
+        default=None,
+        help="argument to differentiate (default: 0, or the identity's variable)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="for an identity: every size symbol (m, n, p, q, M) set to this",
     )
     parser.add_argument(
         "--modes", nargs="+", default=None, help="modes to report (default: all)"
@@ -54,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         type=int,
         default=[4, 16, 64, 256, 1024],
-        help="input sizes for --plot (the first axis of the differentiated input)",
+        help="input sizes for --plot: the first axis of the differentiated "
+        "input, or for an identity every size symbol",
     )
 
 
@@ -103,8 +113,17 @@ def random_args(shapes: Sequence[tuple[int, ...]], dtype: Any, seed: int) -> lis
     return [jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes, strict=False)]
 
 
-def identity_target(name: str, seed: int, dtype: Any) -> tuple[Callable, list]:
-    """(f, args) for a catalog identity: its expression on its sampler's draw."""
+_SIZE_SYMBOLS = ("m", "n", "p", "q", "M")
+
+
+def identity_target(
+    name: str, seed: int, dtype: Any, size: int | None
+) -> tuple[Callable, Callable[[int | None], list], int]:
+    """(f, sample, argnum) for a catalog identity.
+
+    ``sample(size)`` draws valid inputs from the identity's domain, every size
+    symbol set to ``size`` (random small sizes when None).
+    """
     import jax
 
     try:
@@ -116,9 +135,12 @@ def identity_target(name: str, seed: int, dtype: Any) -> tuple[Callable, list]:
         )
         raise ValueError(msg) from None
     ident = identities.get(name)
-    draw = ident.sampler(jax.random.key(seed), dtype=dtype)
-    args = list(draw) if isinstance(draw, tuple | list) else [draw]
-    return ident.f, args
+
+    def sample(s: int | None) -> list:
+        dims = None if s is None else dict.fromkeys(_SIZE_SYMBOLS, s)
+        return list(ident.sample(jax.random.key(seed), dims, dtype=dtype))
+
+    return ident.f, sample, int(getattr(ident, "argnum", 0))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     dtype = jnp.dtype(args.dtype)
+    sample = None
     try:
         if ":" in args.target:
             if not args.shapes:
@@ -139,11 +162,16 @@ def run(args: argparse.Namespace) -> int:
             f = load_function(args.target)
             shapes = [parse_shape(s) for s in args.shapes]
             fargs = random_args(shapes, dtype, args.seed)
+            argnums = 0 if args.argnums is None else args.argnums
         else:
-            f, fargs = identity_target(args.target, args.seed, dtype)
+            f, sample, argnums = identity_target(
+                args.target, args.seed, dtype, args.size
+            )
+            argnums = argnums if args.argnums is None else args.argnums
+            fargs = sample(args.size)
             shapes = [tuple(jnp.shape(a)) for a in fargs]
         report = cost_report(
-            f, *fargs, argnums=args.argnums, modes=args.modes, repeats=args.repeats
+            f, *fargs, argnums=argnums, modes=args.modes, repeats=args.repeats
         )
     except (ImportError, AttributeError, TypeError, ValueError, KeyError) as err:
         text = str(err).strip("'\"")
@@ -153,24 +181,26 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"{args.target} on inputs {', '.join(str(s) for s in shapes)} ({dtype})")
     print(report)
-    mode = choose_mode(f, *fargs, argnums=args.argnums)
+    mode = choose_mode(f, *fargs, argnums=argnums)
     print(f"dense Jacobian: auto mode chooses {mode} mode")
     if args.plot:
         from jaxmc._crossover import crossover, plot_crossover
 
-        base = shapes[args.argnums]
+        base = shapes[argnums]
         if not base:
             print("jaxmc cost: --plot needs a differentiated input with an axis.")
             return 2
 
         def make_args(s: int) -> list:
+            if sample is not None:  # an identity: every size symbol set to s
+                return sample(s)
             new = list(shapes)
-            new[args.argnums] = (s, *base[1:])
+            new[argnums] = (s, *base[1:])
             return random_args(new, dtype, args.seed)
 
         try:
             points = crossover(
-                f, make_args, args.sizes, argnums=args.argnums, repeats=args.repeats
+                f, make_args, args.sizes, argnums=argnums, repeats=args.repeats
             )
         except (TypeError, ValueError) as err:
             print(f"jaxmc cost: --plot: f cannot take other input sizes ({err}).")
