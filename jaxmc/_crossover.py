@@ -6,8 +6,6 @@ Shared by the ``jaxmc cost --plot`` command, the example and the benchmark.
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -26,17 +24,6 @@ class CrossoverPoint(NamedTuple):
     auto: str
 
 
-def median_call(compiled: Any, args: Sequence[Any], repeats: int) -> float:
-    """Median wall time of ``compiled(*args)`` after one warm-up call."""
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def crossover(
     f: Callable[..., Any],
     make_args: Callable[[int], Sequence[Any]],
@@ -45,8 +32,12 @@ def crossover(
     argnums: int = 0,
     repeats: int = 5,
 ) -> list[CrossoverPoint]:
-    """Times jacfwd and jacrev of ``f`` on ``make_args(s)`` for each size ``s``."""
-    from jaxmc.cost import choose_mode
+    """Times jacfwd and jacrev of ``f`` on ``make_args(s)`` for each size ``s``.
+
+    The two are timed in alternating rounds (median of ``repeats``), so the
+    load of a shared machine falls on both alike.
+    """
+    from jaxmc.cost import _paired_times, choose_mode
 
     points = []
     for s in sizes:
@@ -54,11 +45,12 @@ def crossover(
         x = args[argnums]
         out = jax.eval_shape(f, *args)
         n_in, n_out = int(x.size), math.prod(out.shape)
-        times = []
-        for jac in (jax.jacfwd, jax.jacrev):
-            compiled, _ = compile_abstract(jac(f, argnums=argnums), args)
-            leaves = [a for a in jax.tree_util.tree_leaves(args) if hasattr(a, "shape")]
-            times.append(median_call(compiled, leaves, repeats))
+        compiled = [
+            compile_abstract(jac(f, argnums=argnums), args)[0]
+            for jac in (jax.jacfwd, jax.jacrev)
+        ]
+        leaves = [a for a in jax.tree_util.tree_leaves(args) if hasattr(a, "shape")]
+        times = _paired_times(compiled, *leaves, rounds=repeats)
         auto = choose_mode(f, *args, argnums=argnums)
         points.append(CrossoverPoint(n_in, n_out, times[0], times[1], auto))
     return points
@@ -70,6 +62,7 @@ def plot_crossover(points: Sequence[CrossoverPoint], path: str, title: str) -> N
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     n = [p.n_in for p in points]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -78,6 +71,9 @@ def plot_crossover(points: Sequence[CrossoverPoint], path: str, title: str) -> N
     outs = sorted({p.n_out for p in points})
     if len(outs) == 1:
         ax.axvline(outs[0], color="gray", ls=":", label=f"n = m = {outs[0]}")
+    ax.set_xticks(n)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("input size n")
     ax.set_ylabel("time (ms)")
     ax.set_title(title)
