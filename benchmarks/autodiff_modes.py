@@ -89,9 +89,9 @@ def part1(pairs, repeats, dtype):
                 jax.jit(jax.jacfwd(f)), jax.jit(jax.jacrev(f)), x, repeats
             )
             flops = [analyse(jac(f), [x]).flops for jac in (jax.jacfwd, jax.jacrev)]
-            fewer = "forward" if flops[0] < flops[1] else "reverse"
             auto = jaxmc.choose_mode(f, x)
-            wins[2] += auto == fewer
+            mine, other = flops if auto == "forward" else flops[::-1]
+            wins[2] += mine <= 1.01 * other  # ties (square sizes) count
             refined = jaxmc.choose_mode(f, x, refine=True)
             best = min(t_fwd, t_rev)
             ratio = (t_fwd if auto == "forward" else t_rev) / best
@@ -199,8 +199,8 @@ def main() -> None:
             f"({100 * w / total:.0f}%; goal >= 95%)"
         )
     print(
-        f"auto (size rule) picks the mode with fewer XLA FLOPs in "
-        f"{wins[2]}/{total} cases"
+        f"auto (size rule) picks a mode with no more XLA FLOPs than the other "
+        f"(within 1%) in {wins[2]}/{total} cases"
     )
     print()
     sizes = [100, 300] if args.quick else [100, 300, 1000, 2000]

@@ -36,10 +36,10 @@ JACOBIAN_MODES = ("forward", "reverse")
 def size_rule(n_in: int, n_out: int) -> str:
     """The cost model's mode for an ``n_out x n_in`` Jacobian.
 
-    Forward mode (``n_in`` JVPs) for tall Jacobians, reverse mode (``n_out``
-    VJPs) for wide and square ones; see :func:`jaxmc.cost.choose_mode`.
+    Forward mode (``n_in`` JVPs) for tall and square Jacobians, reverse mode
+    (``n_out`` VJPs) for wide ones; see :func:`jaxmc.cost.choose_mode`.
     """
-    return "forward" if n_in < n_out else "reverse"
+    return "forward" if n_in <= n_out else "reverse"
 
 
 def check_argnums(fn: str, argnums: Any) -> int:

@@ -416,14 +416,16 @@ def choose_mode(
     The cost model: the dense ``m x n`` Jacobian takes ``n`` JVPs in forward
     mode or ``m`` VJPs in reverse mode, each a small multiple of the cost of
     ``f``. So forward mode for tall Jacobians (``n < m``), reverse mode for
-    wide ones (``n > m``). Square ones (``n = m``) go to reverse mode, which
-    shares one forward pass among all ``m`` VJPs: in the benchmark
-    (``benchmarks/autodiff_modes.py``) it was the faster or within 1.15x at
-    most square sizes, forward mode was not. With ``refine=True`` and sizes
-    within a factor of 8 of each other (where the rule can be wrong), both are
-    compiled and compared: by median wall time (alternating rounds) when the
-    arguments are concrete, by XLA's FLOPs when they
-    are traced (under ``jax.jit``); if XLA gives no FLOPs, the size rule stands.
+    wide ones (``n > m``). Square ones (``n = m``, equal FLOPs) go to forward
+    mode, which stores no residuals; in the benchmark
+    (``benchmarks/autodiff_modes.py``, timed in alternating rounds) it was
+    within 1.15x of the faster mode at more square sizes than reverse mode.
+
+    With ``refine=True`` and sizes within a factor of 8 of each other (where
+    the rule can be wrong), both are compiled and compared: by median wall time
+    (alternating rounds) when the arguments are concrete, by XLA's FLOPs when
+    they are traced (under ``jax.jit``); if XLA gives no FLOPs, the size rule
+    stands.
 
     Only shapes are needed, so it works under ``jax.jit``.
 
@@ -449,7 +451,7 @@ def choose_mode(
         >>> choose_mode(lambda x: jnp.outer(x, x), jnp.ones(3))
         'forward'
         >>> choose_mode(jnp.tanh, jnp.ones(3))
-        'reverse'
+        'forward'
     """
     fn = "jaxmc.cost.choose_mode"
     _checks.check_callable(fn, "f", f)

@@ -333,7 +333,7 @@ def _choose_mode(in_size: int, out_size: int) -> str:
     """The cost model's mode (:func:`jaxmc.cost.choose_mode`, size rule).
 
     jacfwd builds the Jacobian from ``in_size`` JVPs, jacrev from ``out_size``
-    VJPs: forward for tall Jacobians, reverse for wide and square ones.
+    VJPs: forward for tall and square Jacobians, reverse for wide ones.
     """
     return size_rule(in_size, out_size)
 
@@ -452,7 +452,7 @@ def jacobian(
         ``"vec"`` or ``"jax"``.
       mode: ``"forward"`` (``jax.jacfwd``), ``"reverse"`` (``jax.jacrev``) or
         ``"auto"`` (the cost model of :func:`jaxmc.cost.choose_mode`: forward
-        when ``X`` has fewer entries than ``Y``, else reverse). The result is
+        when ``X`` has no more entries than ``Y``, else reverse). The result is
         the same up to rounding.
       chunk_size: build the dense Jacobian ``chunk_size`` basis vectors at a
         time (columns ``J e_i`` in forward mode, rows ``e_j^T J`` in reverse

@@ -445,7 +445,7 @@ def test_keyword_arguments_pass_through():
 
 
 def test_choose_mode():
-    assert _choose_mode(3, 3) == "reverse"  # square: the cost model's choice
+    assert _choose_mode(3, 3) == "forward"
     assert _choose_mode(2, 10) == "forward"
     assert _choose_mode(10, 1) == "reverse"
 
