@@ -453,3 +453,17 @@ def test_cli_cost_of_a_catalog_identity(capsys):
     text = capsys.readouterr().out
     assert name in text and "jacrev" in text
     assert main(["cost", "no.such.identity", "--repeats", "1"]) == 2
+
+
+def test_hessian_and_blocked_jacobian_under_vmap():
+    xs = rand(21, (3, 5))
+    H = jax.vmap(hessian(scalar_f, chunk_size=2))(xs)
+    np.testing.assert_allclose(
+        H, jax.vmap(jax.hessian(scalar_f))(xs), rtol=1e-10, atol=1e-12
+    )
+
+    def g(x):
+        return jnp.tanh(jnp.outer(x, x))
+
+    J = jax.vmap(jaxmc.jacobian(g, layout="jax", chunk_size=3))(xs)
+    np.testing.assert_allclose(J, jax.vmap(jax.jacfwd(g))(xs), rtol=1e-10, atol=1e-12)
