@@ -44,5 +44,6 @@ def test_submodules_importable():
         "jaxmc.spectrum",
         "jaxmc.differentials",
         "jaxmc.check",
+        "jaxmc.cost",
     ):
         assert importlib.import_module(mod).__doc__
