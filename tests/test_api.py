@@ -44,6 +44,7 @@ def test_submodules_importable():
         "jaxmc.spectrum",
         "jaxmc.differentials",
         "jaxmc.check",
+        "jaxmc.cost",
         "jaxmc.identities",
         "jaxmc.cli.identities",
     ):

@@ -323,6 +323,13 @@ def test_sample_is_deterministic_and_validates_key():
     assert a[1].shape[0] > a[1].shape[1]  # tall X
     with pytest.raises(TypeError, match=r"Identity.sample: argument `key`"):
         ident.sample(1)
+    # derived sizes are filled in: M = m + n, T = n (n + 1) / 2
+    A, X = ident.sample(KEY, {"m": 2, "n": 3, "p": 2, "q": 2})
+    assert A.shape == (5, 5) and X.shape == (5, 3)
+    (v,) = identities.get("symmetric.logdet_vech").sample(KEY, dict.fromkeys("mnpq", 3))
+    assert v.shape == (6,)
+    with pytest.raises(ValueError, match=r"`dims` must give the sizes m, n, p, q"):
+        ident.sample(KEY, {"n": 3})
 
 
 # ------------------------------------------------------------------ LaTeX, CLI

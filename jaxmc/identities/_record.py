@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jaxmc import _checks, layout
 from jaxmc.identities import _domains
 
-__all__ = ["LAYOUTS", "Identity", "Input", "dims_from_key", "shape_of"]
+__all__ = ["LAYOUTS", "Identity", "Input", "complete_dims", "dims_from_key", "shape_of"]
 
 # The layouts a closed form may be stated in (defined in jaxmc.layout).
 LAYOUTS = layout.LAYOUTS
@@ -45,8 +45,24 @@ def dims_from_key(key: jax.Array, max_size: int = 4) -> dict[str, int]:
     return {"m": m, "n": n, "p": p, "q": q, "M": m + n, "T": n * (n + 1) // 2}
 
 
+def complete_dims(dims: dict[str, int]) -> dict[str, int]:
+    """Fills the derived sizes ``M = m + n`` and ``T = n (n + 1) / 2`` if absent."""
+    base = [s for s in ("m", "n", "p", "q") if s not in dims]
+    if base:
+        msg = (
+            f"jaxmc.identities: `dims` must give the sizes m, n, p, q; "
+            f"missing {base} in {dims!r}."
+        )
+        raise ValueError(msg)
+    out = dict(dims)
+    out.setdefault("M", out["m"] + out["n"])
+    out.setdefault("T", out["n"] * (out["n"] + 1) // 2)
+    return out
+
+
 def shape_of(spec: str, dims: dict[str, int]) -> tuple[int, ...]:
     """The concrete shape of a shape string ``spec`` for the sizes ``dims``."""
+    dims = complete_dims(dims)
     return tuple(int(t) if t.isdigit() else dims[t] for t in spec.split())
 
 
@@ -143,8 +159,9 @@ class Identity:
 
         Args:
           key: a PRNG key.
-          dims: the sizes ``{"m", "n", "p", "q", "M"}``; drawn from ``key`` in
-            [2, 4] when None (so sizes are random too).
+          dims: the sizes ``{"m", "n", "p", "q"}`` (``M = m + n`` and
+            ``T = n (n + 1) / 2`` unless given); drawn from ``key`` in [2, 4]
+            when None (so sizes are random too).
           dtype: float dtype of the inputs (default: JAX's default float).
 
         Returns:
