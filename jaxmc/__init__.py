@@ -6,6 +6,7 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc import identities as identities
 from jaxmc.check import CheckReport as CheckReport
 from jaxmc.check import check_gradient as check_gradient
 from jaxmc.check import check_jacobian as check_jacobian
@@ -73,4 +74,6 @@ __all__ = [
     "check_jacobian",
     "numerical_gradient",
     "numerical_jacobian",
+    # the identity catalog (jaxmc.identities.catalog / get / verify)
+    "identities",
 ]

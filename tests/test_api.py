@@ -45,5 +45,7 @@ def test_submodules_importable():
         "jaxmc.differentials",
         "jaxmc.check",
         "jaxmc.cost",
+        "jaxmc.identities",
+        "jaxmc.cli.identities",
     ):
         assert importlib.import_module(mod).__doc__

@@ -17,6 +17,7 @@ __all__ = ["main"]
 _COMMANDS = {
     "tour": "jaxmc.cli.tour",
     "cost": "jaxmc.cli.cost",
+    "identities": "jaxmc.cli.identities",
     "layouts": "jaxmc.cli.layouts",
 }
 _DEFAULT = "tour"
