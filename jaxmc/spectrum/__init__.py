@@ -15,13 +15,21 @@ from jaxmc.spectrum._hessian import ggn_operator as ggn_operator
 from jaxmc.spectrum._hessian import hessian_operator as hessian_operator
 from jaxmc.spectrum._operator import LinearOperator as LinearOperator
 from jaxmc.spectrum._operator import matrix_operator as matrix_operator
+from jaxmc.spectrum._trace import DiagonalEstimate as DiagonalEstimate
+from jaxmc.spectrum._trace import TraceEstimate as TraceEstimate
+from jaxmc.spectrum._trace import diagonal as diagonal
+from jaxmc.spectrum._trace import trace as trace
 
 __all__ = [
+    "DiagonalEstimate",
     "EigenResult",
     "LinearOperator",
+    "TraceEstimate",
+    "diagonal",
     "eigenvalues",
     "ggn_operator",
     "hessian_operator",
     "matrix_operator",
     "power_iteration",
+    "trace",
 ]

@@ -94,9 +94,9 @@ def _orthogonalise(V: jax.Array, w: jax.Array, mask: jax.Array):
     return w - h2 @ V, h + h2
 
 
-def _lanczos(op, v0, *, k, which, tol, m, p, max_matvecs, key, traced):
-    n = op.size
-    dtype = op.dtype
+def _lanczos(matvec, v0, key, *, k, which, tol, m, p, max_matvecs, traced):
+    (n,) = v0.shape
+    dtype = v0.dtype
     eps = jnp.finfo(dtype).eps
     tiny = jnp.finfo(dtype).tiny
     rows = jnp.arange(m + 1)
@@ -104,7 +104,7 @@ def _lanczos(op, v0, *, k, which, tol, m, p, max_matvecs, key, traced):
     def extend(V, T, beta, anorm, j0, cycle):
         def step(j, carry):
             V, T, beta, anorm = carry
-            w = op.flat_matvec(V[j])
+            w = matvec(V[j])
             wnorm = jnp.linalg.norm(w)
             anorm = jnp.maximum(anorm, wnorm)
             mask = (rows <= j).astype(dtype)
@@ -160,11 +160,13 @@ def _lanczos(op, v0, *, k, which, tol, m, p, max_matvecs, key, traced):
     theta, S, _, scale = residual_estimates(T, beta)
     idx = _select(theta, which, k)
     X = S[:, idx].T @ V[:m]
-    return theta[idx], X, nmv, scale
+    values = theta[idx]
+    residuals = _explicit_residuals(matvec, values, X, traced)
+    return values, X, residuals, residuals <= tol * scale, nmv + idx.size
 
 
-def _explicit_residuals(op, values, X, traced):
-    AX = _loops.map_rows(op.flat_matvec, X, traced)
+def _explicit_residuals(matvec, values, X, traced):
+    AX = _loops.map_rows(matvec, X, traced)
     return jnp.linalg.norm(AX - values[:, None] * X, axis=1)
 
 
@@ -278,26 +280,26 @@ def eigenvalues(
     k_start, k_fresh = jax.random.split(key)
     v0 = jax.random.normal(k_start, (n,), op.dtype)
 
-    values, X, nmv, scale = _lanczos(
+    values, X, residuals, converged, nmv = _loops.call_compiled(
+        _lanczos,
         op,
         v0,
+        k_fresh,
         k=k,
         which=which,
         tol=tol,
         m=m,
         p=p,
         max_matvecs=max_matvecs - nout,
-        key=k_fresh,
         traced=traced,
     )
-    residuals = _explicit_residuals(op, values, X, traced)
     _loops.raise_if_nonfinite(fn, op, key, values, residuals)
     return EigenResult(
         values=values,
         vectors=jax.vmap(op.unravel)(X),
         residuals=residuals,
-        converged=residuals <= tol * scale,
-        num_matvecs=nmv + nout,
+        converged=converged,
+        num_matvecs=nmv,
     )
 
 
@@ -388,7 +390,7 @@ def power_iteration(
         total = total + it
         U = U.at[i].set(v)
         lams = lams.at[i].set(lam)
-    residuals = _explicit_residuals(op, lams, U, traced)
+    residuals = _explicit_residuals(op.flat_matvec, lams, U, traced)
     _loops.raise_if_nonfinite(fn, op, key, lams, residuals)
     return EigenResult(
         values=lams,

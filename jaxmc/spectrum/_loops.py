@@ -47,6 +47,30 @@ def map_rows(f: Callable[[jax.Array], jax.Array], X: jax.Array, traced: bool):
     return jnp.stack([f(x) for x in X])
 
 
+def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
+    """``core(op.flat_matvec, *args, **static)``, compiled once per signature.
+
+    When the matvec is a ``jax.tree_util.Partial`` (a pytree, e.g. from
+    :func:`matrix_operator` or a linearised Hessian), it is passed to a cached
+    ``jax.jit`` as an argument, so repeated calls with operators of the same
+    shape reuse the compiled program. Other matvecs are closed over (traced
+    into the caller's jit, or run eagerly for host-side operators).
+    """
+    if op.traceable and isinstance(op.flat_matvec, jax.tree_util.Partial):
+        return _jitted(core, tuple(sorted(static)))(op.flat_matvec, *args, **static)
+    return core(op.flat_matvec, *args, **static)
+
+
+_JIT_CACHE: dict[Any, Callable] = {}
+
+
+def _jitted(core: Callable, static_names: tuple[str, ...]) -> Callable:
+    key = (core, static_names)
+    if key not in _JIT_CACHE:
+        _JIT_CACHE[key] = jax.jit(core, static_argnames=static_names)
+    return _JIT_CACHE[key]
+
+
 def check_operator(fn: str, op: Any) -> None:
     """Raises TypeError unless ``op`` looks like a LinearOperator."""
     if not all(hasattr(op, a) for a in ("flat_matvec", "size", "dtype")):

@@ -140,6 +140,15 @@ def matrix_operator(M: jax.Array, /) -> LinearOperator:
     M = _checks.as_array(fn, "M", M)
     _checks.check_square(fn, "M", M)
     _checks.check_floating(fn, "M", M)
+    # A Partial (a pytree holding M) lets the algorithms reuse their compiled
+    # programs across matrices of the same shape and dtype.
     return LinearOperator(
-        lambda v: M @ v, size=M.shape[0], dtype=M.dtype, name="MatrixOperator"
+        jax.tree_util.Partial(_matmul, M),
+        size=M.shape[0],
+        dtype=M.dtype,
+        name="MatrixOperator",
     )
+
+
+def _matmul(M: jax.Array, v: jax.Array) -> jax.Array:
+    return M @ v
