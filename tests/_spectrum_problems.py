@@ -20,18 +20,18 @@ def mlp_problem(dtype=jnp.float64, n=64, d=4, h=6, c=3, seed=0):
     y = jax.random.randint(k[1], (n,), 0, c)
     params = {
         "layer1": {
-            "w": jax.random.normal(k[2], (d, h), dtype) / np.sqrt(d),
+            "w": jax.random.normal(k[2], (d, h), dtype) / float(np.sqrt(d)),
             "b": jnp.zeros(h, dtype),
         },
         "layer2": [
-            jax.random.normal(k[3], (h, c), dtype) / np.sqrt(h),
+            jax.random.normal(k[3], (h, c), dtype) / float(np.sqrt(h)),
             0.1 * jax.random.normal(k[4], (c,), dtype),
         ],
     }
 
     def model(p, batch):
-        z = jnp.tanh(batch[0] @ p["layer1"]["w"] + p["layer1"]["b"])
-        return z @ p["layer2"][0] + p["layer2"][1]
+        z = jnp.tanh(batch[0] @ p["layer1"]["w"] + p["layer1"]["b"][None, :])
+        return z @ p["layer2"][0] + p["layer2"][1][None, :]
 
     def xent(logits, batch):
         lse = jax.nn.logsumexp(logits, axis=-1)

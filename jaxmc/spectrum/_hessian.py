@@ -14,8 +14,10 @@ how the data are cut into batches. Data come in three forms:
 * a pytree of arrays with a leading example axis (in memory), one batch when
   ``batch_size`` is None, otherwise consecutive slices of ``batch_size``
   examples reduced in a ``jax.lax`` loop (the last one may be shorter);
-* a callable returning a fresh iterable of such batches, or a re-iterable object
-  (a data loader): streamed by a host-side Python loop with a progress bar.
+* a callable returning a fresh iterable of such batches (``lambda: batches``
+  for a list of batches), or a re-iterable object that is not a pytree (a data
+  loader): streamed by a host-side Python loop with a progress bar. A plain
+  list or tuple of arrays is a pytree, hence read as in-memory data.
 
 When the data are one batch, the curvature-vector product comes from a
 linearisation computed once (``jax.linearize`` of the gradient for
@@ -25,7 +27,7 @@ each matvec then replays only the linear part, never the forward pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import jax
@@ -177,6 +179,14 @@ class _Data:
         if batch_size is not None:
             batch_size = _checks.static_int(fn, "batch_size", batch_size, minimum=1)
         self.batch_size = batch_size
+        if isinstance(data, Iterator):
+            msg = (
+                f"{fn}: argument `data` is a one-shot iterator, but every "
+                f"matvec passes over the data again; pass a re-iterable loader "
+                f"or a callable returning a fresh iterator (e.g. "
+                f"`lambda: make_batches()`)."
+            )
+            raise TypeError(msg)
         if _is_array_tree(data):
             self.kind = "memory"
             self.data = data
@@ -187,14 +197,6 @@ class _Data:
         elif callable(data) or (
             isinstance(data, Iterable) and not isinstance(data, str | bytes)
         ):
-            if not callable(data) and iter(data) is data:
-                msg = (
-                    f"{fn}: argument `data` is a one-shot iterator, but every "
-                    f"matvec passes over the data again; pass a list of batches, "
-                    f"a re-iterable loader, or a callable returning a fresh "
-                    f"iterator (e.g. `lambda: make_batches()`)."
-                )
-                raise TypeError(msg)
             self.kind = "stream"
             self.factory = data if callable(data) else (lambda: data)
             first = next(iter(self.factory()), None)
@@ -325,8 +327,9 @@ def hessian_operator(
         flax or equinox parameters). Vectors are flattened in
         ``jax.tree_util`` leaf order with ``jax.flatten_util.ravel_pytree``.
       data: a pytree of arrays with a leading example axis of size ``N``; or a
-        callable returning a fresh iterable of such batches, or a re-iterable
-        object (a list of batches, a data loader), streamed batch by batch.
+        callable returning a fresh iterable of such batches (``lambda:
+        batch_list``), or a re-iterable loader object, streamed batch by batch
+        (a list or tuple is a pytree: it is read as in-memory data).
       batch_size: for in-memory data, the number of examples per batch
         (None: all at once). The result does not depend on it.
       param_filter: restricts the operator to some parameters: None (all), a

@@ -185,7 +185,9 @@ def _trace_core(mv, key, *, method, m, n, dtype, probes, traced):
         estimator = stochtrace.estimator_leave_one_out_mean_and_sem(
             stochtrace.leave_one_out_xtrace(), sampler
         )
-        est, se = estimator(mv, key)
+        # matfree relies on NumPy-style rank promotion.
+        with jax.numpy_rank_promotion("allow"):
+            est, se = estimator(mv, key)
     return est, se
 
 
