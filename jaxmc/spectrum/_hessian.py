@@ -241,11 +241,10 @@ def _build(
     dtype = theta.dtype
 
     if dm.kind == "single":
-        mv = jax.jit(prepare)(theta, dm.data)
-
-        def flat_matvec(v):
-            return mv(v)
-
+        # A Partial holding the linearisation's residuals (sharded like the
+        # data): the algorithms pass it to their compiled programs as an
+        # argument, so XLA sees the shardings and inserts the reductions.
+        flat_matvec = jax.jit(prepare)(theta, dm.data)
         traceable = True
     elif dm.kind == "memory":
         bs, N = dm.batch_size, dm.size
