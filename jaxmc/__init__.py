@@ -6,6 +6,9 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc.spectrum import eigenvalues as eigenvalues
+from jaxmc.spectrum import ggn_operator as ggn_operator
+from jaxmc.spectrum import hessian_operator as hessian_operator
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -29,4 +32,8 @@ __all__ = [
     "unvech",
     "vec",
     "vech",
+    # Hessian spectra (jaxmc.spectrum; trace, diagonal and the rest live there)
+    "eigenvalues",
+    "ggn_operator",
+    "hessian_operator",
 ]
