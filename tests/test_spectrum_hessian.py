@@ -16,12 +16,21 @@ def problem64():
 
 
 @pytest.mark.parametrize(
-    ("batch_size", "hvp"),
-    [(None, "fwd-rev"), (10, "fwd-rev"), (64, "rev-rev")],
+    ("batch_size", "hvp", "linearize"),
+    [
+        (None, "fwd-rev", False),
+        (None, "fwd-rev", True),
+        (10, "fwd-rev", False),
+        (64, "rev-rev", True),
+    ],
 )
-def test_dense_matches_jax_hessian_for_any_batch_size(problem64, hvp, batch_size):
+def test_dense_matches_jax_hessian_for_any_batch_size(
+    problem64, batch_size, hvp, linearize
+):
     params, data, loss, *_, H = problem64
-    op = hessian_operator(loss, params, data, batch_size=batch_size, hvp=hvp)
+    op = hessian_operator(
+        loss, params, data, batch_size=batch_size, hvp=hvp, linearize=linearize
+    )
     assert op.size == H.shape[0] == 51 and op.dtype == jnp.float64
     np.testing.assert_allclose(op.to_dense(chunk_size=16), H, rtol=1e-10, atol=1e-12)
 
@@ -76,8 +85,8 @@ def test_ggn_matches_dense_gauss_newton(problem64):
     z = model(params, data)
     HL = jax.hessian(lambda zz: xent(zz, data))(z)
     G = jnp.einsum("iap,iajb,jbq->pq", J, HL, J)
-    for bs in (None, 24):
-        op = ggn_operator(model, xent, params, data, batch_size=bs)
+    for bs, lin in ((None, True), (24, False)):
+        op = ggn_operator(model, xent, params, data, batch_size=bs, linearize=lin)
         np.testing.assert_allclose(op.to_dense(), G, rtol=1e-10, atol=1e-12)
 
 

@@ -19,10 +19,14 @@ how the data are cut into batches. Data come in three forms:
   loader): streamed by a host-side Python loop with a progress bar. A plain
   list or tuple of arrays is a pytree, hence read as in-memory data.
 
-When the data are one batch, the curvature-vector product comes from a
-linearisation computed once (``jax.linearize`` of the gradient for
-forward-over-reverse, ``jax.vjp`` of the gradient for reverse-over-reverse):
-each matvec then replays only the linear part, never the forward pass.
+When the data are one batch, ``linearize=True`` computes the
+curvature-vector product from a linearisation stored once (``jax.linearize``
+of the gradient for forward-over-reverse, ``jax.vjp`` of the gradient for
+reverse-over-reverse), so each matvec replays only the linear part, never the
+forward pass. The default recomputes the forward pass in every matvec:
+``benchmarks/spectrum_hvp.py`` measures it faster on the CPU (XLA fuses the
+recomputation, while the stored residuals are read from memory with fixed
+layouts), at no memory cost.
 """
 
 from __future__ import annotations
@@ -229,6 +233,7 @@ def _build(
     prepare: Callable[[jax.Array, Any], Callable[[jax.Array], jax.Array]],
     direct: Callable[[jax.Array, Any, jax.Array], jax.Array],
     progress: bool,
+    linearize: bool,
 ) -> LinearOperator:
     """Wraps per-batch curvature products into a dataset-mean LinearOperator.
 
@@ -241,10 +246,13 @@ def _build(
     dtype = theta.dtype
 
     if dm.kind == "single":
-        # A Partial holding the linearisation's residuals (sharded like the
-        # data): the algorithms pass it to their compiled programs as an
+        # A Partial holding the data (or the linearisation's residuals), sharded
+        # as given: the algorithms pass it to their compiled programs as an
         # argument, so XLA sees the shardings and inserts the reductions.
-        flat_matvec = jax.jit(prepare)(theta, dm.data)
+        if linearize:
+            flat_matvec = jax.jit(prepare)(theta, dm.data)
+        else:
+            flat_matvec = jax.tree_util.Partial(direct, theta, dm.data)
         traceable = True
     elif dm.kind == "memory":
         bs, N = dm.batch_size, dm.size
@@ -307,6 +315,7 @@ def hessian_operator(
     batch_size: int | None = None,
     param_filter: Any = None,
     hvp: str = "fwd-rev",
+    linearize: bool = False,
     progress: bool = True,
 ) -> LinearOperator:
     r"""The Hessian of a dataset-mean loss as a matrix-free operator.
@@ -339,6 +348,10 @@ def hessian_operator(
         others.
       hvp: ``"fwd-rev"`` (forward-over-reverse, a jvp of the gradient; the
         default) or ``"rev-rev"`` (reverse-over-reverse, a vjp of the gradient).
+      linearize: for one-batch data, store the gradient's linearisation (or
+        vjp) once and replay only its linear part in each matvec, instead of
+        recomputing the forward pass (the default, measured faster on CPU;
+        the stored residuals cost the memory of a forward and backward pass).
       progress: show a tqdm progress bar over streamed batches (never under jit,
         never for in-memory data).
 
@@ -392,7 +405,14 @@ def hessian_operator(
             return jax.vjp(lambda t: grad(t, batch), theta)[1](v)[0]
 
     return _build(
-        fn, "HessianOperator", pm, dm, prepare=prepare, direct=direct, progress=progress
+        fn,
+        "HessianOperator",
+        pm,
+        dm,
+        prepare=prepare,
+        direct=direct,
+        progress=progress,
+        linearize=linearize,
     )
 
 
@@ -409,6 +429,7 @@ def ggn_operator(
     *,
     batch_size: int | None = None,
     param_filter: Any = None,
+    linearize: bool = False,
     progress: bool = True,
 ) -> LinearOperator:
     r"""The generalised Gauss-Newton matrix of a dataset-mean loss, matrix-free.
@@ -432,6 +453,8 @@ def ggn_operator(
       data: as in :func:`hessian_operator`.
       batch_size: as in :func:`hessian_operator`.
       param_filter: as in :func:`hessian_operator`.
+      linearize: as in :func:`hessian_operator` (stores the model's
+        linearisation and the loss Hessian's for one-batch data).
       progress: as in :func:`hessian_operator`.
 
     Returns:
@@ -472,7 +495,14 @@ def ggn_operator(
         return ggn_parts(theta, batch)(v)
 
     return _build(
-        fn, "GGNOperator", pm, dm, prepare=ggn_parts, direct=direct, progress=progress
+        fn,
+        "GGNOperator",
+        pm,
+        dm,
+        prepare=ggn_parts,
+        direct=direct,
+        progress=progress,
+        linearize=linearize,
     )
 
 
