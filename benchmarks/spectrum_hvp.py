@@ -15,6 +15,7 @@ Run: PYTHONPATH=. python benchmarks/spectrum_hvp.py [--widths 64 256 512]
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -49,16 +50,22 @@ def mlp(width: int, examples: int, depth: int = 3, features: int = 32, classes=1
     return loss, params, (X, y)
 
 
-def min_median(f, *args, repeats: int) -> tuple[float, float]:
-    """Minimum and median wall time of f(*args) after two warm-up calls."""
-    for _ in range(2):
-        jax.block_until_ready(f(*args))
-    times = []
+def interleaved(fs: dict, repeats: int) -> dict:
+    """Min and median wall time of each zero-argument f, measured round-robin.
+
+    Interleaving the candidates makes their ratios robust to changes in the
+    load of a shared machine during the run.
+    """
+    for f in fs.values():
+        jax.block_until_ready(f())
+        jax.block_until_ready(f())
+    times = {k: [] for k in fs}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - t0)
-    return min(times), statistics.median(times)
+        for k, f in fs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(f())
+            times[k].append(time.perf_counter() - t0)
+    return {k: (min(t), statistics.median(t)) for k, t in times.items()}
 
 
 def main() -> None:
@@ -71,7 +78,6 @@ def main() -> None:
     for width in args.widths:
         loss, params, data = mlp(width, args.examples)
         grad = jax.jit(jax.grad(loss))
-        t_grad, m_grad = min_median(grad, params, data, repeats=args.repeats)
         ops = {
             "fwd-rev, linearised": hessian_operator(loss, params, data),
             "fwd-rev": hessian_operator(loss, params, data, linearize=False),
@@ -84,11 +90,17 @@ def main() -> None:
         }
         n = ops["fwd-rev, linearised"].size
         v = jax.random.normal(jax.random.key(1), (n,))
-        row = [f"{n:,}", f"{t_grad * 1e3:.2f} / {m_grad * 1e3:.2f}"]
         apply = jax.jit(lambda f, v: f(v))
-        for op in ops.values():
-            t, tm = min_median(apply, op.flat_matvec, v, repeats=args.repeats)
-            row.append(f"{t * 1e3:.2f} ({t / t_grad:.2f}x) / {tm / m_grad:.2f}x")
+        fs = {"grad": functools.partial(grad, params, data)}
+        for name, op in ops.items():
+            fs[name] = functools.partial(apply, op.flat_matvec, v)
+        t = interleaved(fs, args.repeats)
+        g_min, g_med = t.pop("grad")
+        row = [f"{n:,}", f"{g_min * 1e3:.2f} / {g_med * 1e3:.2f}"]
+        for t_min, t_med in t.values():
+            row.append(
+                f"{t_min * 1e3:.2f} ({t_min / g_min:.2f}x) / {t_med / g_med:.2f}x"
+            )
         rows.append(row)
     print(
         f"HVP / gradient time, tanh MLP 32-w-w-10, {args.examples} examples, "
