@@ -30,6 +30,9 @@ from jaxmc.layout import convert_layout as convert_layout
 from jaxmc.layout import gradient as gradient
 from jaxmc.layout import jacobian as jacobian
 from jaxmc.layout import layout_shape as layout_shape
+from jaxmc.spectrum import eigenvalues as eigenvalues
+from jaxmc.spectrum import ggn_operator as ggn_operator
+from jaxmc.spectrum import hessian_operator as hessian_operator
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -76,4 +79,8 @@ __all__ = [
     "numerical_jacobian",
     # the identity catalog (jaxmc.identities.catalog / get / verify)
     "identities",
+    # Hessian spectra (jaxmc.spectrum; trace, diagonal and the rest live there)
+    "eigenvalues",
+    "ggn_operator",
+    "hessian_operator",
 ]

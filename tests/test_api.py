@@ -47,5 +47,6 @@ def test_submodules_importable():
         "jaxmc.cost",
         "jaxmc.identities",
         "jaxmc.cli.identities",
+        "jaxmc.cli.spectrum",
     ):
         assert importlib.import_module(mod).__doc__

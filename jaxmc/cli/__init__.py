@@ -19,6 +19,7 @@ _COMMANDS = {
     "cost": "jaxmc.cli.cost",
     "identities": "jaxmc.cli.identities",
     "layouts": "jaxmc.cli.layouts",
+    "spectrum": "jaxmc.cli.spectrum",
 }
 _DEFAULT = "tour"
 
