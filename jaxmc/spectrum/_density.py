@@ -208,7 +208,7 @@ def _rademacher(key: jax.Array, n: int, dtype: Any) -> jax.Array:
 def top_eigenpairs(
     op: LinearOperator, k: int, *, key: jax.Array, steps: int
 ) -> tuple[jax.Array, jax.Array]:
-    """The ``k`` largest eigenpairs by Lanczos (descending values, vectors ``(n, k)``)."""
+    """The ``k`` largest eigenpairs by Lanczos: values (descending), vectors (n, k)."""
     n = op.size
     m = min(n, max(steps, 2 * k + 20))
     v0 = jax.random.normal(key, (n,), dtype=op.dtype)

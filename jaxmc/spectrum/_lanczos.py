@@ -30,9 +30,10 @@ def lanczos_tridiag(
       ``(alpha, beta, Q)``: the diagonal ``(m,)`` of the tridiagonal
       ``T = Q^T A Q``, the norms ``beta`` ``(m,)`` of the successive residuals
       (``beta[:-1]`` is T's off-diagonal, ``beta[-1]`` the residual after the
-      last step) and the basis ``Q`` of shape ``(m, n)`` (rows orthonormal). After a breakdown (an invariant subspace), the
-      remaining rows of ``Q`` and entries of ``alpha``/``beta`` are zero, so the
-      extra Ritz values carry zero quadrature weight.
+      last step) and the basis ``Q`` of shape ``(m, n)`` (rows orthonormal).
+      After a breakdown (an invariant subspace), the remaining rows of ``Q``
+      and entries of ``alpha``/``beta`` are zero, so the extra Ritz values
+      carry zero quadrature weight.
     """
     n = v0.shape[0]
     dtype = v0.dtype
