@@ -39,7 +39,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_eigh
+from jaxmc.spectrum._lanczos import (
+    gauss_quadrature,
+    lanczos_tridiag,
+    map_keys,
+    scan,
+    tridiag_eigh,
+)
 from jaxmc.spectrum._operator import LinearOperator
 
 __all__ = ["KPMDensity", "SpectralDensity", "kpm_density", "spectral_density"]
@@ -192,10 +198,14 @@ def _band(per_run: jax.Array, confidence: float) -> tuple[jax.Array, ...]:
     return mean, jnp.maximum(mean - half, 0.0), mean + half
 
 
-def _map_runs(f: Any, keys: jax.Array, entries_per_run: int) -> Any:
+def _map_runs(f: Any, keys: jax.Array, entries_per_run: int, traceable: bool) -> Any:
     runs = keys.shape[0]
     batch = max(1, min(runs, _BATCH_ENTRIES // max(entries_per_run, 1)))
-    return jax.lax.map(f, keys, batch_size=batch)
+    return map_keys(f, keys, batch, traceable)
+
+
+def _traceable(op: LinearOperator) -> bool:
+    return bool(getattr(op, "traceable", True))
 
 
 def _rademacher(key: jax.Array, n: int, dtype: Any) -> jax.Array:
@@ -212,7 +222,7 @@ def top_eigenpairs(
     n = op.size
     m = min(n, max(steps, 2 * k + 20))
     v0 = jax.random.normal(key, (n,), dtype=op.dtype)
-    alpha, beta, Q = lanczos_tridiag(op.flat_matvec, v0, m)
+    alpha, beta, Q = lanczos_tridiag(op.flat_matvec, v0, m, _traceable(op))
     theta, U = tridiag_eigh(alpha, beta[:-1])
     idx = jnp.arange(m - 1, m - 1 - k, -1)
     return theta[idx], Q.T @ U[:, idx]
@@ -322,11 +332,11 @@ def spectral_density(
 
     def run(k):
         v0 = project(_rademacher(k, n, dtype))
-        alpha, beta, _ = lanczos_tridiag(matvec, v0, m)
+        alpha, beta, _ = lanczos_tridiag(matvec, v0, m, _traceable(op))
         return gauss_quadrature(alpha, beta[:-1])
 
     keys = jax.random.split(key_runs, num_runs)
-    nodes, weights = _map_runs(run, keys, m * n)
+    nodes, weights = _map_runs(run, keys, m * n, _traceable(op))
     weights = weights * bulk_mass
 
     # Nodes with (numerically) zero weight come from a finished Krylov space.
@@ -376,7 +386,7 @@ def spectral_bounds(
     n = op.size
     m = min(n, steps)
     v0 = jax.random.normal(key, (n,), dtype=op.dtype)
-    alpha, beta, _ = lanczos_tridiag(op.flat_matvec, v0, m)
+    alpha, beta, _ = lanczos_tridiag(op.flat_matvec, v0, m, _traceable(op))
     theta, U = tridiag_eigh(alpha, beta[:-1])
     res = jnp.abs(beta[-1] * U[-1, :])
     lo = theta[0] - res[0]
@@ -497,12 +507,14 @@ def kpm_density(
             odd = 2.0 * jnp.vdot(t_next, t_cur) / zz - mu1
             return (t_cur, t_next), jnp.stack([even, odd])
 
-        _, rest = jax.lax.scan(body, (z, t1), None, length=half - 1)
+        _, rest = scan(body, (z, t1), half - 1, _traceable(op))
         mus = jnp.concatenate([jnp.stack([mu0, mu1]), rest.reshape(-1)])
         return mus[:num_moments]
 
     keys = jax.random.split(key_probes, num_probes)
-    moments = _map_runs(probe_moments, keys, 3 * n)  # (num_probes, num_moments)
+    moments = _map_runs(
+        probe_moments, keys, 3 * n, _traceable(op)
+    )  # (num_probes, num_moments)
 
     if isinstance(grid, int):
         y = jnp.cos(jnp.pi * (jnp.arange(grid, 0, -1, dtype=dtype) - 0.5) / grid)
