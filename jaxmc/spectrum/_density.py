@@ -526,9 +526,9 @@ def kpm_density(
     T = jnp.cos(k[:, None] * jnp.arccos(y_in)[None, :])  # (num_moments, g)
     g = jackson_damping(num_moments, dtype)
     coef = g * jnp.where(k == 0, 1.0, 2.0)
-    series = (moments * coef) @ T  # (num_probes, g)
+    series = (moments * coef[None, :]) @ T  # (num_probes, g)
     weight = jnp.where(inside, 1.0 / (jnp.pi * h * jnp.sqrt(1.0 - y_in**2)), 0.0)
-    per_probe = series * weight
+    per_probe = series * weight[None, :]
     density, lower, upper = _band(per_probe, confidence)
     return KPMDensity(
         grid=grid,
