@@ -6,6 +6,10 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc.spectrum import input_hessian_operator as input_hessian_operator
+from jaxmc.spectrum import kpm_density as kpm_density
+from jaxmc.spectrum import layer_spectra as layer_spectra
+from jaxmc.spectrum import spectral_density as spectral_density
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -29,4 +33,9 @@ __all__ = [
     "unvech",
     "vec",
     "vech",
+    # spectral densities, per-layer and input-Hessian spectra (jaxmc.spectrum)
+    "input_hessian_operator",
+    "kpm_density",
+    "layer_spectra",
+    "spectral_density",
 ]

@@ -154,8 +154,9 @@ def layer_spectra(
 
     the deflated part estimated from the same quadrature (Hutchinson on the
     bulk with ``num_runs`` Rademacher probes; its standard error from their
-    spread). Blocks with at most ``k`` parameters are decomposed densely
-    (exact, standard error 0).
+    spread). Blocks with at most ``lanczos_steps + k`` parameters are
+    decomposed densely from ``n_b`` matvecs instead: their top eigenvalues and
+    trace are exact (standard error 0).
 
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar``, the mean loss over a batch.
@@ -225,9 +226,11 @@ def layer_spectra(
             lanczos_steps=lanczos_steps,
             deflate=deflate,
         )
-        if n <= k:
+        if n <= lanczos_steps + k:
+            # Small block: n matvecs give it exactly (SLQ would spend more).
             evals = jnp.linalg.eigvalsh(op.to_dense())[::-1]
-            top = jnp.concatenate([evals, jnp.full((k - n,), jnp.nan, evals.dtype)])
+            pad = jnp.full((max(k - n, 0),), jnp.nan, evals.dtype)
+            top = jnp.concatenate([evals[:k], pad])
             trace = jnp.sum(evals)
             stderr = jnp.zeros((), evals.dtype)
         else:
