@@ -33,7 +33,7 @@ def block(H, idx):
 def test_layers_top_and_trace_against_dense_blocks(problem):
     loss, params, data, H, index = problem
     table = layer_spectra(
-        loss, params, data, key=jax.random.key(0), k=2, num_runs=6, lanczos_steps=40
+        loss, params, data, key=jax.random.key(0), k=2, num_runs=6, lanczos_steps=73
     )
     assert isinstance(table, LayerSpectra) and [r.name for r in table] == ["[0]", "[1]"]
     layer0 = np.concatenate([index["[0]['b']"], index["[0]['w']"]])
@@ -55,40 +55,50 @@ def test_layers_top_and_trace_against_dense_blocks(problem):
     assert repr(table).startswith("LayerSpectra(")
 
 
-def test_leaf_and_custom_blocks(problem):
-    loss, params, data, H, index = problem
-    table = layer_spectra(
-        loss,
-        params,
-        data,
-        key=jax.random.key(1),
-        blocks="leaves",
-        lanczos_steps=30,
-        num_runs=2,
-    )
-    assert [r.name for r in table] == ["[0]['b']", "[0]['w']", "[1]['b']", "[1]['w']"]
-    for row in table:
-        if row.size <= 31:  # small blocks: exact
-            B = block(H, index[row.name])
-            np.testing.assert_allclose(
-                row.top[0], np.linalg.eigvalsh(B)[-1], rtol=1e-10
-            )
-    custom = {
-        "out_weights": lambda path, leaf: jax.tree_util.keystr(path) == "[1]['w']"
+@pytest.fixture(scope="module")
+def tiny():
+    loss, params, data = mlp_problem(jnp.float64, d=3, h=4, c=2, N=16)
+    flat, unravel = ravel_pytree(params)
+    H = np.asarray(jax.hessian(lambda f: loss(unravel(f), data))(flat))
+    sizes = {"[0]['b']": 4, "[0]['w']": 12, "[1]['b']": 2, "[1]['w']": 8}
+    offsets = np.cumsum([0, *sizes.values()])
+    index = {
+        name: np.arange(offsets[i], offsets[i + 1]) for i, name in enumerate(sizes)
     }
+    return loss, params, data, H, index
+
+
+def test_leaf_and_custom_blocks(tiny):
+    loss, params, data, H, index = tiny
     table = layer_spectra(
-        loss, params, data, key=jax.random.key(2), blocks=custom, k=3, num_runs=2
+        loss, params, data, key=jax.random.key(1), blocks="leaves", k=3, num_runs=2
+    )
+    assert [r.name for r in table] == list(index)
+    for row in table:  # blocks this small are decomposed exactly
+        evals = np.linalg.eigvalsh(block(H, index[row.name]))[::-1]
+        np.testing.assert_allclose(
+            row.top[: evals.size], evals[:3], rtol=1e-10, atol=1e-12
+        )
+        np.testing.assert_allclose(row.trace, evals.sum(), rtol=1e-10, atol=1e-14)
+    # fewer parameters than k: the missing eigenvalues are NaN
+    assert np.isnan(np.asarray(table["[1]['b']"].top)[2])
+
+    def out_weights(path, leaf):
+        return jax.tree_util.keystr(path) == "[1]['w']"
+
+    table = layer_spectra(
+        loss, params, data, key=jax.random.key(2), blocks={"out": out_weights}, k=2
     )
     B = block(H, index["[1]['w']"])
     np.testing.assert_allclose(
-        table["out_weights"].top, np.linalg.eigvalsh(B)[::-1][:3], rtol=1e-8
+        table["out"].top, np.linalg.eigvalsh(B)[::-1][:2], rtol=1e-10, atol=1e-12
     )
     with pytest.raises(KeyError, match="no block named 'nope'"):
         table["nope"]
 
 
-def test_layer_spectra_bad_inputs(problem):
-    loss, params, data, _, _ = problem
+def test_layer_spectra_bad_inputs(tiny):
+    loss, params, data, _, _ = tiny
     key = jax.random.key(0)
     fn = "jaxmc.spectrum.layer_spectra"
     with pytest.raises(
@@ -107,14 +117,14 @@ def test_layer_spectra_bad_inputs(problem):
         layer_spectra(loss, params, data, key=1)
 
 
-def test_cli_report_writes_png_and_prints_table(problem, tmp_path, capsys):
+def test_cli_report_writes_png_and_prints_table(tiny, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     import matplotlib.image
 
     from jaxmc.cli import _spectrum_density
     from jaxmc.spectrum import hessian_operator
 
-    loss, params, data, _, _ = problem
+    loss, params, data, _, _ = tiny
     parser = argparse.ArgumentParser()
     _spectrum_density.add_arguments(parser)
     out = tmp_path / "density.png"
