@@ -4,7 +4,7 @@ Trains a two-layer tanh MLP with plain SGD (written inline) on a synthetic
 teacher-student classification task, estimates the Hessian's eigenvalue density
 by stochastic Lanczos quadrature at initialisation and after training, with the
 top outliers deflated, and saves both densities in one figure
-(hessian_spectrum.png, in the current directory). Training grows the top
+(hessian_density.png, in the current directory). Training grows the top
 eigenvalues (sharpness) and leaves a bulk near zero. Run with
 JAXMC_EXAMPLE_SMALL=1 for a tiny version.
 """
@@ -85,8 +85,8 @@ def main():
         )
         plot_density(res, ax=ax, label="SLQ bulk")
         ax.set_title(f"Hessian spectrum {title}")
-    fig.savefig("hessian_spectrum.png", dpi=110)
-    print("  wrote hessian_spectrum.png")
+    fig.savefig("hessian_density.png", dpi=110)
+    print("  wrote hessian_density.png")
 
 
 if __name__ == "__main__":
