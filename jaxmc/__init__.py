@@ -6,6 +6,9 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc.spectrum import eigenvalues as eigenvalues
+from jaxmc.spectrum import ggn_operator as ggn_operator
+from jaxmc.spectrum import hessian_operator as hessian_operator
 from jaxmc.spectrum import input_hessian_operator as input_hessian_operator
 from jaxmc.spectrum import kpm_density as kpm_density
 from jaxmc.spectrum import layer_spectra as layer_spectra
@@ -33,6 +36,10 @@ __all__ = [
     "unvech",
     "vec",
     "vech",
+    # Hessian spectra (jaxmc.spectrum; trace, diagonal and the rest live there)
+    "eigenvalues",
+    "ggn_operator",
+    "hessian_operator",
     # spectral densities, per-layer and input-Hessian spectra (jaxmc.spectrum)
     "input_hessian_operator",
     "kpm_density",
