@@ -1,7 +1,5 @@
 """Tests for layer_spectra (per-block Hessian spectra) and the CLI density report."""
 
-import argparse
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -117,28 +115,20 @@ def test_layer_spectra_bad_inputs(tiny):
         layer_spectra(loss, params, data, key=1)
 
 
-def test_cli_report_writes_png_and_prints_table(tiny, tmp_path, capsys):
+def test_cli_spectrum_plot_and_layers(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     import matplotlib.image
 
-    from jaxmc.cli import _spectrum_density
-    from jaxmc.spectrum import hessian_operator
+    from jaxmc.cli import _spectrum_density, build_parser, main
 
-    loss, params, data, _, _ = tiny
-    parser = argparse.ArgumentParser()
-    _spectrum_density.add_arguments(parser)
     out = tmp_path / "density.png"
-    args = parser.parse_args(
-        ["--plot", str(out), "--layers", "--density-runs", "3", "--density-steps", "20"]
-    )
-    assert _spectrum_density.wants_report(args)
-    op = hessian_operator(loss, params, data)
-    rc = _spectrum_density.report(
-        args, op=op, loss_fn=loss, params=params, data=data, key=jax.random.key(0)
-    )
-    assert rc == 0
+    argv = ["spectrum", "--hidden", "4", "--examples", "32", "--steps", "5"]
+    argv += ["--k", "2", "--trace-matvecs", "12", "--plot", str(out), "--layers"]
+    argv += ["--density-runs", "3", "--density-steps", "10", "--deflate", "2"]
+    assert main(argv) == 0
     img = matplotlib.image.imread(out)
     assert img.ndim == 3 and img.shape[0] > 100 and float(img[..., :3].std()) > 0.02
     text = capsys.readouterr().out
     assert "outliers [" in text and "per-layer spectra" in text and "[1]" in text
-    assert not _spectrum_density.wants_report(parser.parse_args([]))
+    args = build_parser().parse_args(["spectrum"])
+    assert not _spectrum_density.wants_report(args)

@@ -21,8 +21,10 @@ return it smoothed on a grid of points.
   with Jackson damping.
 
 Outliers and bulk (``deflate=k``): the top ``k`` eigenpairs are computed to full
-accuracy and the density of the rest (the bulk) is estimated on the deflated
-operator ``P A P`` restricted to the range of ``P = I - V V^T``. The convention:
+accuracy by :func:`jaxmc.spectrum.eigenvalues` (thick-restart Lanczos to its
+default residual tolerance, eigenvalues to about ``eps * ||A||``) and the
+density of the rest (the bulk) is estimated on the deflated operator ``P A P``
+restricted to the range of ``P = I - V V^T``. The convention:
 the ``k`` outliers are point masses of ``1/n`` each, reported in ``outliers``;
 the smooth ``density`` holds the bulk and integrates to ``(n - k) / n``
 (``bulk_mass``), so bulk plus point masses integrate to 1.
@@ -39,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
+from jaxmc.spectrum._eigen import eigenvalues
 from jaxmc.spectrum._lanczos import (
     gauss_quadrature,
     lanczos_tridiag,
@@ -212,22 +215,6 @@ def _rademacher(key: jax.Array, n: int, dtype: Any) -> jax.Array:
     return jax.random.rademacher(key, (n,), dtype=dtype)
 
 
-# ------------------------------------------------------------------------- outliers
-
-
-def top_eigenpairs(
-    op: LinearOperator, k: int, *, key: jax.Array, steps: int
-) -> tuple[jax.Array, jax.Array]:
-    """The ``k`` largest eigenpairs by Lanczos: values (descending), vectors (n, k)."""
-    n = op.size
-    m = min(n, max(steps, 2 * k + 20))
-    v0 = jax.random.normal(key, (n,), dtype=op.dtype)
-    alpha, beta, Q = lanczos_tridiag(op.flat_matvec, v0, m, _traceable(op))
-    theta, U = tridiag_eigh(alpha, beta[:-1])
-    idx = jnp.arange(m - 1, m - 1 - k, -1)
-    return theta[idx], Q.T @ U[:, idx]
-
-
 # ----------------------------------------------------------------------------- SLQ
 
 
@@ -312,9 +299,9 @@ def spectral_density(
     key_out, key_runs = jax.random.split(key)
     m = min(lanczos_steps, n - deflate)
     if deflate:
-        outliers, V = top_eigenpairs(
-            op, deflate, key=key_out, steps=max(lanczos_steps, 3 * deflate)
-        )
+        eig = eigenvalues(op, deflate, which="largest", key=key_out)
+        outliers = eig.values
+        V = jax.vmap(op.ravel)(eig.vectors).T  # (n, deflate), orthonormal columns
 
         def project(v):
             return v - V @ (V.T @ v)
