@@ -237,7 +237,7 @@ def test_host_loop_operator_gives_the_same_result():
     host.traceable = False  # as for operators streaming batches from Python
     for f in (
         lambda op: spectral_density(
-            op, key=jax.random.key(0), num_runs=2, lanczos_steps=6, deflate=1
+            op, key=jax.random.key(0), num_runs=2, lanczos_steps=6
         ),
         lambda op: kpm_density(op, key=jax.random.key(0), num_moments=9, num_probes=2),
     ):

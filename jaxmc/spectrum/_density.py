@@ -326,6 +326,29 @@ def spectral_density(
     nodes, weights = _map_runs(run, keys, m * n, _traceable(op))
     weights = weights * bulk_mass
 
+    return smoothed(
+        nodes,
+        weights,
+        outliers,
+        bulk_mass,
+        grid=grid,
+        sigma=sigma,
+        confidence=confidence,
+    )
+
+
+def smoothed(
+    nodes: jax.Array,
+    weights: jax.Array,
+    outliers: jax.Array,
+    bulk_mass: jax.Array,
+    *,
+    grid: jax.Array | int,
+    sigma: Any,
+    confidence: float,
+) -> SpectralDensity:
+    """The Gaussian-smoothed density of quadrature rules ``(runs, m)``, one per run."""
+    dtype = nodes.dtype
     # Nodes with (numerically) zero weight come from a finished Krylov space.
     live = weights > 1e-12 * bulk_mass
     lo = jnp.min(jnp.where(live, nodes, jnp.inf))
@@ -354,6 +377,31 @@ def spectral_density(
         outliers=outliers,
         sigma=sigma,
         bulk_mass=bulk_mass,
+    )
+
+
+def exact_density(
+    evals: jax.Array, k: int, *, grid: Any = None, sigma: Any = None
+) -> SpectralDensity:
+    """The smoothed density of known eigenvalues, the top ``k`` as outliers.
+
+    Used for blocks small enough to decompose densely: one "run" whose nodes
+    are the ``n - k`` bulk eigenvalues, each of weight ``1/n``.
+    """
+    evals = jnp.sort(evals)
+    n = evals.shape[0]
+    bulk_mass = jnp.asarray((n - k) / n, evals.dtype)
+    nodes = evals[None, : n - k]
+    weights = jnp.full(nodes.shape, 1.0 / n, evals.dtype)
+    grid = _check_grid("jaxmc.spectrum.layer_spectra", grid, evals.dtype)
+    return smoothed(
+        nodes,
+        weights,
+        evals[n - k :][::-1],
+        bulk_mass,
+        grid=grid,
+        sigma=sigma,
+        confidence=0.95,
     )
 
 

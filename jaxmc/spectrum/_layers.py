@@ -12,7 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum._density import SpectralDensity, spectral_density
+from jaxmc.spectrum._density import (
+    SpectralDensity,
+    exact_density,
+    spectral_density,
+)
 
 __all__ = ["LayerSpectra", "LayerSpectrum", "layer_spectra"]
 
@@ -155,8 +159,9 @@ def layer_spectra(
     the deflated part estimated from the same quadrature (Hutchinson on the
     bulk with ``num_runs`` Rademacher probes; its standard error from their
     spread). Blocks with at most ``lanczos_steps + k`` parameters are
-    decomposed densely from ``n_b`` matvecs instead: their top eigenvalues and
-    trace are exact (standard error 0).
+    decomposed densely from ``n_b`` matvecs instead: their top eigenvalues,
+    trace (standard error 0) and density (the exact eigenvalues smoothed, one
+    "run") are exact.
 
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar``, the mean loss over a batch.
@@ -218,22 +223,22 @@ def layer_spectra(
             loss_fn, params, data, batch_size=batch_size, param_filter=flt
         )
         n = op.size
-        deflate = min(k, n - 1)
-        dens = spectral_density(
-            op,
-            key=bkey,
-            num_runs=num_runs,
-            lanczos_steps=lanczos_steps,
-            deflate=deflate,
-        )
         if n <= lanczos_steps + k:
             # Small block: n matvecs give it exactly (SLQ would spend more).
-            evals = jnp.linalg.eigvalsh(op.to_dense())[::-1]
+            evals = jnp.linalg.eigvalsh(op.to_dense())
+            dens = exact_density(evals, min(k, n - 1))
             pad = jnp.full((max(k - n, 0),), jnp.nan, evals.dtype)
-            top = jnp.concatenate([evals[:k], pad])
+            top = jnp.concatenate([evals[::-1][:k], pad])
             trace = jnp.sum(evals)
             stderr = jnp.zeros((), evals.dtype)
         else:
+            dens = spectral_density(
+                op,
+                key=bkey,
+                num_runs=num_runs,
+                lanczos_steps=lanczos_steps,
+                deflate=k,
+            )
             top = dens.outliers
             per_run = n * jnp.sum(dens.weights * dens.nodes, axis=1)
             trace = jnp.sum(top) + jnp.mean(per_run)
