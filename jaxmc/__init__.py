@@ -6,6 +6,30 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc import identities as identities
+from jaxmc.check import CheckReport as CheckReport
+from jaxmc.check import check_gradient as check_gradient
+from jaxmc.check import check_jacobian as check_jacobian
+from jaxmc.check import numerical_gradient as numerical_gradient
+from jaxmc.check import numerical_jacobian as numerical_jacobian
+from jaxmc.cost import choose_mode as choose_mode
+from jaxmc.cost import cost_report as cost_report
+from jaxmc.cost import hessian as hessian
+from jaxmc.differentials import differential as differential
+from jaxmc.differentials import (
+    gradient_from_differential as gradient_from_differential,
+)
+from jaxmc.differentials import (
+    hessian_from_second_differential as hessian_from_second_differential,
+)
+from jaxmc.differentials import (
+    jacobian_from_differential as jacobian_from_differential,
+)
+from jaxmc.differentials import symmetric_gradient as symmetric_gradient
+from jaxmc.layout import convert_layout as convert_layout
+from jaxmc.layout import gradient as gradient
+from jaxmc.layout import jacobian as jacobian
+from jaxmc.layout import layout_shape as layout_shape
 from jaxmc.spectrum import eigenvalues as eigenvalues
 from jaxmc.spectrum import ggn_operator as ggn_operator
 from jaxmc.spectrum import hessian_operator as hessian_operator
@@ -26,6 +50,10 @@ from jaxmc.vec import vech as vech
 __version__ = "0.1.0"
 
 __all__ = [
+    # autodiff cost (jaxmc.cost)
+    "choose_mode",
+    "cost_report",
+    "hessian",
     # vec / Kronecker toolkit
     "commutation_matrix",
     "commute",
@@ -36,6 +64,25 @@ __all__ = [
     "unvech",
     "vec",
     "vech",
+    # derivative layouts
+    "convert_layout",
+    "gradient",
+    "jacobian",
+    "layout_shape",
+    # trace-trick differentials (jaxmc.differentials)
+    "differential",
+    "gradient_from_differential",
+    "hessian_from_second_differential",
+    "jacobian_from_differential",
+    "symmetric_gradient",
+    # finite differences and gradient checks (jaxmc.check)
+    "CheckReport",
+    "check_gradient",
+    "check_jacobian",
+    "numerical_gradient",
+    "numerical_jacobian",
+    # the identity catalog (jaxmc.identities.catalog / get / verify)
+    "identities",
     # Hessian spectra (jaxmc.spectrum; trace, diagonal and the rest live there)
     "eigenvalues",
     "ggn_operator",

@@ -37,5 +37,17 @@ def test_public_functions_document_args_and_returns(name):
 
 
 def test_submodules_importable():
-    for mod in ("jaxmc.vec", "jaxmc.cli", "jaxmc.spectrum", "jaxmc.cli.spectrum"):
+    for mod in (
+        "jaxmc.vec",
+        "jaxmc.layout",
+        "jaxmc.cli",
+        "jaxmc.spectrum",
+        "jaxmc.differentials",
+        "jaxmc.check",
+        "jaxmc.cost",
+        "jaxmc.identities",
+        "jaxmc.cli.identities",
+        "jaxmc.cli.spectrum",
+        "jaxmc.cli._spectrum_density",
+    ):
         assert importlib.import_module(mod).__doc__

@@ -16,6 +16,9 @@ __all__ = ["main"]
 # Subcommand name -> module under jaxmc.cli. The first is the default.
 _COMMANDS = {
     "tour": "jaxmc.cli.tour",
+    "cost": "jaxmc.cli.cost",
+    "identities": "jaxmc.cli.identities",
+    "layouts": "jaxmc.cli.layouts",
     "spectrum": "jaxmc.cli.spectrum",
 }
 _DEFAULT = "tour"
