@@ -33,6 +33,10 @@ from jaxmc.layout import layout_shape as layout_shape
 from jaxmc.spectrum import eigenvalues as eigenvalues
 from jaxmc.spectrum import ggn_operator as ggn_operator
 from jaxmc.spectrum import hessian_operator as hessian_operator
+from jaxmc.spectrum import input_hessian_operator as input_hessian_operator
+from jaxmc.spectrum import kpm_density as kpm_density
+from jaxmc.spectrum import layer_spectra as layer_spectra
+from jaxmc.spectrum import spectral_density as spectral_density
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -83,4 +87,9 @@ __all__ = [
     "eigenvalues",
     "ggn_operator",
     "hessian_operator",
+    # spectral densities, per-layer and input-Hessian spectra (jaxmc.spectrum)
+    "input_hessian_operator",
+    "kpm_density",
+    "layer_spectra",
+    "spectral_density",
 ]

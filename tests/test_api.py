@@ -48,5 +48,6 @@ def test_submodules_importable():
         "jaxmc.identities",
         "jaxmc.cli.identities",
         "jaxmc.cli.spectrum",
+        "jaxmc.cli._spectrum_density",
     ):
         assert importlib.import_module(mod).__doc__

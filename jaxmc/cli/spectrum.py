@@ -13,6 +13,8 @@ import argparse
 import time
 from typing import Any, NamedTuple
 
+from jaxmc.cli import _spectrum_density
+
 HELP = "Hessian spectrum of a small trained MLP: top/bottom eigenvalues and trace."
 
 
@@ -121,6 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--x64", action="store_true", help="run in float64 (default float32)"
     )
+    _spectrum_density.add_arguments(parser)  # --plot, --layers (issue 7)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,4 +172,14 @@ def run(args: argparse.Namespace) -> int:
         f"{float(tr.estimate):.6g} +/- {float(tr.std_error):.2g} (1 s.e.)"
     )
     print(f"Total time {t3 - t0:.2f} s")
+    if _spectrum_density.wants_report(args):
+        key_d = jax.random.fold_in(jax.random.key(args.seed), 7)
+        return _spectrum_density.report(
+            args,
+            op=op,
+            loss_fn=prob.loss_fn,
+            params=prob.params,
+            data=prob.data,
+            key=key_d,
+        )
     return 0
