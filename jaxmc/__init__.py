@@ -6,6 +6,7 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc.symbolic import derive as derive
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -29,4 +30,6 @@ __all__ = [
     "unvech",
     "vec",
     "vech",
+    # symbolic matrix calculus
+    "derive",
 ]

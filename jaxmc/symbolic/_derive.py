@@ -1,0 +1,477 @@
+"""The public entry points: derive and differential, with verification."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmc import _checks
+from jaxmc.symbolic import _codegen
+from jaxmc.symbolic._diff import (
+    UnsupportedDerivative,
+    gradient_of_linear,
+    jacobian_of_linear,
+)
+from jaxmc.symbolic._diff import (
+    differential as _differential,
+)
+from jaxmc.symbolic._expr import (
+    Dim,
+    Expr,
+    Symbol,
+    kind_of,
+    transpose,
+    unify_pairs,
+    zero,
+)
+from jaxmc.symbolic._parse import parse
+from jaxmc.symbolic._simplify import simplify
+
+LAYOUTS = ("mixed", "numerator", "denominator")
+
+# Verification tolerance on max |closed form - autodiff| / max(1, max |autodiff|),
+# evaluated in float64.
+VERIFY_RTOL = 1e-8
+
+
+class VerificationError(ArithmeticError):
+    """A derived closed form disagreed with JAX autodiff at a random point."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Derivative:
+    """A derived closed form: the expression, its text and LaTeX, a JAX function.
+
+    Attributes:
+      f: the differentiated expression.
+      wrt: the variable.
+      kind: "gradient", "jacobian", "hessian" or "differential".
+      layout: "mixed", "numerator" or "denominator" (see :func:`derive`).
+      expr: the closed form (an :class:`Expr`; for "differential" it holds the
+        direction symbol ``d<wrt>``).
+      args: names of the arguments of ``fn``, in order (the symbols of ``f``, then
+        ``d<wrt>`` for a differential).
+      fn: the closed form as a jit-compiled JAX function of ``args`` (arrays
+        positionally or by name).
+      error: the verification's relative discrepancy against autodiff, or None
+        when verification was switched off.
+    """
+
+    f: Expr
+    wrt: Symbol
+    kind: str
+    layout: str
+    expr: Expr
+    args: tuple[str, ...]
+    fn: Callable[..., jax.Array] = dataclasses.field(repr=False, compare=False)
+    error: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The closed form in plain text (matrixcalculus.org syntax)."""
+        return self.expr.text
+
+    @property
+    def latex(self) -> str:
+        """The closed form in LaTeX."""
+        return self.expr.latex
+
+    @property
+    def symbol(self) -> str:
+        """The derivative's name, e.g. ``df/dx`` or ``d2f/dx2``."""
+        x = self.wrt.name
+        return {
+            "gradient": f"df/d{x}",
+            "jacobian": f"df/d{x}",
+            "hessian": f"d2f/d{x}2",
+            "differential": "df",
+        }[self.kind]
+
+    def __repr__(self) -> str:
+        check = (
+            "not verified"
+            if self.error is None
+            else f"verified, rel. error {self.error:.1e}"
+        )
+        return (
+            f"Derivative({self.kind} of {self.f.text!r} wrt {self.wrt.name}, "
+            f"{self.layout} layout: {self.text!r}; {check})"
+        )
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _as_expr(fn: str, f: Any, declarations: dict[str, Any]) -> Expr:
+    if isinstance(f, str):
+        return parse(f, **declarations)
+    if isinstance(f, Expr):
+        if declarations:
+            msg = (
+                f"{fn}: declarations ({', '.join(declarations)}) apply to an "
+                f"expression string; `f` is already an expression."
+            )
+            raise TypeError(msg)
+        return f
+    msg = (
+        f"{fn}: argument `f` must be an expression or a string; got {type(f).__name__}."  # noqa: E501
+    )
+    raise TypeError(msg)
+
+
+def _variable(fn: str, f: Expr, wrt: Any) -> Symbol:
+    syms = f.symbols
+    names = ", ".join(s.name for s in syms) or "none"
+    if isinstance(wrt, Symbol):
+        if wrt in syms:
+            return wrt
+        msg = f"{fn}: argument `wrt`: {wrt.name} does not occur in `{f}` (symbols: {names})."  # noqa: E501
+        raise ValueError(msg)
+    if isinstance(wrt, str):
+        for s in syms:
+            if s.name == wrt:
+                return s
+        msg = (
+            f"{fn}: argument `wrt`: {wrt!r} does not occur in `{f}` (symbols: {names})."  # noqa: E501
+        )
+        raise ValueError(msg)
+    msg = (
+        f"{fn}: argument `wrt` must be a symbol or its name; got {type(wrt).__name__}."  # noqa: E501
+    )
+    raise TypeError(msg)
+
+
+def _direction(x: Symbol) -> Symbol:
+    d = Symbol("d" + x.name, x.declared_kind)
+    unify_pairs("jaxmc.symbolic", list(zip(d.shape, x.shape, strict=True)), "")
+    return d
+
+
+def derive(
+    f: Expr | str,
+    /,
+    wrt: Symbol | str,
+    *,
+    hessian: bool = False,
+    layout: str = "mixed",
+    verify: bool = True,
+    key: jax.Array | None = None,
+    **declarations: Any,
+) -> Derivative:
+    r"""Derives the closed-form gradient, Jacobian or Hessian of a matrix expression.
+
+    The differential df is built by the rules of matrix calculus (product, chain,
+    trace, inverse, determinant, element-wise functions as Hadamard products), then
+    the identification theorems read the derivative off:
+
+    - scalar f: df = tr(G' dX) gives the gradient G (``kind="gradient"``);
+      with ``hessian=True`` and a vector (or scalar) x, d(grad f) = H dx gives
+      the Hessian H (``kind="hessian"``);
+    - vector-valued f and a vector (or scalar) x: df = J dx gives the Jacobian
+      J (``kind="jacobian"``).
+
+    The result is simplified to a readable closed form (``x'*A*x`` gives
+    ``(A + A')*x``) and, unless ``verify=False``, checked against JAX autodiff
+    (``jax.grad``/``jax.jacfwd``/``jax.hessian``) in float64 at random points
+    with random sizes (two points; symmetric, SPD and diagonal symbols are drawn
+    with their property; if f is not finite there, e.g. ``log(x)`` at negative
+    x, positive values are drawn). A disagreement beyond a relative 1e-8 raises
+    :class:`VerificationError`, so a wrong rule never passes silently. For
+    symmetric (or SPD, diagonal) variables the result is the unconstrained
+    gradient evaluated on such matrices, as ``jax.grad`` computes it.
+
+    Layouts: ``"mixed"`` (default): the gradient has the shape of the variable,
+    Jacobians and Hessians are in numerator layout (rows index f, columns x).
+    ``"numerator"``: the gradient is transposed (a row for a vector variable;
+    ``G'`` for a matrix), Jacobians as in mixed. ``"denominator"``: the gradient as
+    in mixed, Jacobians and Hessians transposed.
+
+    Args:
+      f: an expression or a string in matrixcalculus.org syntax (see
+        :func:`parse`).
+      wrt: the variable: a symbol of ``f`` or its name.
+      hessian: derive the Hessian of a scalar ``f`` instead of the gradient.
+      layout: "mixed", "numerator" or "denominator".
+      verify: check the closed form against autodiff before returning it.
+      key: PRNG key for the verification's random sizes and points (default
+        ``jax.random.key(0)``).
+      **declarations: for a string ``f``: name -> "scalar", "vector",
+        "matrix", "symmetric", "spd", "diagonal", a shape tuple, or a Symbol.
+
+    Returns:
+      A :class:`Derivative` with ``.expr``, ``.text``, ``.latex``, ``.fn`` (a
+      jit-compiled function of the symbols of f, arrays in their natural
+      shapes: the gradient has the variable's shape, a Jacobian/Hessian is
+      ``(m, n)``) and ``.error``.
+
+    Raises:
+      ParseError: a syntax or shape error in the string (with its position).
+      UnsupportedDerivative: a matrix-valued f, a Hessian with respect to a
+        matrix, or a Jacobian whose chain passes through a matrix that depends on
+        the variable (needs the vec layout); use :func:`differential` there.
+      VerificationError: the closed form disagrees with autodiff.
+      TypeError, ValueError: bad arguments.
+
+    >>> from jaxmc.symbolic import derive
+    >>> print(derive("x'*A*x + b'*x", wrt="x").text)
+    (A + A')*x + b
+    >>> print(derive("norm2(A*x - b)^2", wrt="x").text)
+    2*A'*(A*x - b)
+    >>> print(derive("log(det(X))", wrt="X").latex)
+    X^{-\top}
+    """
+    fn = "jaxmc.symbolic.derive"
+    f = _as_expr(fn, f, declarations)
+    x = _variable(fn, f, wrt)
+    _checks.check_one_of(fn, "layout", layout, LAYOUTS)
+    if not isinstance(hessian, bool):
+        msg = f"{fn}: argument `hessian` must be a bool; got {hessian!r}."
+        raise TypeError(msg)
+    fk, xk = f.kind, x.declared_kind
+    if fk == "matrix":
+        msg = (
+            f"{fn}: `{f}` is matrix-valued; its derivative with respect to {x.name} "
+            f"is a 4-way tensor that needs the vec layout, which symbolic derivation "
+            f"does not support. Use jaxmc.symbolic.differential for d({f}), or "
+            f"derive a scalar function of it."
+        )
+        raise UnsupportedDerivative(msg)
+    if hessian and fk != "scalar":
+        msg = f"{fn}: hessian=True needs a scalar expression; `{f}` is a {fk}."
+        raise ValueError(msg)
+    if hessian and xk == "matrix":
+        msg = (
+            f"{fn}: the Hessian with respect to the matrix {x.name} needs the vec "
+            f"layout, which symbolic derivation does not support; derive with "
+            f"respect to a vector, or use jax.hessian."
+        )
+        raise UnsupportedDerivative(msg)
+    if fk != "scalar" and xk == "matrix":
+        msg = (
+            f"{fn}: the Jacobian of the {fk} `{f}` with respect to the matrix "
+            f"{x.name} needs the vec layout, which symbolic derivation does not "
+            f"support; use jaxmc.symbolic.differential."
+        )
+        raise UnsupportedDerivative(msg)
+
+    g = simplify(f)
+    dx = _direction(x)
+    if fk == "row":
+        g = simplify(transpose(g))
+    df = _differential(g, x, dx)
+    df = simplify(df) if df is not None else None
+
+    if fk == "scalar":
+        grad = simplify(gradient_of_linear(df, dx)) if df is not None else zero(x.shape)
+        if hessian:
+            ddf = _differential(grad, x, dx)
+            m = x.shape[0]
+            if ddf is None:
+                result = zero((m, m))
+            else:
+                result = simplify(jacobian_of_linear(simplify(ddf), dx))
+            kind = "hessian"
+            if layout == "denominator":
+                result = simplify(transpose(result))
+        else:
+            result, kind = grad, "gradient"
+            if layout == "numerator":
+                result = simplify(transpose(result))
+    else:
+        m = g.shape[0]
+        if df is None:
+            result = zero((m, x.shape[0]))
+        else:
+            result = simplify(jacobian_of_linear(df, dx))
+        kind = "jacobian"
+        if layout == "denominator":
+            result = simplify(transpose(result))
+
+    syms = f.symbols
+    call = _codegen.wrap(_codegen.make_function(result, syms, fn + " result"), syms)
+    out = Derivative(f, x, kind, layout, result, tuple(s.name for s in syms), call)
+    if verify:
+        key = _default_key(fn, key)
+        err = _verify(fn, out, syms, key)
+        out = dataclasses.replace(out, error=err)
+    return out
+
+
+def differential(
+    f: Expr | str,
+    /,
+    wrt: Symbol | str,
+    *,
+    verify: bool = True,
+    key: jax.Array | None = None,
+    **declarations: Any,
+) -> Derivative:
+    """Derives the differential df of any expression, linear in a direction dX.
+
+    Works for scalar-, vector- and matrix-valued f and any variable (e.g.
+    ``d inv(X) = -inv(X)*dX*inv(X)``); the direction is the symbol ``d<wrt>``.
+    Unless ``verify=False``, the closed form is checked against ``jax.jvp`` in
+    float64 at random points and directions (see :func:`derive`).
+
+    Args:
+      f: an expression or a string (see :func:`parse`).
+      wrt: the variable: a symbol of ``f`` or its name.
+      verify: check against ``jax.jvp`` before returning.
+      key: PRNG key for the verification (default ``jax.random.key(0)``).
+      **declarations: for a string ``f``, as in :func:`derive`.
+
+    Returns:
+      A :class:`Derivative` with ``kind="differential"``; ``.fn`` takes the
+      symbols of ``f`` and then the direction ``d<wrt>``, and returns an array of
+      ``f``'s shape.
+
+    Raises:
+      VerificationError: the closed form disagrees with ``jax.jvp``.
+      ParseError, TypeError, ValueError: bad arguments.
+
+    >>> from jaxmc.symbolic import differential
+    >>> print(differential("inv(X)", wrt="X").text)
+    -inv(X)*dX*inv(X)
+    """
+    fn = "jaxmc.symbolic.differential"
+    f = _as_expr(fn, f, declarations)
+    x = _variable(fn, f, wrt)
+    dx = _direction(x)
+    df = _differential(simplify(f), x, dx)
+    result = simplify(df) if df is not None else zero(f.shape)
+    syms = (*f.symbols, dx)
+    call = _codegen.wrap(_codegen.make_function(result, syms, fn + " result"), syms)
+    out = Derivative(
+        f, x, "differential", "mixed", result, tuple(s.name for s in syms), call
+    )
+    if verify:
+        err = _verify(fn, out, syms, _default_key(fn, key))
+        out = dataclasses.replace(out, error=err)
+    return out
+
+
+# ------------------------------------------------------------- verification
+
+
+def _default_key(fn: str, key: Any) -> jax.Array:
+    return jax.random.key(0) if key is None else _checks.check_key(fn, "key", key)
+
+
+def _dims(syms: tuple[Symbol, ...]) -> list[Dim]:
+    roots: dict[int, Dim] = {}
+    for s in syms:
+        for d in s.shape:
+            if isinstance(d, Dim):
+                roots.setdefault(id(d.root()), d.root())
+    return list(roots.values())
+
+
+def _sample(
+    syms: tuple[Symbol, ...], sizes: dict[int, int], key: jax.Array, positive: bool
+) -> list[jax.Array]:
+    vals = []
+    for s, k in zip(syms, jax.random.split(key, len(syms)), strict=True):
+        shape = tuple(sizes[id(d.root())] for d in s.shape if isinstance(d, Dim))
+        if s.declared_kind == "vector":
+            shape = shape[:1]
+        if positive:
+            v = jax.random.uniform(k, shape, jnp.float64, 0.5, 1.5)
+        else:
+            v = jax.random.normal(k, shape, jnp.float64)
+        if s.spd:
+            n = shape[0]
+            v = v @ v.T / n + jnp.eye(n)
+        if s.diagonal:
+            v = jnp.diag(jnp.diag(v))
+        elif s.symmetric:
+            v = (v + v.T) / 2
+        vals.append(v)
+    return vals
+
+
+def _reference(out: Derivative, f: Callable, syms: tuple, vals: list) -> jax.Array:
+    if out.kind == "differential":
+        i = syms.index(out.wrt)
+
+        def g(v):
+            return f(*vals[:i], v, *vals[i + 1 : len(syms) - 1])
+
+        return jax.jvp(g, (vals[i],), (vals[-1],))[1]
+    i = syms.index(out.wrt)
+    op = {"gradient": jax.grad, "jacobian": jax.jacfwd, "hessian": jax.hessian}
+    ref = op[out.kind](f, argnums=i)(*vals)
+    flip = (out.kind == "gradient" and out.layout == "numerator") or (
+        out.kind != "gradient" and out.layout == "denominator"
+    )
+    return ref.T if flip and ref.ndim == 2 else ref
+
+
+def _verify(
+    fn: str, out: Derivative, syms: tuple[Symbol, ...], key: jax.Array
+) -> float:
+    fsyms = out.f.symbols
+    with jax.enable_x64(True):
+        f = _codegen.make_function(out.f, fsyms, fn)
+        kd, kp = jax.random.split(key)
+        dims = _dims(syms)
+        draws = np.asarray(jax.random.randint(kd, (len(dims),), 2, 6))
+        sizes = {
+            id(d): d.value if d.value is not None else int(n)
+            for d, n in zip(dims, draws, strict=True)
+        }
+        worst = 0.0
+        for point, kp_i in enumerate(jax.random.split(kp, 2)):
+            for positive in (False, True):
+                vals = _sample(syms, sizes, kp_i, positive)
+                if not bool(jnp.all(jnp.isfinite(f(*vals[: len(fsyms)])))):
+                    continue
+                ref = _reference(out, f, syms, vals)
+                if bool(jnp.all(jnp.isfinite(ref))):
+                    break
+            else:
+                msg = (
+                    f"{fn}: could not verify `{out.text}`: `{out.f}` or its "
+                    f"autodiff derivative is not finite at the random points; pass "
+                    f"verify=False to skip the check."
+                )
+                raise VerificationError(msg)
+            got = out.fn(*vals)
+            if got.shape != ref.shape:
+                msg = (
+                    f"{fn}: the closed form `{out.text}` has shape {got.shape}, but "
+                    f"autodiff gives {ref.shape} (sizes {_fmt_sizes(dims, sizes)})."
+                )
+                raise VerificationError(msg)
+            scale = max(1.0, float(jnp.max(jnp.abs(ref))) if ref.size else 1.0)
+            err = float(jnp.max(jnp.abs(got - ref))) / scale if ref.size else 0.0
+            if not err <= VERIFY_RTOL:
+                msg = (
+                    f"{fn}: the closed form {out.kind} of `{out.f}` with respect to "
+                    f"{out.wrt.name}, `{out.text}`, disagrees with JAX autodiff at "
+                    f"random point {point}: max |closed form - autodiff| / "
+                    f"max(1, |autodiff|) = {err:.3e} > {VERIFY_RTOL:.0e} (sizes "
+                    f"{_fmt_sizes(dims, sizes)}). This is a bug in a rule; please "
+                    f"report it."
+                )
+                raise VerificationError(msg)
+            worst = max(worst, err)
+    return worst
+
+
+def _fmt_sizes(dims: list[Dim], sizes: dict[int, int]) -> str:
+    return ", ".join(f"{d.label}={sizes[id(d)]}" for d in dims)
+
+
+__all__ = [
+    "Derivative",
+    "UnsupportedDerivative",
+    "VerificationError",
+    "derive",
+    "differential",
+    "kind_of",
+]
