@@ -31,7 +31,7 @@ from jaxmc.symbolic._expr import Expr, ShapeError, Symbol
 _FN = "jaxmc.symbolic.parse"
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"\s*(?:(?P<num>(?:\d+(?:\.(?![*/^])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
     r"|(?P<op>\.\*|\./|\.\^|[-+*/^'(),]))"
 )

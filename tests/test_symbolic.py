@@ -1,0 +1,365 @@
+"""Tests for jaxmc.symbolic: closed-form derivatives against autodiff and known forms."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import tol
+
+import jaxmc
+from jaxmc import symbolic as sym
+from jaxmc.cli import main
+from jaxmc.symbolic import (
+    Symbol,
+    UnsupportedDerivative,
+    VerificationError,
+    derive,
+    differential,
+    parse,
+    symbols,
+    to_jax,
+)
+
+
+@functools.cache
+def _derive_cached(text, wrt, hessian, layout, decl):
+    return derive(text, wrt=wrt, hessian=hessian, layout=layout, **dict(decl))
+
+
+def D(text, wrt, *, hessian=False, layout="mixed", **decl):
+    """derive(...) of a string, cached across tests (each derivation is verified)."""
+    return _derive_cached(text, wrt, hessian, layout, tuple(sorted(decl.items())))
+
+
+def rand(seed, *shape, dtype=jnp.float64):
+    return jax.random.normal(jax.random.key(seed), shape, dtype=dtype)
+
+
+def close(a, b, dtype=jnp.float64):
+    rtol, atol = tol(dtype)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+
+
+# ------------------------------------------- printed closed forms (the issue's list)
+
+PRINTED = [
+    # (expression, wrt, declarations, text of the closed form)
+    ("x'*A*x + b'*x", "x", {}, "(A + A')*x + b"),
+    ("x'*A*x", "x", {"A": "symmetric"}, "2*A*x"),
+    ("norm2(A*x - b)^2", "x", {}, "2*A'*(A*x - b)"),
+    ("log(det(X))", "X", {}, "inv(X')"),
+    ("log(det(S))", "S", {"S": "spd"}, "inv(S)"),
+    ("tr(A*X*B)", "X", {}, "A'*B'"),
+    ("sum(exp(W*x))", "x", {}, "W'*exp(W*x)"),
+    ("tr(A'*A) + tr(B'*B)", "A", {}, "2*A"),
+    ("tr(X'*A*X)", "X", {}, "(A + A')*X"),
+    ("a'*X*b", "X", {}, "a*b'"),
+    ("det(X)", "X", {}, "det(X)*inv(X')"),
+    ("x'*x", "x", {}, "2*x"),
+]
+
+
+@pytest.mark.parametrize("text,wrt,decl,expected", PRINTED, ids=[p[0] for p in PRINTED])
+def test_printed_closed_forms(text, wrt, decl, expected):
+    d = D(text, wrt, **decl)
+    assert d.text == expected
+    assert d.kind == "gradient" and d.error is not None and d.error <= 1e-8
+
+
+def test_latex_forms():
+    assert D("x'*A*x", "x").latex == r"\left(A + A^\top\right) x"
+    assert D("log(det(X))", "X").latex == r"X^{-\top}"
+    assert D("norm2(A*x - b)^2", "x").latex == (r"2 A^\top \left(A x - b\right)")
+    assert parse("x.*y./z").latex == r"x \odot y \oslash z"
+    assert parse("sigmoid(x)'*exp(y)").latex == (
+        r"\sigma\left(x\right)^\top \exp\left(y\right)"
+    )
+
+
+def test_hessians_printed():
+    assert D("x'*A*x", "x", hessian=True).text == "A + A'"
+    assert D("norm2(A*x - b)^2", "x", hessian=True).text == "2*A'*A"
+    assert D("sum(exp(W*x))", "x", hessian=True).text == ("W'*diag(exp(W*x))*W")
+    h = D("-sum(log(sigmoid(y.*(X*w))))", "w", hessian=True)
+    assert h.text == "X'*diag(sigmoid(y.*(X*w)).*(1 - sigmoid(y.*(X*w))).*y.^2)*X"
+
+
+# ------------------------------------------------- the failures of SymPy, right
+
+
+def test_sympy_failure_log_det_is_inverse_transpose():
+    d = D("log(det(X))", "X")
+    X = rand(0, 4, 4)
+    close(d.fn(X), jnp.linalg.inv(X).T)
+    assert float(jnp.max(jnp.abs(d.fn(X)))) > 0.1  # not zero
+
+
+def test_sympy_failure_sum_of_traces_is_2A():
+    d = D("tr(A'*A) + tr(B'*B)", "A")
+    A, B = rand(1, 3, 4), rand(2, 5, 2)
+    close(d.fn(A, B), 2 * A)
+
+
+# ------------------------------------- numerical match to hand-written closed forms
+
+
+def test_gradients_match_hand_written_closed_forms(transform):
+    n, m = 4, 6
+    A, X, B = rand(0, n, n), rand(1, n, n), rand(2, n, n)
+    W, x, b, a = rand(3, m, n), rand(4, n), rand(5, n), rand(6, m)
+    cases = [
+        ("x'*A*x + b'*x", "x", (x, A, b), (A + A.T) @ x + b),
+        ("norm2(W*x - a)^2", "x", (W, x, a), 2 * W.T @ (W @ x - a)),
+        ("log(det(X))", "X", (X,), jnp.linalg.inv(X).T),
+        ("tr(A*X*B)", "X", (A, X, B), A.T @ B.T),
+        ("sum(exp(W*x))", "x", (W, x), W.T @ jnp.exp(W @ x)),
+        ("tr(inv(X)*A)", "X", (X, A), -jnp.linalg.inv(X).T @ A.T @ jnp.linalg.inv(X).T),
+        ("norm2(x)", "x", (x,), x / jnp.linalg.norm(x)),
+    ]
+    for text, wrt, args, expected in cases:
+        d = D(text, wrt)
+        close(transform(d.fn)(*args), expected)
+
+
+def test_hessians_match_hand_written_and_jax_hessian():
+    n, m = 5, 7
+    A, Xd, x, y = rand(0, n, n), rand(1, m, n), rand(2, n), rand(3, m)
+    b = rand(4, m)
+    h1 = D("x'*A*x", "x", hessian=True)
+    close(h1.fn(x, A), A + A.T)
+    h2 = D("norm2(X*x - b)^2", "x", hessian=True)
+    close(h2.fn(Xd, x, b), 2 * Xd.T @ Xd)
+    f = "sum(log(1 + exp(X*w))) - y'*X*w"  # logistic regression, labels in {0, 1}
+    h3 = D(f, "w", hessian=True)
+    s = jax.nn.sigmoid(Xd @ x)
+    close(h3.fn(Xd, x, y), Xd.T @ jnp.diag(s * (1 - s)) @ Xd)
+    g3 = D(f, "w")
+    close(g3.fn(Xd, x, y), Xd.T @ (s - y))
+
+    def loss(w):
+        return jnp.sum(jnp.log1p(jnp.exp(Xd @ w))) - y @ Xd @ w
+
+    close(h3.fn(Xd, x, y), jax.jit(jax.hessian(loss))(x))
+
+
+def test_differential_of_the_inverse():
+    d = differential("inv(X)", wrt="X")
+    assert d.text == "-inv(X)*dX*inv(X)"
+    assert d.args == ("X", "dX")
+    X, dX = rand(0, 4, 4), rand(1, 4, 4)
+    Xi = jnp.linalg.inv(X)
+    close(d.fn(X, dX), -Xi @ dX @ Xi)
+    assert differential("X*X", wrt="X").text == "dX*X + X*dX"
+
+
+ELEMENTWISE = {
+    "exp": lambda u: jnp.exp(u),
+    "log": lambda u: 1 / u,
+    "sin": lambda u: jnp.cos(u),
+    "cos": lambda u: -jnp.sin(u),
+    "tanh": lambda u: 1 - jnp.tanh(u) ** 2,
+    "sigmoid": lambda u: jax.nn.sigmoid(u) * (1 - jax.nn.sigmoid(u)),
+    "relu": lambda u: (u > 0).astype(u.dtype),
+    "abs": lambda u: jnp.sign(u),
+    "sqrt": lambda u: 0.5 / jnp.sqrt(u),
+}
+
+
+@pytest.mark.parametrize("name", list(ELEMENTWISE))
+def test_elementwise_jacobians(name):
+    d = D(f"{name}(A*x)", "x")
+    assert d.kind == "jacobian"
+    A, x = rand(0, 5, 3), rand(1, 3)
+    if name in ("log", "sqrt"):
+        A, x = jnp.abs(A), jnp.abs(x)
+    u = A @ x
+    close(d.fn(A, x), ELEMENTWISE[name](u)[:, None] * A)
+    f = getattr(jax.nn if name in ("sigmoid", "relu") else jnp, name)
+    close(d.fn(A, x), jax.jit(jax.jacfwd(lambda x: f(A @ x)))(x))
+
+
+def test_elementwise_operators_and_powers():
+    x, y, z = rand(0, 4), rand(1, 4), jnp.abs(rand(2, 4)) + 0.5
+    d = D("sum(x.*y./z)", "z")
+    close(d.fn(x, y, z), -x * y / z**2)
+    d = D("sum(z.^3)", "z")
+    assert d.text == "3*z.^2"
+    close(d.fn(z), 3 * z**2)
+    d = D("sum(sqrt(z))/2", "z")
+    close(d.fn(z), 0.25 / jnp.sqrt(z))
+
+
+def test_scalar_variable_and_vector_valued_expressions():
+    t = D("exp(t*x)", "t", t="scalar")
+    x, tv = rand(0, 3), jnp.asarray(0.3)
+    assert t.kind == "jacobian"
+    close(t.fn(tv, x), x * jnp.exp(tv * x))
+    g = D("t^2*x'*x", "t", t="scalar")
+    assert g.text == "2*t*x'*x"
+    close(g.fn(tv, x), 2 * tv * x @ x)
+
+
+def test_layouts():
+    A, x, X = rand(0, 3, 3), rand(1, 3), rand(2, 3, 4)
+    B = rand(3, 4, 3)
+    g = D("tr(X*B)", "X", layout="numerator")
+    assert g.text == "B"
+    close(g.fn(X, B), B)
+    j = D("A*x", "x")
+    assert j.text == "A"
+    jd = D("A*x", "x", layout="denominator")
+    assert jd.text == "A'"
+    close(jd.fn(A, x), A.T)
+    h = D("x'*A*x", "x", hessian=True, layout="denominator")
+    close(h.fn(x, A), A + A.T)
+
+
+def test_python_api_matches_the_parser():
+    x, A, b = symbols("x A b")
+    expr = x.T @ A @ x + b.T @ x
+    assert expr.text == "x'*A*x + b'*x"
+    assert derive(expr, wrt=x).text == "(A + A')*x + b"
+    W = Symbol("W", "matrix")
+    e = sym.sum(sym.exp(W @ x))
+    assert e.text == "sum(exp(W*x))"
+    assert derive(e, wrt="x").text == "W'*exp(W*x)"
+    S = Symbol("S", "matrix", spd=True)
+    assert derive(sym.logdet(S) + sym.tr(S @ A), wrt=S).text == "inv(S) + A'"
+    y = Symbol("y", "vector")
+    assert (2 * x * y - y / 3).text == "2*x.*y - y/3"
+    assert sym.norm2(x - 1).text == "norm2(x - 1)"
+    assert str(x**2) == "x.^2" and str(abs(x)) == "abs(x)"
+    assert repr(S) == "Symbol('S', 'matrix', spd=True)"
+
+
+def test_shapes_are_declarable_and_checked():
+    x = Symbol("x", "vector", shape=(3,))
+    A = Symbol("A", "matrix", shape=(2, 3))
+    d = derive(sym.norm2(A @ x) ** 2, wrt=x)
+    assert d.fn(jnp.ones((2, 3)), jnp.ones(3)).shape == (3,)
+    with pytest.raises(ValueError, match="argument `A` must have size 2 along axis 0"):
+        d.fn(jnp.ones((4, 3)), jnp.ones(3))
+    y = Symbol("y", "vector", shape=(4,))
+    with pytest.raises(ValueError, match="inner sizes must agree"):
+        A @ y
+
+
+def test_generated_functions_jit_vmap_and_float32():
+    d = D("norm2(A*x - b)^2", "x")
+    A, x, b = rand(0, 5, 3), rand(1, 3), rand(2, 5)
+    expected = 2 * A.T @ (A @ x - b)
+    close(jax.jit(d.fn)(A, x, b), expected)
+    close(d.fn(A=A, x=x, b=b), expected)
+    xs = rand(3, 7, 3)
+    batched = jax.vmap(d.fn, in_axes=(None, 0, None))(A, xs, b)
+    close(batched[4], 2 * A.T @ (A @ xs[4] - b))
+    got32 = d.fn(A.astype(jnp.float32), x.astype(jnp.float32), b.astype(jnp.float32))
+    assert got32.dtype == jnp.float32
+    close(got32, expected, dtype=jnp.float32)
+    f = to_jax(parse("x'*A*x"), args=["A", "x"])
+    close(f(A[:3], x), x @ A[:3] @ x)
+    close(jax.grad(f, argnums=1)(A[:3], x), (A[:3] + A[:3].T) @ x)
+
+
+def test_round_trip_text_parses_to_the_same_values():
+    for text, wrt in [
+        ("x'*A*x + b'*x", "x"),
+        ("-sum(log(sigmoid(y.*(X*w))))", "w"),
+        ("sum(tanh(x).^2)", "x"),
+        ("sqrt(x'*x)", "x"),
+    ]:
+        for hessian in (False, True):
+            d = D(text, wrt, hessian=hessian)
+            decl = {s.name: s for s in d.f.symbols}
+            back = to_jax(parse(d.text, **decl), args=d.f.symbols)
+            vals = [rand(i, 4) if s.kind == "vector" else rand(i, 4, 4) for i, s in enumerate(d.f.symbols)]  # fmt: skip
+            close(back(*vals), d.fn(*vals))
+
+
+def test_a_wrong_rule_cannot_pass_silently(monkeypatch):
+    from jaxmc.symbolic import _diff
+
+    right = _diff._fprime
+
+    def wrong(name, u):
+        return sym.sin(u) if name == "sin" else right(name, u)
+
+    monkeypatch.setattr(_diff, "_fprime", wrong)
+    with pytest.raises(VerificationError, match="disagrees with JAX autodiff"):
+        derive("sum(sin(x))", wrt="x")
+    d = derive("sum(sin(x))", wrt="x", verify=False)  # switched off: no check
+    assert d.error is None and "not verified" in repr(d)
+
+
+def test_verification_is_deterministic_given_the_key():
+    a = derive("x'*x", wrt="x", key=jax.random.key(3))
+    b = derive("x'*x", wrt="x", key=jax.random.key(3))
+    assert a.error == b.error
+
+
+# ------------------------------------------------------------------- bad inputs
+
+
+def test_bad_inputs():
+    with pytest.raises(TypeError, match="jaxmc.symbolic.derive: argument `f`"):
+        derive(3, wrt="x")
+    with pytest.raises(ValueError, match="`wrt`: 'z' does not occur"):
+        derive("x'*x", wrt="z")
+    with pytest.raises(ValueError, match="argument `layout` must be one of"):
+        derive("x'*x", wrt="x", layout="sideways")
+    with pytest.raises(TypeError, match="declarations"):
+        derive(parse("x'*x"), wrt="x", x="vector")
+    with pytest.raises(UnsupportedDerivative, match="matrix-valued"):
+        derive("inv(X)", wrt="X")
+    with pytest.raises(
+        UnsupportedDerivative, match="Hessian with respect to the matrix"
+    ):
+        derive("tr(X'*X)", wrt="X", hessian=True)
+    with pytest.raises(ValueError, match="hessian=True needs a scalar"):
+        derive("A*x", wrt="x", hessian=True)
+    with pytest.raises(UnsupportedDerivative, match="matrix-valued intermediate"):
+        derive("inv(A + x*x')*b", wrt="x")
+    with pytest.raises(TypeError, match="argument `key` must be a PRNG key"):
+        derive("x'*x", wrt="x", key=0)
+    with pytest.raises(ValueError, match="Symbol: argument `name`"):
+        Symbol("2x", "vector")
+    with pytest.raises(ValueError, match="apply to matrices"):
+        Symbol("x", "vector", symmetric=True)
+    with pytest.raises(ValueError, match="argument `kind`"):
+        Symbol("x", "tensor")
+    with pytest.raises(TypeError, match="cannot combine an expression"):
+        Symbol("x", "vector") + "y"
+    with pytest.raises(ValueError, match="argument `args` must list every symbol"):
+        to_jax(parse("x'*A*x"), args=["x"])
+    d = D("x'*A*x", "x")
+    with pytest.raises(ValueError, match="rank 1"):
+        d.fn(jnp.ones((3, 3)), jnp.ones((3, 3)))
+    with pytest.raises(ValueError, match="ties it to"):
+        d.fn(jnp.ones(3), jnp.ones((4, 4)))
+
+
+# ------------------------------------------------------------------- the command
+
+
+def test_cli_derive(capsys):
+    assert main(["derive", "x'*A*x", "--wrt", "x", "--latex"]) == 0
+    out = capsys.readouterr().out
+    assert "df/dx = (A + A')*x" in out and r"\left(A + A^\top\right) x" in out
+    assert "verified" in out
+    assert (
+        main(["derive", "x'*A*x", "--wrt", "x", "--hessian", "--symmetric", "A"]) == 0
+    )
+    assert "d2f/dx2 = 2*A" in capsys.readouterr().out
+    assert main(["derive", "t*x", "--wrt", "t", "--scalar", "t", "--no-verify"]) == 0
+    assert "not verified" in capsys.readouterr().out
+    assert main(["derive", "inv(X)", "--wrt", "X", "--differential"]) == 0
+    assert "df = -inv(X)*dX*inv(X)" in capsys.readouterr().out
+    assert main(["derive", "tr(A*X", "--wrt", "X"]) == 2
+    out = capsys.readouterr().out
+    assert "position 6" in out and "\n        ^" in out
+
+
+def test_top_level_export():
+    assert jaxmc.derive is derive
