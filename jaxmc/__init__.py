@@ -6,6 +6,10 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc.layout import convert_layout as convert_layout
+from jaxmc.layout import gradient as gradient
+from jaxmc.layout import jacobian as jacobian
+from jaxmc.layout import layout_shape as layout_shape
 from jaxmc.symbolic import derive as derive
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
@@ -30,6 +34,11 @@ __all__ = [
     "unvech",
     "vec",
     "vech",
+    # derivative layouts
+    "convert_layout",
+    "gradient",
+    "jacobian",
+    "layout_shape",
     # symbolic matrix calculus
     "derive",
 ]

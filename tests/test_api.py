@@ -37,5 +37,11 @@ def test_public_functions_document_args_and_returns(name):
 
 
 def test_submodules_importable():
-    for mod in ("jaxmc.vec", "jaxmc.cli", "jaxmc.spectrum", "jaxmc.symbolic"):
+    for mod in (
+        "jaxmc.vec",
+        "jaxmc.layout",
+        "jaxmc.cli",
+        "jaxmc.spectrum",
+        "jaxmc.symbolic",
+    ):
         assert importlib.import_module(mod).__doc__

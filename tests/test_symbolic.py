@@ -216,6 +216,22 @@ def test_layouts():
     close(h.fn(x, A), A + A.T)
 
 
+@pytest.mark.parametrize("layout", ["mixed", "numerator", "denominator", "vec", "jax"])
+def test_layouts_through_jaxmc_layout(layout):
+    """Every layout's values equal jaxmc.convert_layout of JAX's derivative."""
+    X, B, A, x = rand(0, 3, 4), rand(1, 4, 3), rand(2, 5, 4), rand(3, 4)
+    g = D("tr(X*B)", "X", layout=layout)
+    ref = jaxmc.convert_layout(
+        B.T, in_shape=(3, 4), out_shape=(), src="jax", dst=layout
+    )
+    close(g.fn(X, B), ref)
+    j = D("tanh(A*x)", "x", layout=layout)
+    Jx = jax.jit(jax.jacfwd(lambda v: jnp.tanh(A @ v)))(x)
+    ref = jaxmc.convert_layout(Jx, in_shape=(4,), out_shape=(5,), src="jax", dst=layout)
+    close(j.fn(A, x), ref)
+    assert j.fn(A, x).shape == jaxmc.layout_shape((4,), (5,), layout)
+
+
 def test_python_api_matches_the_parser():
     x, A, b = symbols("x A b")
     expr = x.T @ A @ x + b.T @ x

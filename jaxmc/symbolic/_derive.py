@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from jaxmc import _checks
+from jaxmc.layout import convert_layout, layout_shape
 from jaxmc.symbolic import _codegen
 from jaxmc.symbolic._diff import (
     UnsupportedDerivative,
@@ -31,7 +32,8 @@ from jaxmc.symbolic._expr import (
 from jaxmc.symbolic._parse import parse
 from jaxmc.symbolic._simplify import simplify
 
-LAYOUTS = ("mixed", "numerator", "denominator")
+LAYOUTS = ("mixed", "numerator", "denominator", "vec", "jax")
+_SYMBOLIC_LAYOUTS = ("mixed", "numerator", "denominator")
 
 # Verification tolerance on max |closed form - autodiff| / max(1, max |autodiff|),
 # evaluated in float64.
@@ -50,7 +52,8 @@ class Derivative:
       f: the differentiated expression.
       wrt: the variable.
       kind: "gradient", "jacobian", "hessian" or "differential".
-      layout: "mixed", "numerator" or "denominator" (see :func:`derive`).
+      layout: "mixed", "numerator", "denominator", "vec" or "jax" (see
+        :func:`derive`).
       expr: the closed form (an :class:`Expr`; for "differential" it holds the
         direction symbol ``d<wrt>``).
       args: names of the arguments of ``fn``, in order (the symbols of ``f``, then
@@ -184,18 +187,23 @@ def derive(
     symmetric (or SPD, diagonal) variables the result is the unconstrained
     gradient evaluated on such matrices, as ``jax.grad`` computes it.
 
-    Layouts: ``"mixed"`` (default): the gradient has the shape of the variable,
-    Jacobians and Hessians are in numerator layout (rows index f, columns x).
-    ``"numerator"``: the gradient is transposed (a row for a vector variable;
-    ``G'`` for a matrix), Jacobians as in mixed. ``"denominator"``: the gradient as
-    in mixed, Jacobians and Hessians transposed.
+    Layouts (the conventions of :mod:`jaxmc.layout`): ``"mixed"`` (default):
+    the gradient has the shape of the variable, Jacobians and Hessians are in
+    numerator layout (rows index f). ``"numerator"``: the closed form of the
+    gradient is transposed (``G'``; a row ``(1, n)`` for a vector variable).
+    ``"denominator"``: Jacobians and Hessians are transposed, gradients are
+    columns ``(n, 1)``. In these three layouts ``.expr`` is the closed form in
+    that layout and ``.fn`` returns the layout's explicit shape
+    (:func:`jaxmc.layout_shape`). ``"vec"`` and ``"jax"`` have no closed form of
+    their own: ``.expr`` is the mixed form and ``.fn`` converts its values with
+    :func:`jaxmc.convert_layout`.
 
     Args:
       f: an expression or a string in matrixcalculus.org syntax (see
         :func:`parse`).
       wrt: the variable: a symbol of ``f`` or its name.
       hessian: derive the Hessian of a scalar ``f`` instead of the gradient.
-      layout: "mixed", "numerator" or "denominator".
+      layout: "mixed", "numerator", "denominator", "vec" or "jax".
       verify: check the closed form against autodiff before returning it.
       key: PRNG key for the verification's random sizes and points (default
         ``jax.random.key(0)``).
@@ -292,13 +300,46 @@ def derive(
             result = simplify(transpose(result))
 
     syms = f.symbols
-    call = _codegen.wrap(_codegen.make_function(result, syms, fn + " result"), syms)
+    raw = _codegen.make_function(result, syms, fn + " result")
+    call = _codegen.wrap(_in_layout(raw, kind, layout, syms.index(x), fk), syms)
     out = Derivative(f, x, kind, layout, result, tuple(s.name for s in syms), call)
     if verify:
         key = _default_key(fn, key)
         err = _verify(fn, out, syms, key)
         out = dataclasses.replace(out, error=err)
     return out
+
+
+def _shapes(kind: str, f_kind: str, x_shape: tuple, mixed_shape: tuple) -> tuple:
+    """(in_shape, out_shape) of a derivative, for jaxmc.layout."""
+    if kind == "hessian":
+        return x_shape, x_shape
+    if kind == "gradient":
+        return x_shape, ()
+    return x_shape, mixed_shape[:1]
+
+
+def _in_layout(raw: Callable, kind: str, layout: str, i: int, f_kind: str) -> Callable:
+    """Arranges the closed form's values in the layout (see jaxmc.layout).
+
+    For the symbolic layouts the closed form is already arranged (transposed as
+    needed) and only gets the layout's explicit 2-D shape; for "vec" and "jax"
+    the mixed-layout values are converted with ``jaxmc.convert_layout``.
+    """
+    if layout == "mixed":
+        return raw
+
+    def f(*vals: Any) -> jax.Array:
+        y = raw(*vals)
+        x_shape = tuple(np.shape(vals[i]))
+        if layout in _SYMBOLIC_LAYOUTS:
+            mixed_shape = y.shape if layout == "numerator" else y.shape[::-1]
+            ins, outs = _shapes(kind, f_kind, x_shape, mixed_shape)
+            return y.reshape(layout_shape(ins, outs, layout))
+        ins, outs = _shapes(kind, f_kind, x_shape, y.shape)
+        return convert_layout(y, in_shape=ins, out_shape=outs, src="mixed", dst=layout)
+
+    return f
 
 
 def differential(
@@ -408,13 +449,15 @@ def _reference(out: Derivative, f: Callable, syms: tuple) -> Callable:
 
         return jax.jit(both)
     op = {"gradient": jax.grad, "jacobian": jax.jacfwd, "hessian": jax.hessian}
-    flip = (out.kind == "gradient" and out.layout == "numerator") or (
-        out.kind != "gradient" and out.layout == "denominator"
-    )
 
     def both(*vals):
-        ref = op[out.kind](f, argnums=i)(*vals)
-        return f(*vals), (ref.T if flip and ref.ndim == 2 else ref)
+        ref = op[out.kind](f, argnums=i)(*vals)  # the "jax" layout
+        x_shape = tuple(np.shape(vals[i]))
+        ins, outs = _shapes(out.kind, out.f.kind, x_shape, ref.shape)
+        ref = convert_layout(
+            ref, in_shape=ins, out_shape=outs, src="jax", dst=out.layout
+        )
+        return f(*vals), ref
 
     return jax.jit(both)
 

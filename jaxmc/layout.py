@@ -1,0 +1,603 @@
+r"""Derivative layouts (numerator, denominator, mixed, vec, JAX) and exact conversion.
+
+Papers lay out the same derivative differently: numerator and denominator
+layouts are transposes of each other, ML papers mostly use a mixed layout, and
+Magnus & Neudecker always work with the matrix ``d vec(Y) / d vec(X)^T``. JAX
+has one fixed layout (output shape + input shape). In jaxmc the layout is an
+argument, and every layout is a reshape or transpose of JAX's, so conversions
+between them are exact (bitwise).
+
+Conventions (defined here, once, for all of jaxmc). For ``f: X -> Y`` with ``X``
+and ``Y`` each a scalar, a vector or a matrix:
+
+* **Vectors.** A 1-D array ``(n,)`` is a vector, and so is an explicit column
+  ``(n, 1)``: both have the same derivatives in every layout but ``"jax"`` (and
+  ``"mixed"`` where the result is shaped like the variable). A row ``(1, n)``
+  is a ``1 x n`` matrix. In the ``"numerator"`` and ``"denominator"`` layouts
+  results are explicit 2-D matrices, so a row ``(1, n)`` and a column ``(n, 1)``
+  are told apart; a scalar by a scalar is a 0-D array.
+* **"numerator"** (Jacobian formulation): ``dy/dx`` has ``dim y`` rows and
+  ``dim x`` columns; a scalar by a vector is a row ``(1, n)``, a vector by a
+  scalar a column ``(m, 1)``, a scalar by a ``(p, q)`` matrix has the shape of
+  ``X^T``, ``(q, p)``, a ``(k, l)`` matrix by a scalar the shape of ``Y``.
+  Entry ``[i, j]`` of a vector-by-vector Jacobian is ``d y_i / d x_j``, and of a
+  scalar-by-matrix derivative ``d y / d X[j, i]``.
+* **"denominator"** (gradient formulation): the transposes of the numerator
+  layout: a scalar by a vector is a column ``(n, 1)``, a scalar by a matrix has
+  the shape of ``X``, a vector by a vector is ``(n, m)``.
+* **"mixed"** (what most ML papers and ``jax.grad`` use): a scalar ``y`` gives
+  a gradient shaped exactly like the variable (``(n,)`` for ``(n,)``, ``(p, q)``
+  for ``(p, q)``); a scalar ``x`` gives a derivative shaped exactly like ``y``;
+  a vector by a vector is the numerator-layout Jacobian ``(m, n)``. Arrays of
+  any rank are allowed when the other side is a scalar.
+* **"vec"** (Magnus & Neudecker): always the matrix
+  ``d vec(Y) / d vec(X)^T`` of shape ``(dim Y, dim X)``, with the column-major
+  ``vec`` of :mod:`jaxmc.vec` (a scalar has dim 1; arrays of rank > 2 are
+  flattened first index fastest). The one layout defined for every
+  combination, matrix by matrix included: ``d vec(A X B) / d vec(X)^T =
+  B^T kron A`` and ``d vec(X^T) / d vec(X)^T = K_pq``.
+* **"jax"**: JAX's native tensor layout, shape ``Y.shape + X.shape``, entry
+  ``[i..., j...] = d Y[i...] / d X[j...]``, as ``jax.jacfwd`` returns it.
+
+Shapes, with ``x`` of shape ``(n,)``, ``X`` of shape ``(p, q)``, ``y`` of shape
+``(m,)`` and ``Y`` of shape ``(k, l)`` (the README's table is generated from
+:func:`layout_shape` by :func:`layout_table`; ``jaxmc layouts`` prints it):
+
+===================  ==========  ===========  ========  ==========  ============
+derivative           numerator   denominator  mixed     vec         jax
+===================  ==========  ===========  ========  ==========  ============
+scalar by scalar     ()          ()           ()        (1, 1)      ()
+scalar by vector     (1, n)      (n, 1)       (n,)      (1, n)      (n,)
+scalar by matrix     (q, p)      (p, q)       (p, q)    (1, pq)     (p, q)
+vector by scalar     (m, 1)      (1, m)       (m,)      (m, 1)      (m,)
+vector by vector     (m, n)      (n, m)       (m, n)    (m, n)      (m, n)
+vector by matrix     --          --           --        (m, pq)     (m, p, q)
+matrix by scalar     (k, l)      (l, k)       (k, l)    (kl, 1)     (k, l)
+matrix by vector     --          --           --        (kl, n)     (k, l, n)
+matrix by matrix     --          --           --        (kl, pq)    (k, l, p, q)
+===================  ==========  ===========  ========  ==========  ============
+
+A combination marked ``--`` has no standard form in that layout: asking for it
+raises a ``ValueError`` that points to ``layout="vec"`` or ``layout="jax"``.
+
+References:
+  J. R. Magnus and H. Neudecker, *Matrix Differential Calculus with
+  Applications in Statistics and Econometrics*, 3rd ed., Wiley, 2019, ch. 9.
+  Wikipedia, "Matrix calculus", section "Layout conventions".
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxmc import _checks
+
+__all__ = [
+    "LAYOUTS",
+    "MODES",
+    "convert_layout",
+    "gradient",
+    "jacobian",
+    "layout_shape",
+    "layout_table",
+]
+
+LAYOUTS = ("numerator", "denominator", "mixed", "vec", "jax")
+"""The layout names, in the order of the README's table."""
+
+MODES = ("auto", "forward", "reverse")
+"""The ways :func:`jacobian` can build the JAX-layout derivative."""
+
+_SCALAR, _VECTOR, _MATRIX, _TENSOR = "scalar", "vector", "matrix", "tensor"
+
+
+# ------------------------------------------------------------------ shapes
+
+
+def _kind(shape: tuple[int, ...]) -> str:
+    """Scalar (), vector (n,) or (n, 1), matrix (p, q), or tensor (rank > 2)."""
+    if len(shape) == 0:
+        return _SCALAR
+    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
+        return _VECTOR
+    if len(shape) == 2:
+        return _MATRIX
+    return _TENSOR
+
+
+def _describe(shape: tuple[int, ...]) -> str:
+    kind = _kind(shape)
+    article = "an array of rank " + str(len(shape)) if kind == _TENSOR else "a " + kind
+    return f"{article} (shape {_checks._shape_str(shape)})"
+
+
+def _unsupported(
+    fn: str, layout: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...]
+) -> ValueError:
+    vec_shape = (math.prod(out_shape), math.prod(in_shape))
+    msg = (
+        f"{fn}: layout {layout!r} has no standard form for the derivative of "
+        f"{_describe(out_shape)} by {_describe(in_shape)}; use layout='vec' (the "
+        f"{_checks._shape_str(vec_shape)} matrix d vec(Y) / d vec(X)^T) or "
+        f"layout='jax' (shape {_checks._shape_str(out_shape + in_shape)})."
+    )
+    return ValueError(msg)
+
+
+def _numerator_shape(
+    fn: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], layout: str
+) -> tuple[int, ...]:
+    kx, ky = _kind(in_shape), _kind(out_shape)
+    m, n = math.prod(out_shape), math.prod(in_shape)
+    if kx == _SCALAR and ky == _SCALAR:
+        return ()
+    if ky == _SCALAR and kx == _VECTOR:
+        return (1, n)
+    if ky == _SCALAR and kx == _MATRIX:
+        return in_shape[::-1]
+    if kx == _SCALAR and ky in (_VECTOR, _MATRIX):
+        return (m, 1) if ky == _VECTOR else out_shape
+    if kx == _VECTOR and ky == _VECTOR:
+        return (m, n)
+    raise _unsupported(fn, layout, in_shape, out_shape)
+
+
+def _layout_shape(
+    fn: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], layout: str
+) -> tuple[int, ...]:
+    """layout_shape with errors naming ``fn``; shapes already validated."""
+    if layout == "jax":
+        return out_shape + in_shape
+    if layout == "vec":
+        return (math.prod(out_shape), math.prod(in_shape))
+    if layout == "numerator":
+        return _numerator_shape(fn, in_shape, out_shape, layout)
+    if layout == "denominator":
+        return _numerator_shape(fn, in_shape, out_shape, layout)[::-1]
+    # mixed
+    if out_shape == ():
+        return in_shape
+    if in_shape == ():
+        return out_shape
+    if _kind(in_shape) == _VECTOR and _kind(out_shape) == _VECTOR:
+        return (math.prod(out_shape), math.prod(in_shape))
+    raise _unsupported(fn, layout, in_shape, out_shape)
+
+
+def layout_shape(
+    in_shape: Sequence[int], out_shape: Sequence[int], layout: str
+) -> tuple[int, ...]:
+    r"""The shape of the derivative of ``Y`` (``out_shape``) by ``X`` (``in_shape``).
+
+    The layouts are defined in the :mod:`jaxmc.layout` module docstring; the
+    README's table of shapes is generated from this function.
+
+    Args:
+      in_shape: the shape of the variable ``X``: ``()`` for a scalar, ``(n,)`` or
+        ``(n, 1)`` for a vector, ``(p, q)`` for a matrix (any rank for the
+        ``"vec"`` and ``"jax"`` layouts).
+      out_shape: the shape of the function's value ``Y``, likewise.
+      layout: one of ``"numerator"``, ``"denominator"``, ``"mixed"``, ``"vec"``,
+        ``"jax"``.
+
+    Returns:
+      The shape as a tuple of ints.
+
+    Raises:
+      ValueError: for an unknown layout (the message lists the valid ones), a
+        negative size, or a combination the layout does not define (numerator
+        layout of a matrix by a matrix, say; the message points to ``"vec"``
+        and ``"jax"``). TypeError: for shapes that are not tuples of ints.
+
+    Example:
+      >>> from jaxmc import layout_shape
+      >>> layout_shape((3,), (), "numerator"), layout_shape((3,), (), "mixed")
+      ((1, 3), (3,))
+      >>> layout_shape((2, 3), (4, 5), "vec")
+      (20, 6)
+    """
+    fn = "jaxmc.layout_shape"
+    in_shape = _checks.static_shape(fn, "in_shape", in_shape)
+    out_shape = _checks.static_shape(fn, "out_shape", out_shape)
+    _checks.check_one_of(fn, "layout", layout, LAYOUTS)
+    return _layout_shape(fn, in_shape, out_shape, layout)
+
+
+# ------------------------------------------------------------------ conversion
+
+
+def _is_scalar_by_matrix(in_shape: tuple[int, ...], out_shape: tuple[int, ...]):
+    return out_shape == () and _kind(in_shape) == _MATRIX
+
+
+def _vec_perm(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list[int]:
+    """Axes of the JAX layout, each side reversed: column-major vec on both sides.
+
+    The permutation is its own inverse.
+    """
+    ro, ri = len(out_shape), len(in_shape)
+    return list(range(ro - 1, -1, -1)) + list(range(ro + ri - 1, ro - 1, -1))
+
+
+def _from_jax(
+    J: jax.Array,
+    in_shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    layout: str,
+    target: tuple[int, ...],
+) -> jax.Array:
+    """The JAX-layout derivative ``J`` in ``layout`` (of shape ``target``)."""
+    if layout == "jax":
+        return J
+    if layout == "vec":
+        return jnp.transpose(J, _vec_perm(in_shape, out_shape)).reshape(target)
+    if layout == "mixed":
+        return J.reshape(target)
+    numerator = J.T if _is_scalar_by_matrix(in_shape, out_shape) else J
+    numerator = numerator.reshape(target[::-1] if layout == "denominator" else target)
+    return numerator.T if layout == "denominator" else numerator
+
+
+def _to_jax(
+    J: jax.Array, in_shape: tuple[int, ...], out_shape: tuple[int, ...], layout: str
+) -> jax.Array:
+    """The derivative ``J`` in ``layout`` brought back to the JAX layout."""
+    jax_shape = out_shape + in_shape
+    if layout == "jax":
+        return J
+    if layout == "vec":
+        reversed_shape = out_shape[::-1] + in_shape[::-1]
+        return jnp.transpose(J.reshape(reversed_shape), _vec_perm(in_shape, out_shape))
+    if layout == "mixed":
+        return J.reshape(jax_shape)
+    numerator = J.T if layout == "denominator" else J
+    if _is_scalar_by_matrix(in_shape, out_shape):
+        return numerator.T
+    return numerator.reshape(jax_shape)
+
+
+def convert_layout(
+    J: jax.Array,
+    /,
+    *,
+    in_shape: Sequence[int],
+    out_shape: Sequence[int],
+    src: str,
+    dst: str,
+) -> jax.Array:
+    r"""Converts a derivative array from layout ``src`` to layout ``dst``.
+
+    Every layout is a reshape and/or transpose of JAX's ``Y.shape + X.shape``
+    layout (see the :mod:`jaxmc.layout` module docstring), so a conversion only
+    moves entries: round trips are bitwise exact, and the dtype is kept.
+
+    Args:
+      J: the derivative of ``Y`` by ``X`` in layout ``src``, of shape
+        ``layout_shape(in_shape, out_shape, src)``.
+      in_shape: the shape of the variable ``X``.
+      out_shape: the shape of the function's value ``Y``.
+      src: the layout of ``J``: ``"numerator"``, ``"denominator"``,
+        ``"mixed"``, ``"vec"`` or ``"jax"``.
+      dst: the layout wanted, one of the same.
+
+    Returns:
+      The same derivative in layout ``dst``, of shape
+      ``layout_shape(in_shape, out_shape, dst)`` and the dtype of ``J``.
+
+    Raises:
+      ValueError: for an unknown layout, a combination ``src`` or ``dst`` does
+        not define, or ``J`` of the wrong shape for ``src``. TypeError: if ``J``
+        is not an array or the shapes are not tuples of ints.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxmc import convert_layout
+      >>> A = jnp.array([[1, 2, 3], [4, 5, 6]])  # d(Ax)/dx, numerator layout
+      >>> convert_layout(A, in_shape=(3,), out_shape=(2,), src="numerator",
+      ...                dst="denominator").tolist()
+      [[1, 4], [2, 5], [3, 6]]
+    """
+    fn = "jaxmc.convert_layout"
+    J = _checks.as_array(fn, "J", J)
+    in_shape = _checks.static_shape(fn, "in_shape", in_shape)
+    out_shape = _checks.static_shape(fn, "out_shape", out_shape)
+    _checks.check_one_of(fn, "src", src, LAYOUTS)
+    _checks.check_one_of(fn, "dst", dst, LAYOUTS)
+    src_shape = _layout_shape(fn, in_shape, out_shape, src)
+    dst_shape = _layout_shape(fn, in_shape, out_shape, dst)
+    if J.shape != src_shape:
+        msg = (
+            f"{fn}: argument `J` must have shape {_checks._shape_str(src_shape)}, "
+            f"the {src!r} layout of the derivative of {_describe(out_shape)} by "
+            f"{_describe(in_shape)}; got shape {_checks._shape_str(J.shape)}."
+        )
+        raise ValueError(msg)
+    if src == dst:
+        return J
+    return _from_jax(
+        _to_jax(J, in_shape, out_shape, src), in_shape, out_shape, dst, dst_shape
+    )
+
+
+# ------------------------------------------------------------------ derivatives
+
+
+def _choose_mode(in_size: int, out_size: int) -> str:
+    """Forward mode when the input is no larger than the output, else reverse.
+
+    jacfwd builds the Jacobian from ``in_size`` JVPs, jacrev from ``out_size``
+    VJPs; a VJP costs a little more than a JVP, so ties go forward.
+    """
+    return "forward" if in_size <= out_size else "reverse"
+
+
+def _jax_jacobian(
+    f: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    argnums: int | tuple[int, ...],
+    mode: str,
+) -> Any:
+    """The derivative in the JAX layout (a tuple of them for tuple ``argnums``).
+
+    The one place where :func:`jacobian` builds derivatives; ``mode`` is
+    ``"forward"`` or ``"reverse"``.
+    """
+    build = jax.jacfwd if mode == "forward" else jax.jacrev
+    return build(f, argnums=argnums)(*args, **kwargs)
+
+
+def _check_argnums(fn: str, argnums: Any) -> tuple[int, ...]:
+    if isinstance(argnums, tuple | list):
+        if not argnums:
+            msg = f"{fn}: argument `argnums` must be an int or a non-empty tuple."
+            raise ValueError(msg)
+        nums = tuple(
+            _checks.static_int(fn, f"argnums[{i}]", a) for i, a in enumerate(argnums)
+        )
+        if len(set(nums)) != len(nums):
+            msg = f"{fn}: argument `argnums` must not repeat an index; got {nums}."
+            raise ValueError(msg)
+        return nums
+    return (_checks.static_int(fn, "argnums", argnums),)
+
+
+def _call_shapes(
+    fn: str, f: Callable[..., Any], nums: tuple[int, ...], args, kwargs
+) -> tuple[list[tuple[int, ...]], tuple[int, ...]]:
+    """Checks the differentiated arguments and f's value; returns their shapes."""
+    in_shapes = []
+    for i in nums:
+        if i >= len(args):
+            msg = (
+                f"{fn}: argnums index {i} is out of range: the function was "
+                f"called with {len(args)} positional argument(s)."
+            )
+            raise ValueError(msg)
+        _checks.check_floating(fn, f"args[{i}]", args[i])
+        in_shapes.append(tuple(jnp.shape(args[i])))
+    out = jax.eval_shape(f, *args, **kwargs)
+    if not isinstance(out, jax.ShapeDtypeStruct):
+        msg = (
+            f"{fn}: argument `f` must return a single array; got "
+            f"{type(out).__name__} {jax.tree_util.tree_structure(out)}."
+        )
+        raise TypeError(msg)
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        msg = (
+            f"{fn}: argument `f` must return a floating array (float32 or "
+            f"float64); got dtype {out.dtype}."
+        )
+        raise TypeError(msg)
+    return in_shapes, tuple(out.shape)
+
+
+def jacobian(
+    f: Callable[..., Any],
+    argnums: int | Sequence[int] = 0,
+    *,
+    layout: str = "mixed",
+    mode: str = "auto",
+) -> Callable[..., Any]:
+    r"""Returns a function computing the derivative of ``f`` in a chosen layout.
+
+    ``jacobian(f, layout=L)(x)`` equals
+    ``convert_layout(jax.jacfwd(f)(x), in_shape=x.shape, out_shape=f(x).shape,
+    src="jax", dst=L)``: the textbook derivative in the conventions of the
+    :mod:`jaxmc.layout` module docstring. For example ``d(Ax)/dx`` is ``A`` in
+    numerator layout and ``A^T`` in denominator layout, ``d tr(AX)/dX`` is
+    ``A^T`` in mixed and denominator layout and ``A`` in numerator layout, and
+    ``d vec(AXB) / d vec(X)^T = B^T kron A`` in vec layout.
+
+    Args:
+      f: the function; it takes arrays and returns a single real floating
+        array ``Y`` (a scalar, vector or matrix; any rank for ``"vec"`` and
+        ``"jax"``). Keyword arguments are passed through, not differentiated.
+      argnums: the positional argument to differentiate by (an int), or a tuple
+        of them.
+      layout: ``"mixed"`` (default), ``"numerator"``, ``"denominator"``,
+        ``"vec"`` or ``"jax"``.
+      mode: ``"forward"`` (``jax.jacfwd``), ``"reverse"`` (``jax.jacrev``) or
+        ``"auto"`` (forward when ``X`` has no more entries than ``Y``, else
+        reverse). The result is the same up to rounding.
+
+    Returns:
+      A function with the signature of ``f`` returning the derivative of shape
+      ``layout_shape(x.shape, f(x).shape, layout)`` with ``f``'s output dtype, or
+      a tuple of them (one per index) for tuple ``argnums``. It works under
+      ``jax.jit``.
+
+    Raises:
+      ValueError: for an unknown layout or mode (the message lists the valid
+        ones), bad ``argnums``, or (when called) a combination the layout does
+        not define, pointing to ``"vec"`` or ``"jax"``. TypeError: if ``f`` is
+        not callable, or (when called) a differentiated argument is not
+        floating or ``f`` does not return a single floating array.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxmc import jacobian
+      >>> A = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+      >>> x = jnp.ones(3)
+      >>> jacobian(lambda x: A @ x, layout="numerator")(x).tolist()
+      [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+      >>> jacobian(lambda x: A @ x, layout="denominator")(x).shape
+      (3, 2)
+    """
+    fn = "jaxmc.jacobian"
+    _checks.check_callable(fn, "f", f)
+    nums = _check_argnums(fn, argnums)
+    _checks.check_one_of(fn, "layout", layout, LAYOUTS)
+    _checks.check_one_of(fn, "mode", mode, MODES)
+    as_tuple = isinstance(argnums, tuple | list)
+
+    @functools.wraps(f)
+    def derivative(*args, **kwargs):
+        in_shapes, out_shape = _call_shapes(fn, f, nums, args, kwargs)
+        targets = [_layout_shape(fn, s, out_shape, layout) for s in in_shapes]
+        chosen = mode
+        if mode == "auto":
+            in_size = sum(math.prod(s) for s in in_shapes)
+            chosen = _choose_mode(in_size, math.prod(out_shape))
+        J = _jax_jacobian(
+            f, args, kwargs, argnums=nums if as_tuple else nums[0], mode=chosen
+        )
+        Js = J if as_tuple else (J,)
+        out = tuple(
+            _from_jax(Ji, s, out_shape, layout, t)
+            for Ji, s, t in zip(Js, in_shapes, targets, strict=True)
+        )
+        return out if as_tuple else out[0]
+
+    return derivative
+
+
+def gradient(
+    f: Callable[..., Any],
+    argnums: int | Sequence[int] = 0,
+    *,
+    layout: str = "mixed",
+) -> Callable[..., Any]:
+    r"""Returns a function computing the gradient of scalar-valued ``f`` in a layout.
+
+    Reverse mode (``jax.grad``), then a reshape/transpose into the layout: the
+    default ``"mixed"`` layout is ``jax.grad``'s (shaped like the variable);
+    ``"numerator"`` gives a row ``(1, n)`` for a vector and ``X^T``'s shape for a
+    matrix; ``"denominator"`` a column ``(n, 1)`` and ``X``'s shape; ``"vec"``
+    the row ``(1, dim X)``. For example ``d(x^T A x)/dx = (A + A^T) x`` as a row
+    in numerator layout and as a column in denominator layout.
+
+    Args:
+      f: a function returning a real floating scalar (shape ``()``).
+      argnums: the positional argument to differentiate by, or a tuple of them.
+      layout: ``"mixed"`` (default), ``"numerator"``, ``"denominator"``,
+        ``"vec"`` or ``"jax"``.
+
+    Returns:
+      A function with the signature of ``f`` returning the gradient of shape
+      ``layout_shape(x.shape, (), layout)`` (a tuple for tuple ``argnums``).
+      It works under ``jax.jit``.
+
+    Raises:
+      ValueError: if ``f`` does not return a scalar (the message names the
+        output shape), for an unknown layout or bad ``argnums``. TypeError: if
+        ``f`` is not callable or an argument or the output is not floating.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxmc import gradient
+      >>> a = jnp.array([1.0, 2.0, 3.0])
+      >>> gradient(lambda x: a @ x, layout="denominator")(jnp.zeros(3)).tolist()
+      [[1.0], [2.0], [3.0]]
+    """
+    fn = "jaxmc.gradient"
+    _checks.check_callable(fn, "f", f)
+    nums = _check_argnums(fn, argnums)
+    _checks.check_one_of(fn, "layout", layout, LAYOUTS)
+    as_tuple = isinstance(argnums, tuple | list)
+
+    @functools.wraps(f)
+    def grad(*args, **kwargs):
+        in_shapes, out_shape = _call_shapes(fn, f, nums, args, kwargs)
+        if out_shape != ():
+            msg = (
+                f"{fn}: argument `f` must return a scalar (shape ()); got an "
+                f"output of shape {_checks._shape_str(out_shape)}. For vector- or "
+                f"matrix-valued functions use jaxmc.jacobian(f, layout=...)."
+            )
+            raise ValueError(msg)
+        targets = [_layout_shape(fn, s, (), layout) for s in in_shapes]
+        g = jax.grad(f, argnums=nums if as_tuple else nums[0])(*args, **kwargs)
+        gs = g if as_tuple else (g,)
+        out = tuple(
+            _from_jax(gi, s, (), layout, t)
+            for gi, s, t in zip(gs, in_shapes, targets, strict=True)
+        )
+        return out if as_tuple else out[0]
+
+    return grad
+
+
+# ------------------------------------------------------------------ the table
+
+# Distinct primes stand for the symbolic sizes, so every size in a generated
+# shape (products included) maps back to its symbol.
+_TABLE_SIZES = {"n": 2, "p": 3, "q": 5, "m": 7, "k": 11, "l": 13}
+_TABLE_SHAPES = {
+    "scalar": ((), ()),
+    "vector": ((_TABLE_SIZES["n"],), (_TABLE_SIZES["m"],)),
+    "matrix": (
+        (_TABLE_SIZES["p"], _TABLE_SIZES["q"]),
+        (_TABLE_SIZES["k"], _TABLE_SIZES["l"]),
+    ),
+}
+
+
+def _symbolic(shape: tuple[int, ...]) -> str:
+    names = {v: k for k, v in _TABLE_SIZES.items()}
+    names.update({1: "1", 15: "pq", 143: "kl"})
+    inner = ", ".join(names[d] for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def layout_table() -> str:
+    r"""The table of derivative shapes per layout, as Markdown, from layout_shape.
+
+    Rows are the nine combinations of a scalar, vector ``x (n,)`` or matrix
+    ``X (p, q)`` variable and a scalar, vector ``y (m,)`` or matrix
+    ``Y (k, l)`` value; a combination a layout does not define shows ``—``.
+    ``jaxmc layouts`` prints it; the README's table is this output.
+
+    Returns:
+      The Markdown table as a string (no trailing newline).
+
+    Example:
+      >>> from jaxmc.layout import layout_table
+      >>> print(layout_table().splitlines()[3])
+      | scalar by vector `x (n,)` | `(1, n)` | `(n, 1)` | `(n,)` | `(1, n)` | `(n,)` |
+    """
+    symbols = {"scalar": "", "vector": " `x (n,)`", "matrix": " `X (p, q)`"}
+    out_symbols = {"scalar": "", "vector": " `y (m,)`", "matrix": " `Y (k, l)`"}
+    lines = [
+        "| derivative | " + " | ".join(f"`{name}`" for name in LAYOUTS) + " |",
+        "|---" * (len(LAYOUTS) + 1) + "|",
+    ]
+    for out_kind, (_, out_shape) in _TABLE_SHAPES.items():
+        for in_kind, (in_shape, _) in _TABLE_SHAPES.items():
+            cells = []
+            for layout in LAYOUTS:
+                try:
+                    shape = layout_shape(in_shape, out_shape, layout)
+                    cells.append(f"`{_symbolic(shape)}`")
+                except ValueError:
+                    cells.append("—")
+            label = f"{out_kind}{out_symbols[out_kind]} by {in_kind}{symbols[in_kind]}"
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
