@@ -231,12 +231,29 @@ def _hfactors(e: Expr) -> list[Expr]:
     return [e]
 
 
+def _one_plus_exp(e: Expr) -> Expr | None:
+    """u when e is 1 + exp(u)."""
+    if isinstance(e, Add) and len(e.args) == 2:
+        for one, other in (e.args, e.args[::-1]):
+            if _is_one(one) and isinstance(other, Func) and other.name == "exp":
+                return other.args[0]
+    return None
+
+
 def _hadamard_chain(e: Expr, args: tuple[Expr, ...]) -> Expr:
     """Collects powers of equal factors in a chain of element-wise products."""
     powers: dict[Expr, float] = {}
     for f in _hfactors(args[0]) + _hfactors(args[1]):
         base, p = (f.args[0], f.p) if isinstance(f, Power) else (f, 1.0)
         powers[base] = powers.get(base, 0.0) + p
+    # exp(u) ./ (1 + exp(u)) = sigmoid(u), to the same power.
+    for base, p in list(powers.items()):
+        u = _one_plus_exp(base)
+        if u is not None and p < 0:
+            e = Func("exp", u)
+            if powers.get(e) == -p:
+                del powers[base], powers[e]
+                powers[Func("sigmoid", u)] = -p
     factors = [b if p == 1.0 else Power(b, p) for b, p in powers.items() if p != 0.0]
     if not factors:
         return broadcast(Const(1.0), e.shape)
