@@ -25,6 +25,7 @@ from jaxmc.symbolic._expr import (
     Expr,
     Symbol,
     kind_of,
+    substitute,
     transpose,
     unify_pairs,
     zero,
@@ -148,6 +149,15 @@ def _variable(fn: str, f: Expr, wrt: Any) -> Symbol:
     raise TypeError(msg)
 
 
+def _free_copy(x: Symbol) -> Symbol:
+    """The variable, or a copy without symmetry (same name and sizes)."""
+    if not x.symmetric:
+        return x
+    c = Symbol(x.name, "matrix")
+    unify_pairs("jaxmc.symbolic", list(zip(x.shape, c.shape, strict=True)), "")
+    return c
+
+
 def _direction(x: Symbol) -> Symbol:
     d = Symbol("d" + x.name, x.declared_kind)
     unify_pairs("jaxmc.symbolic", list(zip(x.shape, d.shape, strict=True)), "")
@@ -266,7 +276,12 @@ def derive(
         )
         raise UnsupportedDerivative(msg)
 
-    g = simplify(f)
+    # Differentiate with respect to an unconstrained copy of a symmetric variable
+    # (so X' is not X while differentiating: the result is the unconstrained
+    # gradient, as jax.grad computes it), then put the symmetric symbol back.
+    x_free = _free_copy(x)
+    g = simplify(substitute(f, x, x_free)) if x_free is not x else simplify(f)
+    x_user, x = x, x_free
     dx = _direction(x)
     if fk == "row":
         g = simplify(transpose(g))
@@ -299,6 +314,9 @@ def derive(
         if layout == "denominator":
             result = simplify(transpose(result))
 
+    if x is not x_user:
+        result = simplify(substitute(result, x, x_user))
+    x = x_user
     syms = f.symbols
     raw = _codegen.make_function(result, syms, fn + " result")
     call = _codegen.wrap(_in_layout(raw, kind, layout, syms.index(x), fk), syms)

@@ -138,6 +138,9 @@ class Expr:
 
     __slots__ = ("_hash", "args", "shape")
     op = "expr"
+    # Leaves whose value depends on their shape alone (zeros, identities,
+    # repeated scalars) also compare their sizes.
+    _shape_sensitive = False
 
     def __init__(self, args: tuple[Expr, ...], shape: tuple[Any, Any]):
         self.args = args
@@ -150,12 +153,20 @@ class Expr:
         return ()
 
     def _key(self) -> tuple[Any, ...]:
+        if self._shape_sensitive:
+            pattern = tuple(isinstance(d, Dim) for d in self.shape)
+            return (type(self), self.params(), self.args, pattern)
         return (type(self), self.params(), self.args)
 
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
         if not isinstance(other, Expr) or hash(self) != hash(other):
+            return False
+        if self._shape_sensitive and not (
+            same_dim(self.shape[0], other.shape[0])
+            and same_dim(self.shape[1], other.shape[1])
+        ):
             return False
         return self._key() == other._key()
 
@@ -262,6 +273,33 @@ class Expr:
     def T(self) -> Expr:  # noqa: N802 - NumPy's name
         """The transpose."""
         return transpose(self)
+
+
+def substitute(e: Expr, old: Expr, new: Expr) -> Expr:
+    """``e`` with every occurrence of ``old`` replaced by ``new`` (same shape)."""
+    memo: dict[int, Expr] = {}
+
+    def sub(e: Expr) -> Expr:
+        if e is old:
+            return new
+        if id(e) in memo:
+            return memo[id(e)]
+        if not e.args:
+            out = e
+        else:
+            args = tuple(sub(a) for a in e.args)
+            if all(a is b for a, b in zip(args, e.args, strict=True)):
+                out = e
+            elif isinstance(e, Power):
+                out = Power(args[0], e.p)
+            elif isinstance(e, Func):
+                out = Func(e.name, args[0])
+            else:
+                out = type(e)(args, e.shape)
+        memo[id(e)] = out
+        return out
+
+    return sub(e)
 
 
 def as_expr(x: Any, where: str = "") -> Expr:
@@ -421,6 +459,7 @@ class Zero(Expr):
 
     __slots__ = ()
     op = "zero"
+    _shape_sensitive = True
 
 
 class Identity(Expr):
@@ -428,6 +467,7 @@ class Identity(Expr):
 
     __slots__ = ()
     op = "identity"
+    _shape_sensitive = True
 
 
 class Broadcast(Expr):
@@ -435,6 +475,7 @@ class Broadcast(Expr):
 
     __slots__ = ()
     op = "broadcast"
+    _shape_sensitive = True
 
 
 # --------------------------------------------------------------- operations

@@ -132,6 +132,8 @@ def _node(e: Expr, args: tuple[Expr, ...]) -> Expr:  # noqa: C901 - a rule table
             return a
         if isinstance(a, Const) and isinstance(b, Const):
             return Const(a.value / b.value)
+        if isinstance(b, Const) and not isinstance(a, Broadcast):
+            return _smul(Const(1.0 / b.value), a)
         if isinstance(a, ScalarMul) and isinstance(a.args[0], Const):
             return _smul(a.args[0], ElemDiv((a.args[1], b), e.shape))
         return _rebuild(e, args)
@@ -232,7 +234,7 @@ def _hfactors(e: Expr) -> list[Expr]:
 
 
 def _one_plus_exp(e: Expr) -> Expr | None:
-    """u when e is 1 + exp(u)."""
+    """The argument u when e is 1 + exp(u), else None."""
     if isinstance(e, Add) and len(e.args) == 2:
         for one, other in (e.args, e.args[::-1]):
             if _is_one(one) and isinstance(other, Func) and other.name == "exp":
