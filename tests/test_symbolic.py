@@ -152,6 +152,22 @@ def test_hessians_match_hand_written_and_jax_hessian():
     close(h3.fn(Xd, x, y), jax.jit(jax.hessian(loss))(x))
 
 
+def test_symmetric_variable_gets_the_unconstrained_gradient():
+    """X' is not replaced by X while differentiating in a symmetric X."""
+    d = D("tr(A*(X + X')/2)", "X", X="symmetric")
+    assert d.text == "0.5*(A' + A)"
+    A, X = rand(0, 3, 3), rand(1, 3, 3)
+    close(d.fn(A, X + X.T), (A + A.T) / 2)
+    assert D("tr(X'*X)", "X", X="symmetric").text == "2*X"
+
+
+def test_ones_of_different_shapes_stay_apart():
+    """vector(1) as a row and as a column in one closed form (batched layer)."""
+    d = D("0.5*norm2(X*W' + vector(1)*b' - T)^2", "b")
+    X, W, b, T = rand(0, 5, 3), rand(1, 2, 3), rand(2, 2), rand(3, 5, 2)
+    close(d.fn(X, W, b, T), (X @ W.T + b[None, :] - T).sum(axis=0))
+
+
 def test_differential_of_the_inverse():
     d = differential("inv(X)", wrt="X")
     assert d.text == "-inv(X)*dX*inv(X)"
