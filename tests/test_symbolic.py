@@ -92,6 +92,36 @@ def test_hessians_printed():
     assert h.text == "X'*diag(sigmoid(y.*(X*w)).*(1 - sigmoid(y.*(X*w))).*y.^2)*X"
 
 
+# ------------------------------------------- the seed notes' worked examples
+
+
+SEED_ANSWERS = [
+    # (expression, wrt, closed form the teaching notes derive by hand)
+    ("norm2(X*w - y)^2", "w", "2*X'*(X*w - y)"),  # Example 1
+    ("(X*w - y)'*(X*w - y)", "w", "2*X'*(X*w - y)"),  # Example 1, expanded
+    ("x'*(A*x)", "x", "(A + A')*x"),  # Example 4, product rule
+    ("norm2(A*x)^2", "x", "2*A'*A*x"),  # Practice 1
+    ("tr(A*X*B)", "X", "A'*B'"),  # Practice 3
+    ("norm2(W*X - Y)^2", "W", "2*(W*X - Y)*X'"),  # Practice 4
+    ("det(X)", "X", "det(X)*inv(X')"),  # Practice 5
+    ("log(1 + exp(w'*x))", "x", "sigmoid(w'*x)*w"),  # Practice 6
+]
+
+
+@pytest.mark.parametrize("text,wrt,expected", SEED_ANSWERS)
+def test_seed_worked_examples(text, wrt, expected):
+    assert D(text, wrt).text == expected
+
+
+def test_seed_neural_network_layer_example_numbers():
+    """Example 3: W = [[1,2],[3,4]], x = [1,1], y = [5,11]."""
+    W, x, y = np.array([[1.0, 2], [3, 4]]), np.ones(2), np.array([5.0, 11])
+    loss = "0.5*norm2(relu(W*x) - y)^2"
+    assert D(loss, "W").text == "(relu(W*x) - y).*step(W*x)*x'"
+    np.testing.assert_array_equal(D(loss, "W").fn(W, x, y), [[-2, -2], [-4, -4]])
+    np.testing.assert_array_equal(D(loss, "x").fn(W, x, y), [-14, -20])
+
+
 # ------------------------------------------------- the failures of SymPy, right
 
 

@@ -233,6 +233,17 @@ def _hfactors(e: Expr) -> list[Expr]:
     return [e]
 
 
+def _combine_scalars(s: Expr, t: Expr) -> Expr | None:
+    """exp(u) * (1 + exp(u))^-1 = sigmoid(u) for scalars (else None)."""
+    if not (is_scalar_shape(s.shape) and is_scalar_shape(t.shape)):
+        return None
+    for e, q in ((s, t), (t, s)):
+        if isinstance(e, Func) and e.name == "exp" and isinstance(q, Power):
+            if q.p == -1.0 and _one_plus_exp(q.args[0]) == e.args[0]:
+                return Func("sigmoid", e.args[0])
+    return None
+
+
 def _one_plus_exp(e: Expr) -> Expr | None:
     """The argument u when e is 1 + exp(u), else None."""
     if isinstance(e, Add) and len(e.args) == 2:
@@ -308,7 +319,13 @@ def _scalar_mul(s: Expr, a: Expr) -> Expr:
         return Const(s.value * a.value)
     if isinstance(s, ScalarMul):
         return _scalar_mul(s.args[0], _scalar_mul(s.args[1], a))
+    both = _combine_scalars(s, a)
+    if both is not None:
+        return both
     if isinstance(a, ScalarMul):
+        both = _combine_scalars(s, a.args[0])
+        if both is not None:
+            return _smul(both, a.args[1])
         s2, rest = a.args
         if isinstance(s, Const) and isinstance(s2, Const):
             return _smul(Const(s.value * s2.value), rest)
