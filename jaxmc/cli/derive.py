@@ -18,6 +18,11 @@ _KINDS = ("scalar", "vector", "matrix", "symmetric", "spd", "diagonal")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the expression, the variable and the declarations."""
+    parser.epilog = (
+        "Undeclared names: an upper-case initial makes a matrix, anything else a "
+        "(column) vector; declare scalars with --scalar. Example: jaxmc derive "
+        "\"x'*A*x + b'*x\" --wrt x --hessian --symmetric A"
+    )
     parser.add_argument(
         "expression", help="e.g. \"x'*A*x + b'*x\" (matrixcalculus.org syntax)"
     )  # noqa: E501

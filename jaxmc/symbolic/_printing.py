@@ -205,6 +205,8 @@ def _l(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
     if isinstance(e, Add):
         parts = []
         for i, term in enumerate(e.args):
+            if isinstance(term, Broadcast):
+                term = term.args[0]
             nc = _neg_coef(term)
             if isinstance(term, Const) and term.value < 0:
                 nc = (-term.value, Const(1.0))
