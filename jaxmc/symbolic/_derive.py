@@ -25,13 +25,14 @@ from jaxmc.symbolic._expr import (
     Expr,
     Symbol,
     kind_of,
+    matmul,
     substitute,
     transpose,
     unify_pairs,
     zero,
 )
 from jaxmc.symbolic._parse import parse
-from jaxmc.symbolic._simplify import simplify
+from jaxmc.symbolic._simplify import expand, simplify
 
 LAYOUTS = ("mixed", "numerator", "denominator", "vec", "jax")
 _SYMBOLIC_LAYOUTS = ("mixed", "numerator", "denominator")
@@ -149,6 +150,35 @@ def _variable(fn: str, f: Expr, wrt: Any) -> Symbol:
     raise TypeError(msg)
 
 
+def _jacobian(g: Expr, dg: Expr, x: Symbol, dx: Symbol) -> Expr:
+    """J with dg = J dx, for a vector (or scalar) g of a vector (or scalar) x.
+
+    First by pushing d vec(g)/d vec(node) down the differential; if that meets a
+    matrix that depends on x, through the transpose instead: for a symbolic
+    vector v, grad_x (v' g) = J' v is found by the gradient engine (which handles
+    matrices), and J' is the Jacobian of that linear function of v.
+    """
+    try:
+        return simplify(jacobian_of_linear(expand(dg), dx))
+    except UnsupportedDerivative as err:
+        v = Symbol("v_", "vector")
+        unify_pairs("jaxmc.symbolic", [(g.shape[0], v.shape[0])], "")
+        dv = _direction(v)
+        d_vg = _differential(simplify(matmul(transpose(v), g)), x, dx)
+        jtv = simplify(gradient_of_linear(simplify(d_vg), dx))
+        d_jtv = _differential(jtv, v, dv)
+        if d_jtv is None:
+            return zero((g.shape[0], x.shape[0]))
+        try:
+            jt = jacobian_of_linear(expand(simplify(d_jtv)), dv)
+        except UnsupportedDerivative:
+            raise err from None
+        result = simplify(transpose(simplify(jt)))
+        if result.depends_on(v):  # pragma: no cover - J' v is linear in v
+            raise err from None
+        return result
+
+
 def _free_copy(x: Symbol) -> Symbol:
     """The variable, or a copy without symmetry (same name and sizes)."""
     if not x.symmetric:
@@ -229,8 +259,9 @@ def derive(
     Raises:
       ParseError: a syntax or shape error in the string (with its position).
       UnsupportedDerivative: a matrix-valued f, a Hessian with respect to a
-        matrix, or a Jacobian whose chain passes through a matrix that depends on
-        the variable (needs the vec layout); use :func:`differential` there.
+        matrix, or a Jacobian through an element-wise function of a matrix that
+        depends on the variable (these need the vec layout); use
+        :func:`differential` there.
       VerificationError: the closed form disagrees with autodiff.
       TypeError, ValueError: bad arguments.
 
@@ -296,7 +327,7 @@ def derive(
             if ddf is None:
                 result = zero((m, m))
             else:
-                result = simplify(jacobian_of_linear(simplify(ddf), dx))
+                result = _jacobian(grad, simplify(ddf), x, dx)
             kind = "hessian"
             if layout == "denominator":
                 result = simplify(transpose(result))
@@ -309,7 +340,7 @@ def derive(
         if df is None:
             result = zero((m, x.shape[0]))
         else:
-            result = simplify(jacobian_of_linear(df, dx))
+            result = _jacobian(g, df, x, dx)
         kind = "jacobian"
         if layout == "denominator":
             result = simplify(transpose(result))

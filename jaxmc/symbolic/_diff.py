@@ -16,9 +16,11 @@ turn that linear expression into a derivative:
   receives ``G b'`` or ``a' G``; ``tr``: ``G I``; ``sum``: ``G 1 1'``; ...).
 - ``jacobian``: for vector-valued f and a vector (or scalar) variable,
   df = J dx identifies the Jacobian J (numerator layout). The same push-down
-  carries the Jacobian of f with respect to each intermediate vector; an
-  intermediate that is a matrix and depends on x would need Kronecker products
-  and is refused with a clear error.
+  carries the Jacobian of f with respect to each intermediate vector (after
+  products are distributed so that they end in vectors). A matrix intermediate
+  that depends on x would need Kronecker products and raises
+  :class:`UnsupportedDerivative`; ``derive`` then reads J off the transpose,
+  grad_x(v' f) = J' v for a symbolic vector v, which the gradient rules handle.
 """
 
 from __future__ import annotations

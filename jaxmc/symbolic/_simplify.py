@@ -469,3 +469,76 @@ def _factor(items: list[tuple[float, Expr]], shape: tuple) -> Expr | None:
                 return prod
             return Add(tuple([prod, *rest]), shape)
     return None
+
+
+def expand(e: Expr) -> Expr:
+    """Distributes products over sums, right-nested, so products end in vectors.
+
+    The Jacobian read-off needs every intermediate that depends on the variable
+    to be a vector: ``(A + x v') y`` becomes ``A y + x (v' y)`` and
+    ``diag(u) w`` becomes ``u .* w``. The result is not simplified (simplifying
+    would take the common factors out again).
+    """
+    # Keyed by id, holding the node itself so that its id cannot be reused by a
+    # temporary while the memo lives.
+    memo: dict[int, tuple[Expr, Expr]] = {}
+
+    def ex(e: Expr) -> Expr:
+        hit = memo.get(id(e))
+        if hit is None or hit[0] is not e:
+            hit = (e, _expand_node(e, ex))
+            memo[id(e)] = hit
+        return hit[1]
+
+    return ex(e)
+
+
+def _expand_node(e: Expr, ex) -> Expr:  # noqa: C901 - one case per node type
+    if not e.args:
+        return e
+    if isinstance(e, MatMul):
+        return _expand_mm(ex(e.args[0]), ex(e.args[1]), ex)
+    args = tuple(ex(a) for a in e.args)
+    if isinstance(e, ScalarMul):
+        s, a = args
+        if isinstance(a, Add):
+            return Add(tuple(_smul(s, t) for t in a.args), e.shape)
+        return _smul(s, a)
+    if isinstance(e, Transpose):
+        a = args[0]
+        if isinstance(a, Add | MatMul | ScalarMul):
+            return ex(_transpose(a))
+        return _rebuild(e, args)
+    if isinstance(e, Diag) and kind_of(e.shape) == "vector":
+        a = args[0]
+        if isinstance(a, Add):
+            return Add(tuple(ex(Diag((t,), e.shape)) for t in a.args), e.shape)
+        if isinstance(a, ScalarMul):
+            return _smul(a.args[0], ex(Diag((a.args[1],), e.shape)))
+        if isinstance(a, MatMul) and kind_of(a.args[0].shape) == "vector":
+            u, w = a.args  # diag(u w') = u .* w for a column u and a row w'
+            return Hadamard((u, _t(w)), e.shape)
+    return _rebuild(e, args)
+
+
+def _expand_mm(a: Expr, b: Expr, ex) -> Expr:
+    shape = (a.shape[0], b.shape[1])
+    if is_scalar_shape(a.shape) or is_scalar_shape(b.shape):
+        return _smul(a, b) if is_scalar_shape(a.shape) else _smul(b, a)
+    if isinstance(a, Add):
+        return Add(tuple(_expand_mm(t, b, ex) for t in a.args), shape)
+    if isinstance(b, Add):
+        return Add(tuple(_expand_mm(a, t, ex) for t in b.args), shape)
+    if isinstance(a, ScalarMul):
+        return _smul(a.args[0], _expand_mm(a.args[1], b, ex))
+    if isinstance(b, ScalarMul):
+        return _smul(b.args[0], _expand_mm(a, b.args[1], ex))
+    if isinstance(a, MatMul):
+        return _expand_mm(a.args[0], _expand_mm(a.args[1], b, ex), ex)
+    if (
+        isinstance(a, Diag)
+        and kind_of(a.shape) == "matrix"
+        and kind_of(b.shape) == "vector"
+    ):
+        return Hadamard((a.args[0], b), shape)
+    return MatMul((a, b), shape)
