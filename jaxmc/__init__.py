@@ -6,6 +6,22 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc.check import CheckReport as CheckReport
+from jaxmc.check import check_gradient as check_gradient
+from jaxmc.check import check_jacobian as check_jacobian
+from jaxmc.check import numerical_gradient as numerical_gradient
+from jaxmc.check import numerical_jacobian as numerical_jacobian
+from jaxmc.differentials import differential as differential
+from jaxmc.differentials import (
+    gradient_from_differential as gradient_from_differential,
+)
+from jaxmc.differentials import (
+    hessian_from_second_differential as hessian_from_second_differential,
+)
+from jaxmc.differentials import (
+    jacobian_from_differential as jacobian_from_differential,
+)
+from jaxmc.differentials import symmetric_gradient as symmetric_gradient
 from jaxmc.layout import convert_layout as convert_layout
 from jaxmc.layout import gradient as gradient
 from jaxmc.layout import jacobian as jacobian
@@ -39,6 +55,18 @@ __all__ = [
     "gradient",
     "jacobian",
     "layout_shape",
+    # trace-trick differentials (jaxmc.differentials)
+    "differential",
+    "gradient_from_differential",
+    "hessian_from_second_differential",
+    "jacobian_from_differential",
+    "symmetric_gradient",
+    # finite differences and gradient checks (jaxmc.check)
+    "CheckReport",
+    "check_gradient",
+    "check_jacobian",
+    "numerical_gradient",
+    "numerical_jacobian",
     # symbolic matrix calculus
     "derive",
 ]

@@ -42,6 +42,8 @@ def test_submodules_importable():
         "jaxmc.layout",
         "jaxmc.cli",
         "jaxmc.spectrum",
+        "jaxmc.differentials",
+        "jaxmc.check",
         "jaxmc.symbolic",
     ):
         assert importlib.import_module(mod).__doc__

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import tol
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxmc
@@ -30,7 +30,8 @@ ROOT = pathlib.Path(__file__).parent.parent
 
 
 def rand(seed, shape, dtype=jnp.float64):
-    return jax.random.normal(jax.random.key(seed), shape, dtype=dtype)
+    # NumPy's generator: jax.random would compile a sampler for every new shape.
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), dtype)
 
 
 def close(actual, expected, dtype, scale=10.0):
@@ -43,8 +44,10 @@ def close(actual, expected, dtype, scale=10.0):
 def in_every_layout(f, x, dtype, transform, expected, argnums=0, args=None):
     """Checks jacobian(f, layout=L) against expected[L] for every layout given."""
     args = (x,) if args is None else args
-    for layout, value in expected.items():
-        for mode in ("auto", "forward", "reverse"):
+    for i, (layout, value) in enumerate(expected.items()):
+        # The mode only changes how the JAX-layout derivative is built: try all
+        # three once, then "auto" for the other layouts.
+        for mode in ("auto", "forward", "reverse") if i == 0 else ("auto",):
             J = transform(jacobian(f, argnums, layout=layout, mode=mode))(*args)
             close(J, value, dtype)
 
@@ -137,6 +140,7 @@ def supported(in_shape, out_shape):
     return out
 
 
+@settings(max_examples=15)
 @given(in_shape=shape_st, out_shape=shape_st, seed=st.integers(0, 2**31 - 1))
 def test_round_trips_between_every_pair_are_bitwise(in_shape, out_shape, seed):
     Jj = rand(seed, out_shape + in_shape)
@@ -158,6 +162,7 @@ def test_vec_layout_entries_are_column_major(in_shape, out_shape, seed):
     """vec layout[i, j] = d vec(Y)_i / d vec(X)_j, both vecs column-major."""
     Jj = rand(seed, out_shape + in_shape)
     V = convert_layout(Jj, in_shape=in_shape, out_shape=out_shape, src="jax", dst="vec")
+    V, Jj = np.asarray(V), np.asarray(Jj)
     m, n = math.prod(out_shape), math.prod(in_shape)
     for i, j in [(0, 0), (m - 1, n - 1), (m // 2, n // 3)]:
         iy = np.unravel_index(i, out_shape, order="F") if out_shape else ()
@@ -276,10 +281,11 @@ def test_scalar_by_matrix_seed_identities(dtype, transform):
         (jnp.linalg.det, jnp.linalg.det(X) * Xinv_T),
         (lambda X: a @ jnp.linalg.solve(X, b), -Xinv_T @ jnp.outer(a, b) @ Xinv_T),
     ]
-    for f, value in cases:
-        for layout, expected in [("mixed", value), ("denominator", value)]:
-            close(transform(gradient(f, layout=layout))(X), expected, dtype, 100)
-        close(transform(gradient(f, layout="numerator"))(X), value.T, dtype, 100)
+    for k, (f, value) in enumerate(cases):
+        close(transform(gradient(f))(X), value, dtype, 100)
+        if k < 2:
+            for layout, expected in [("denominator", value), ("numerator", value.T)]:
+                close(transform(gradient(f, layout=layout))(X), expected, dtype, 100)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -338,14 +344,10 @@ def test_scalar_by_scalar_and_matrix_by_scalar(dtype, transform):
         "jax": dY,
     }
     in_every_layout(lambda t: t**2 * A, t, dtype, transform, expected)
-    # vector by scalar: x(t) = e^{At} x0 has dx/dt = A x(t) (seed 002)
-    S = rand(1, (3, 3), dtype) / 3
-    x0 = rand(2, (3,), dtype)
-    xt = jax.scipy.linalg.expm(S * t) @ x0
-    J = transform(
-        jacobian(lambda t: jax.scipy.linalg.expm(S * t) @ x0, layout="numerator")
-    )(t)
-    close(J, (S @ xt)[:, None], dtype, 100)
+    # vector by scalar: d sin(t w)/dt = w cos(t w)
+    w = rand(1, (3,), dtype)
+    J = transform(jacobian(lambda t: jnp.sin(t * w), layout="numerator"))(t)
+    close(J, (w * jnp.cos(t * w))[:, None], dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -566,3 +568,18 @@ def test_bad_functions_and_arguments():
         ValueError, match=r"argnums` must be an int or a non-empty tuple"
     ):
         gradient(jnp.sum, argnums=())
+
+
+def test_jacobian_under_vmap_and_python_scalars():
+    A = rand(0, (3, 4))
+    xs = rand(1, (5, 4))
+    Js = jax.vmap(jacobian(lambda x: jnp.tanh(A @ x), layout="denominator"))(xs)
+    assert Js.shape == (5, 4, 3)
+    for x, J in zip(xs, Js, strict=True):
+        np.testing.assert_allclose(
+            J, (jnp.diag(1 - jnp.tanh(A @ x) ** 2) @ A).T, rtol=1e-12
+        )
+    # A Python float is a scalar variable.
+    np.testing.assert_allclose(
+        jacobian(jnp.sin, layout="vec")(0.5), [[np.cos(0.5)]], rtol=1e-12
+    )

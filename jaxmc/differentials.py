@@ -1,0 +1,460 @@
+r"""Trace-trick differentials: from a hand-written differential to the derivative.
+
+The method of Magnus & Neudecker derives a derivative by writing the
+differential and reading the derivative off it. This module makes each step
+executable, so a derivation done on paper can be checked line by line:
+
+* :func:`differential` computes ``df = f'(X)[dX]``, the directional derivative
+  (a Jacobian-vector product), to compare with a differential derived by hand,
+  e.g. ``d log det X = tr(X^{-1} dX)``.
+* :func:`gradient_from_differential` is the trace trick: for a scalar ``f``
+  whose differential is the linear map ``dX -> df``, it returns the unique ``G``
+  of the shape of ``X`` with ``df = tr(G^T dX) = <G, dX>`` for every ``dX``
+  (the gradient in the *numerator shape = variable shape* convention). It
+  transposes the linear map with ``jax.linear_transpose``: one transposed
+  evaluation, no loop over basis matrices.
+* :func:`jacobian_from_differential` is the first identification theorem: if
+  ``vec(dF) = A vec(dX)`` then ``A`` is the Jacobian ``D F(X)``, of shape
+  ``(len(vec F), len(vec X))``, with ``vec`` column-major (:func:`jaxmc.vec`).
+* :func:`hessian_from_second_differential` is the second identification
+  theorem: if ``d^2 f = dx^T B dx`` then the Hessian is ``H = (B + B^T) / 2``.
+
+Symmetric-matrix variables
+--------------------------
+When ``X`` is constrained to be symmetric, "the gradient" answers one of three
+different questions. All three start from ``G``, the unconstrained gradient of
+any extension of ``f`` to all square matrices (``X^{-T}`` for ``log det``);
+all three depend only on the symmetric part of ``G``, so the extension chosen
+does not matter. :func:`symmetric_gradient` returns each:
+
+* ``"sym"``: ``(G + G^T) / 2``, the gradient in the space of symmetric
+  matrices with the Frobenius inner product: the unique *symmetric* ``S`` with
+  ``df = tr(S^T dX)`` for every *symmetric* ``dX``. Use it for gradient
+  descent on a symmetric matrix, for Riemannian/projected methods, and whenever
+  the derivative is paired with symmetric directions. For ``log det`` on SPD
+  matrices it is ``X^{-1}``.
+* ``"vech"``: ``D_n^T vec(G)``, a vector of length ``n (n + 1) / 2``: the
+  ordinary gradient of ``s -> f(unvech(s))`` with respect to the independent
+  entries ``s = vech(X)`` (lower triangle, column by column). Use it when the
+  parameters really are the ``n (n + 1) / 2`` free entries (an optimiser over
+  ``vech``, a Jacobian chained through ``vech``, a Fisher information).
+* ``"cookbook"``: ``G + G^T - G * I`` (the Matrix Cookbook's rule, and the
+  seed notes' ``2 X^{-1} - diag(X^{-1})`` for ``log det``). This is the
+  ``"vech"`` gradient written back into a symmetric matrix:
+  ``cookbook[i, j] = cookbook[j, i] = d f(unvech(s)) / d s_ij``, the
+  derivative when the tied pair ``X_ij = X_ji`` moves together, i.e. the
+  partial derivative with respect to a lower-triangle entry of the function
+  evaluated on the symmetrised matrix. It is **not** a gradient with respect to
+  the Frobenius inner product: for symmetric ``dX``,
+  ``tr(cookbook^T dX) != df`` whenever ``dX`` has off-diagonal entries (they
+  are counted twice). Use it to read off partial derivatives entry by entry,
+  not as a descent direction on the matrix.
+
+The three agree on the diagonal; off the diagonal ``cookbook = 2 sym`` and
+``vech(cookbook) = vech-gradient``.
+
+Conventions
+-----------
+``vec`` is column-major (Magnus & Neudecker). Variables and values of rank 0,
+1 or 2 are supported by the vec-layout functions; a scalar counts as a vector
+of length 1. Real floating dtypes only; results take the dtype of ``X``.
+
+References:
+  J. R. Magnus and H. Neudecker, *Matrix Differential Calculus with
+  Applications in Statistics and Econometrics*, 3rd ed., Wiley, 2019,
+  ch. 5 (first identification theorem), 6 (second identification theorem).
+  K. B. Petersen and M. S. Pedersen, *The Matrix Cookbook*, 2012, sec. 2.8.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmc import _checks
+from jaxmc.vec import unvec as _unvec
+from jaxmc.vec import vec as _vec
+from jaxmc.vec import vech as _vech
+
+__all__ = [
+    "differential",
+    "gradient_from_differential",
+    "hessian_from_second_differential",
+    "jacobian_from_differential",
+    "symmetric_gradient",
+]
+
+_CONVENTIONS = ("sym", "vech", "cookbook")
+
+
+def _tree_shapes(tree: Any) -> list[tuple[int, ...]]:
+    return [tuple(np.shape(leaf)) for leaf in jax.tree_util.tree_leaves(tree)]
+
+
+def _as_real_variable(fn: str, name: str, X: Any) -> Any:
+    """Converts every leaf of ``X`` to an array and checks it is real floating."""
+    X = jax.tree_util.tree_map(lambda leaf: _checks.as_array(fn, name, leaf), X)
+    for leaf in jax.tree_util.tree_leaves(X):
+        _checks.check_floating(fn, name, leaf)
+    return X
+
+
+def _vec_any(x: jax.Array) -> jax.Array:
+    """Column-major vec of a rank 0, 1 or 2 array (a scalar is a length-1 vector)."""
+    return _vec(jnp.reshape(x, (1,)) if x.ndim == 0 else x)
+
+
+def _check_vec_rank(fn: str, name: str, x: Any) -> None:
+    if not hasattr(x, "ndim") or x.ndim > 2:
+        shape = getattr(x, "shape", None)
+        given = f"shape {tuple(shape)}" if shape is not None else type(x).__name__
+        msg = (
+            f"{fn}: {name} must be a scalar, vector or matrix (rank 0, 1 or 2, so "
+            f"that it has a column-major vec); got {given}. Reshape higher-rank "
+            f"arrays to matrices first."
+        )
+        raise ValueError(msg)
+
+
+def _check_scalar_output(fn: str, name: str, out: Any) -> None:
+    if not (hasattr(out, "shape") and out.shape == ()):
+        given = _checks.describe(out)
+        msg = (
+            f"{fn}: argument `{name}` must return a scalar (shape ()); got "
+            f"{given}. Reduce it to a scalar (e.g. jnp.trace or jnp.sum), or use "
+            f"jacobian_from_differential for array-valued differentials."
+        )
+        raise ValueError(msg)
+
+
+def _check_linear_at_zero(fn: str, name: str, d: Callable, zero: Any) -> None:
+    """Raises if concrete ``d(0)`` is non-zero (an affine, not linear, map)."""
+    if not _checks.is_concrete(zero):
+        return
+    values = jax.tree_util.tree_leaves(d(zero))
+    for value in values:
+        arr = np.asarray(value)
+        if np.issubdtype(arr.dtype, np.inexact) and np.any(arr != 0):
+            msg = (
+                f"{fn}: argument `{name}` must be linear in dX, but {name}(0) = "
+                f"{arr.tolist()} is not zero (it has a constant term). Drop the "
+                f"terms that do not contain dX."
+            )
+            raise ValueError(msg)
+
+
+def _transpose_error(fn: str, name: str, err: Exception) -> ValueError:
+    msg = (
+        f"{fn}: argument `{name}` must be linear in dX (built from linear "
+        f"operations on dX such as products with constant matrices, traces, "
+        f"transposes and solves); JAX could not transpose it "
+        f"({type(err).__name__}: {str(err)[:200]})."
+    )
+    return ValueError(msg)
+
+
+def differential(f: Callable, argnums: int = 0) -> Callable:
+    r"""Returns ``df(*args, dX)``, the differential of ``f`` in direction ``dX``.
+
+    ``df(*args, dX) = f'(X)[dX] = lim_{t -> 0} (f(X + t dX) - f(X)) / t`` with
+    ``X = args[argnums]``: the Jacobian-vector product (``jax.jvp``). It has
+    the value type of ``f`` (scalar, array or pytree) and is linear in ``dX``.
+    Compare it with a differential derived by hand, e.g.
+    ``d(X^{-1}) = -X^{-1} dX X^{-1}``.
+
+    Args:
+      f: a differentiable function of one or more arguments.
+      argnums: which positional argument of ``f`` is the variable ``X``
+        (an int).
+
+    Returns:
+      A function ``df(*args, dX)`` taking ``f``'s arguments followed by the
+      direction ``dX``, a pytree of the structure and shapes of ``X``. Its
+      floating leaves are cast to ``X``'s dtype. It works under ``jax.jit``
+      and ``jax.vmap``.
+
+    Raises:
+      TypeError: if ``f`` is not callable, ``argnums`` is not an int, or ``X``
+        is not real floating.
+      ValueError: (from ``df``) if ``dX`` differs from ``X`` in structure or
+        shape, or ``argnums`` is out of range.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxmc import differential
+      >>> d_logdet = differential(lambda X: jnp.linalg.slogdet(X)[1])
+      >>> X = jnp.array([[2.0, 0.0], [0.0, 4.0]])
+      >>> float(d_logdet(X, jnp.eye(2)))  # tr(X^{-1} I) = 1/2 + 1/4
+      0.75
+    """
+    fn = "jaxmc.differential"
+    _checks.check_callable(fn, "f", f)
+    if isinstance(argnums, bool) or not isinstance(argnums, int):
+        msg = f"{fn}: argument `argnums` must be an int; got {argnums!r}."
+        raise TypeError(msg)
+
+    def df(*args_and_direction: Any) -> Any:
+        if len(args_and_direction) < 2:
+            msg = (
+                f"{fn}: df must be called as df(*args, dX) with f's arguments "
+                f"then the direction dX; got {len(args_and_direction)} argument(s)."
+            )
+            raise TypeError(msg)
+        *args, dX = args_and_direction
+        if not -len(args) <= argnums < len(args):
+            msg = (
+                f"{fn}: argument `argnums`={argnums} is out of range for f called "
+                f"with {len(args)} argument(s)."
+            )
+            raise ValueError(msg)
+        index = operator.index(argnums) % len(args)
+        X = _as_real_variable(fn, "X", args[index])
+        dX = jax.tree_util.tree_map(lambda leaf: _checks.as_array(fn, "dX", leaf), dX)
+        structure_x = jax.tree_util.tree_structure(X)
+        structure_d = jax.tree_util.tree_structure(dX)
+        if structure_x != structure_d or _tree_shapes(X) != _tree_shapes(dX):
+            msg = (
+                f"{fn}: the direction `dX` must have the structure and shape of "
+                f"the variable X = args[{index}]; got X with shape(s) "
+                f"{_tree_shapes(X)} and dX with shape(s) {_tree_shapes(dX)}."
+            )
+            raise ValueError(msg)
+        dX = jax.tree_util.tree_map(lambda d, x: d.astype(x.dtype), dX, X)
+
+        def f_of_x(x: Any) -> Any:
+            full = list(args)
+            full[index] = x
+            return f(*full)
+
+        return jax.jvp(f_of_x, (X,), (dX,))[1]
+
+    return df
+
+
+def gradient_from_differential(df: Callable, X: Any, /) -> Any:
+    r"""Reads the gradient off a scalar differential: ``df(dX) = tr(G^T dX)``.
+
+    The trace trick: a linear map ``dX -> df`` to the reals is ``<G, dX>`` for
+    exactly one ``G`` of the shape of ``X``, the gradient
+    (``G[i, j] = d f / d X[i, j]``). ``G`` is the transpose of the linear map
+    applied to 1, computed with ``jax.linear_transpose`` in one evaluation,
+    without looping over basis matrices. For ``df = tr(X^{-1} dX)``
+    (``log det``) it returns ``X^{-T}``; for ``df = tr(A dX B)`` it returns
+    ``A^T B^T``.
+
+    Args:
+      df: a function of one argument ``dX`` (a pytree of the structure and
+        shapes of ``X``) returning a scalar, linear in ``dX``: write it with the
+        point ``X`` closed over, e.g. ``lambda dX: jnp.trace(Xinv @ dX)``.
+      X: the variable (an array or pytree of real floating arrays); only its
+        shapes and dtypes are used.
+
+    Returns:
+      ``G``, of the structure, shapes and dtypes of ``X``. Works under
+      ``jax.jit`` (close over ``df``).
+
+    Raises:
+      TypeError: if ``df`` is not callable or ``X`` is not real floating.
+      ValueError: if ``df`` does not return a scalar, or is not linear in
+        ``dX`` (JAX cannot transpose it, or, for concrete inputs, ``df(0) != 0``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxmc import gradient_from_differential
+      >>> A = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+      >>> G = gradient_from_differential(lambda dX: jnp.trace(A @ dX), jnp.ones((2, 2)))
+      >>> G.tolist() == A.T.tolist()  # d tr(A X) / dX = A^T
+      True
+    """
+    fn = "jaxmc.gradient_from_differential"
+    _checks.check_callable(fn, "df", df)
+    X = _as_real_variable(fn, "X", X)
+    zero = jax.tree_util.tree_map(jnp.zeros_like, X)
+    out = jax.eval_shape(df, zero)
+    _check_scalar_output(fn, "df", out)
+    _check_linear_at_zero(fn, "df", df, zero)
+    try:
+        transpose = jax.linear_transpose(df, zero)
+        (G,) = transpose(jnp.ones((), dtype=out.dtype))
+    except (NotImplementedError, AssertionError) as err:
+        raise _transpose_error(fn, "df", err) from None
+    return jax.tree_util.tree_map(lambda g, x: g.astype(x.dtype), G, X)
+
+
+def jacobian_from_differential(dF: Callable, X: jax.Array, /) -> jax.Array:
+    r"""First identification theorem: ``vec(dF) = A vec(dX)`` gives the Jacobian A.
+
+    For a matrix function ``F`` of a matrix ``X`` with differential
+    ``dF = L(dX)`` (a linear map), returns the matrix ``A`` with
+    ``vec(L(dX)) = A vec(dX)`` for every ``dX``: the Jacobian ``D F(X)`` in
+    Magnus & Neudecker's layout (rows index ``vec F``, columns ``vec X``,
+    ``vec`` column-major). For ``d(X^{-1}) = -X^{-1} dX X^{-1}`` it is
+    ``-(X^{-T} kron X^{-1})``; for ``d(AXB) = A dX B`` it is ``B^T kron A``.
+    Built column by column with forward-mode products (``jax.jacfwd`` of the
+    linear map) when ``vec X`` is shorter than ``vec F``, row by row with
+    transposed products (``jax.jacrev``) otherwise.
+
+    Args:
+      dF: a linear function of ``dX`` (same shape as ``X``) returning an array
+        of rank 0, 1 or 2.
+      X: the variable, a real floating array of rank 0, 1 or 2 (a scalar
+        counts as a vector of length 1); only its shape and dtype are used.
+
+    Returns:
+      ``A`` of shape ``(p, m n)`` where ``p`` is the size of ``dF``'s value and
+      ``(m, n)`` the shape of ``X``, in the dtype of ``dF``'s value. Works
+      under ``jax.jit``.
+
+    Raises:
+      TypeError: if ``dF`` is not callable or ``X`` is not real floating.
+      ValueError: if ``X`` or the value of ``dF`` has rank above 2, or ``dF``
+        is not linear in ``dX`` (JAX cannot transpose it, or, for concrete
+        inputs, ``dF(0) != 0``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxmc import jacobian_from_differential
+      >>> A = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+      >>> J = jacobian_from_differential(lambda dX: A @ dX, jnp.zeros((2, 1)))
+      >>> J.tolist() == A.tolist()  # vec(A dX) = (I kron A) vec(dX)
+      True
+    """
+    fn = "jaxmc.jacobian_from_differential"
+    _checks.check_callable(fn, "dF", dF)
+    X = _checks.as_array(fn, "X", X)
+    _checks.check_floating(fn, "X", X)
+    _check_vec_rank(fn, "argument `X`", X)
+    zero = jnp.zeros_like(X)
+    out = jax.eval_shape(dF, zero)
+    _check_vec_rank(fn, "the value of `dF`", out)
+    _check_linear_at_zero(fn, "dF", dF, zero)
+    try:  # Tracing the transpose (no FLOPs) rejects maps that are not linear.
+        jax.eval_shape(jax.linear_transpose(dF, zero), out)
+    except (NotImplementedError, AssertionError) as err:
+        raise _transpose_error(fn, "dF", err) from None
+    shape = X.shape
+
+    def vec_map(v: jax.Array) -> jax.Array:
+        dX = _unvec_any(v, shape)
+        return _vec_any(jnp.asarray(dF(dX)))
+
+    v0 = jnp.zeros((X.size,), dtype=X.dtype)
+    out_size = int(np.prod(out.shape))
+    jac = jax.jacfwd if X.size <= out_size else jax.jacrev
+    return jac(vec_map)(v0)
+
+
+def _unvec_any(v: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    if len(shape) == 0:
+        return v.reshape(())
+    return _unvec(v, shape)
+
+
+def hessian_from_second_differential(d2f: Callable, x: jax.Array, /) -> jax.Array:
+    r"""Second identification theorem: ``d^2 f = dx^T B dx`` gives ``H = (B + B^T)/2``.
+
+    ``d2f`` is the second differential written as a quadratic form in ``dx``
+    (for a matrix variable, in ``vec(dX)``: ``d^2 f = vec(dX)^T B vec(dX)``).
+    A quadratic form determines only the symmetric part of ``B``, which is the
+    Hessian. It is recovered as half the Hessian of ``q(dx) = d2f(dx)`` (an
+    exact identity for a quadratic form: ``nabla^2 q = B + B^T``), computed
+    with ``jax.hessian`` at ``dx = 0`` and symmetrised once more so that the
+    result is exactly symmetric in floating point.
+
+    Args:
+      d2f: a function of ``dx`` (same shape as ``x``) returning a scalar,
+        quadratic in ``dx``; e.g. for ``f(X) = log det X``,
+        ``lambda dX: -jnp.trace(Xinv @ dX @ Xinv @ dX)``.
+      x: the variable, a real floating array of rank 0, 1 or 2; only its shape
+        and dtype are used.
+
+    Returns:
+      ``H`` of shape ``(N, N)`` with ``N = x.size``, in the vec layout
+      (column-major), symmetric, with ``d2f(dx) = vec(dx)^T H vec(dx)``. Works
+      under ``jax.jit``.
+
+    Raises:
+      TypeError: if ``d2f`` is not callable or ``x`` is not real floating.
+      ValueError: if ``x`` has rank above 2 or ``d2f`` does not return a
+        scalar.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxmc import hessian_from_second_differential
+      >>> B = jnp.array([[1.0, 4.0], [0.0, 3.0]])
+      >>> H = hessian_from_second_differential(lambda dx: dx @ B @ dx, jnp.zeros(2))
+      >>> H.tolist()
+      [[1.0, 2.0], [2.0, 3.0]]
+    """
+    fn = "jaxmc.hessian_from_second_differential"
+    _checks.check_callable(fn, "d2f", d2f)
+    x = _checks.as_array(fn, "x", x)
+    _checks.check_floating(fn, "x", x)
+    _check_vec_rank(fn, "argument `x`", x)
+    zero = jnp.zeros_like(x)
+    _check_scalar_output(fn, "d2f", jax.eval_shape(d2f, zero))
+    shape = x.shape
+
+    def quadratic(v: jax.Array) -> jax.Array:
+        return d2f(_unvec_any(v, shape))
+
+    v0 = jnp.zeros((x.size,), dtype=x.dtype)
+    twice = jax.hessian(quadratic)(v0)
+    return ((twice + twice.T) / 4).astype(x.dtype)
+
+
+def symmetric_gradient(G: jax.Array, /, *, convention: str = "sym") -> jax.Array:
+    r"""Maps an unconstrained gradient ``G`` to a gradient for a symmetric variable.
+
+    See the module docstring for which convention answers which question.
+
+    * ``"sym"``: ``(G + G^T) / 2``, the gradient in the space of symmetric
+      matrices: ``df = tr(S^T dX)`` for every symmetric ``dX``.
+    * ``"vech"``: ``D_n^T vec(G)``, the gradient of ``s -> f(unvech(s))``
+      with respect to the ``n (n + 1) / 2`` independent entries ``s = vech(X)``
+      (computed by indexing, as ``vech(G + G^T - G * I)``, without forming
+      ``D_n``).
+    * ``"cookbook"``: ``G + G^T - G * I``, the Matrix Cookbook's rule:
+      entry ``(i, j)`` is the partial derivative with respect to the tied pair
+      ``X_ij = X_ji``; ``vech`` of it is the ``"vech"`` gradient. Not a
+      Frobenius gradient (it double counts off-diagonal directions).
+
+    Args:
+      G: the unconstrained gradient, a square matrix of shape ``(n, n)``, e.g.
+        ``jax.grad(f)(X)`` for ``f`` defined on all square matrices.
+      convention: ``"sym"`` (default), ``"vech"`` or ``"cookbook"``.
+
+    Returns:
+      A symmetric ``(n, n)`` matrix for ``"sym"`` and ``"cookbook"``, a vector
+      of shape ``(n (n + 1) / 2,)`` for ``"vech"``; in the dtype of ``G``.
+      Works under ``jax.jit`` and ``jax.vmap``.
+
+    Raises:
+      ValueError: if ``G`` is not a square matrix or ``convention`` is unknown.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxmc import symmetric_gradient
+      >>> G = jnp.array([[1.0, 2.0], [4.0, 3.0]])
+      >>> symmetric_gradient(G).tolist()
+      [[1.0, 3.0], [3.0, 3.0]]
+      >>> symmetric_gradient(G, convention="vech").tolist()
+      [1.0, 6.0, 3.0]
+      >>> symmetric_gradient(G, convention="cookbook").tolist()
+      [[1.0, 6.0], [6.0, 3.0]]
+    """
+    fn = "jaxmc.symmetric_gradient"
+    G = _checks.as_array(fn, "G", G)
+    _checks.check_square(fn, "G", G)
+    _checks.check_one_of(fn, "convention", convention, _CONVENTIONS)
+    if convention == "sym":
+        return (G + G.T) / 2
+    cookbook = G + G.T - jnp.diag(jnp.diagonal(G))
+    if convention == "cookbook":
+        return cookbook
+    return _vech(cookbook)
