@@ -24,7 +24,6 @@ from jaxmc.symbolic._expr import (
     Dim,
     Expr,
     Symbol,
-    kind_of,
     matmul,
     substitute,
     transpose,
@@ -570,5 +569,4 @@ __all__ = [
     "VerificationError",
     "derive",
     "differential",
-    "kind_of",
 ]
