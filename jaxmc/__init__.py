@@ -11,6 +11,9 @@ from jaxmc.check import check_gradient as check_gradient
 from jaxmc.check import check_jacobian as check_jacobian
 from jaxmc.check import numerical_gradient as numerical_gradient
 from jaxmc.check import numerical_jacobian as numerical_jacobian
+from jaxmc.cost import choose_mode as choose_mode
+from jaxmc.cost import cost_report as cost_report
+from jaxmc.cost import hessian as hessian
 from jaxmc.differentials import differential as differential
 from jaxmc.differentials import (
     gradient_from_differential as gradient_from_differential,
@@ -40,6 +43,10 @@ from jaxmc.vec import vech as vech
 __version__ = "0.1.0"
 
 __all__ = [
+    # autodiff cost (jaxmc.cost)
+    "choose_mode",
+    "cost_report",
+    "hessian",
     # vec / Kronecker toolkit
     "commutation_matrix",
     "commute",

@@ -77,6 +77,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmc import _checks
+from jaxmc._chunked import blocked, check_chunking, size_rule
 
 __all__ = [
     "LAYOUTS",
@@ -329,12 +330,12 @@ def convert_layout(
 
 
 def _choose_mode(in_size: int, out_size: int) -> str:
-    """Forward mode when the input is no larger than the output, else reverse.
+    """The cost model's mode (:func:`jaxmc.cost.choose_mode`, size rule).
 
     jacfwd builds the Jacobian from ``in_size`` JVPs, jacrev from ``out_size``
-    VJPs; a VJP costs a little more than a JVP, so ties go forward.
+    VJPs: forward for tall and square Jacobians, reverse for wide ones.
     """
-    return "forward" if in_size <= out_size else "reverse"
+    return size_rule(in_size, out_size)
 
 
 def _jax_jacobian(
@@ -344,14 +345,37 @@ def _jax_jacobian(
     *,
     argnums: int | tuple[int, ...],
     mode: str,
+    chunk_size: int | None = None,
+    memory_limit: int | None = None,
+    cache: dict[Any, int] | None = None,
 ) -> Any:
     """The derivative in the JAX layout (a tuple of them for tuple ``argnums``).
 
     The one place where :func:`jacobian` builds derivatives; ``mode`` is
-    ``"forward"`` or ``"reverse"``.
+    ``"forward"`` or ``"reverse"``. With ``chunk_size`` or ``memory_limit`` the
+    dense Jacobian is built in blocks of basis vectors (:mod:`jaxmc.cost`).
     """
-    build = jax.jacfwd if mode == "forward" else jax.jacrev
-    return build(f, argnums=argnums)(*args, **kwargs)
+    if chunk_size is None and memory_limit is None:
+        build = jax.jacfwd if mode == "forward" else jax.jacrev
+        return build(f, argnums=argnums)(*args, **kwargs)
+    g = functools.partial(f, **kwargs) if kwargs else f
+    nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    cache = {} if cache is None else cache
+    Js = tuple(
+        blocked(
+            "jaxmc.jacobian",
+            "jacobian",
+            g,
+            args,
+            i,
+            mode,
+            chunk_size,
+            memory_limit,
+            cache,
+        )
+        for i in nums
+    )
+    return Js if isinstance(argnums, tuple) else Js[0]
 
 
 def _check_argnums(fn: str, argnums: Any) -> tuple[int, ...]:
@@ -405,6 +429,8 @@ def jacobian(
     *,
     layout: str = "mixed",
     mode: str = "auto",
+    chunk_size: int | None = None,
+    memory_limit: int | None = None,
 ) -> Callable[..., Any]:
     r"""Returns a function computing the derivative of ``f`` in a chosen layout.
 
@@ -425,8 +451,16 @@ def jacobian(
       layout: ``"mixed"`` (default), ``"numerator"``, ``"denominator"``,
         ``"vec"`` or ``"jax"``.
       mode: ``"forward"`` (``jax.jacfwd``), ``"reverse"`` (``jax.jacrev``) or
-        ``"auto"`` (forward when ``X`` has no more entries than ``Y``, else
-        reverse). The result is the same up to rounding.
+        ``"auto"`` (the cost model of :func:`jaxmc.cost.choose_mode`: forward
+        when ``X`` has no more entries than ``Y``, else reverse). The result is
+        the same up to rounding.
+      chunk_size: build the dense Jacobian ``chunk_size`` basis vectors at a
+        time (columns ``J e_i`` in forward mode, rows ``e_j^T J`` in reverse
+        mode), so the temporaries stay bounded; default: all at once
+        (``jax.jacfwd`` / ``jax.jacrev``).
+      memory_limit: instead of ``chunk_size``, a peak memory in bytes: the chunk
+        is chosen from XLA's compiled memory analysis so that arguments,
+        result and temporaries fit (see :func:`jaxmc.hessian`).
 
     Returns:
       A function with the signature of ``f`` returning the derivative of shape
@@ -436,7 +470,9 @@ def jacobian(
 
     Raises:
       ValueError: for an unknown layout or mode (the message lists the valid
-        ones), bad ``argnums``, or (when called) a combination the layout does
+        ones), bad ``argnums``, both ``chunk_size`` and ``memory_limit`` or
+        non-positive ones, a ``memory_limit`` one basis vector at a time
+        cannot meet, or (when called) a combination the layout does
         not define, pointing to ``"vec"`` or ``"jax"``. TypeError: if ``f`` is
         not callable, or (when called) a differentiated argument is not
         floating or ``f`` does not return a single floating array.
@@ -456,7 +492,9 @@ def jacobian(
     nums = _check_argnums(fn, argnums)
     _checks.check_one_of(fn, "layout", layout, LAYOUTS)
     _checks.check_one_of(fn, "mode", mode, MODES)
+    check_chunking(fn, chunk_size, memory_limit)
     as_tuple = isinstance(argnums, tuple | list)
+    cache: dict[Any, int] = {}
 
     @functools.wraps(f)
     def derivative(*args, **kwargs):
@@ -467,7 +505,14 @@ def jacobian(
             in_size = sum(math.prod(s) for s in in_shapes)
             chosen = _choose_mode(in_size, math.prod(out_shape))
         J = _jax_jacobian(
-            f, args, kwargs, argnums=nums if as_tuple else nums[0], mode=chosen
+            f,
+            args,
+            kwargs,
+            argnums=nums if as_tuple else nums[0],
+            mode=chosen,
+            chunk_size=chunk_size,
+            memory_limit=memory_limit,
+            cache=cache,
         )
         Js = J if as_tuple else (J,)
         out = tuple(

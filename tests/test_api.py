@@ -44,6 +44,7 @@ def test_submodules_importable():
         "jaxmc.spectrum",
         "jaxmc.differentials",
         "jaxmc.check",
+        "jaxmc.cost",
         "jaxmc.symbolic",
     ):
         assert importlib.import_module(mod).__doc__

@@ -16,6 +16,7 @@ __all__ = ["main"]
 # Subcommand name -> module under jaxmc.cli. The first is the default.
 _COMMANDS = {
     "tour": "jaxmc.cli.tour",
+    "cost": "jaxmc.cli.cost",
     "layouts": "jaxmc.cli.layouts",
     "derive": "jaxmc.cli.derive",
 }
