@@ -135,6 +135,11 @@ def evaluate(
     def shape(e: Expr) -> tuple[int, int]:
         return (_size(e.shape[0], sizes), _size(e.shape[1], sizes))
 
+    def mm_operand(e: Expr) -> jax.Array:
+        if isinstance(e, Transpose) and e not in env:
+            return ev(e.args[0]).T
+        return ev(e)
+
     def ev(e: Expr) -> jax.Array:
         if e in env:
             return env[e]
@@ -172,7 +177,9 @@ def evaluate(
                 return jnp.linalg.solve(ev(u.args[0]), ev(v))
             if isinstance(v, Inv):
                 return jnp.linalg.solve(ev(v.args[0]).T, ev(u).T).T
-            return ev(u) @ ev(v)
+            # A transposed factor goes to the matrix product as is: dot_general
+            # reads it in place, no relayout needed.
+            return mm_operand(u) @ mm_operand(v)
         if isinstance(e, Transpose):
             return _transpose(ev(a[0]))
         if isinstance(e, ElemDiv):
