@@ -6,6 +6,7 @@ trace-trick differentials, Hessian spectra and autodiff cost. Every public name
 is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
+from jaxmc import identities as identities
 from jaxmc.check import CheckReport as CheckReport
 from jaxmc.check import check_gradient as check_gradient
 from jaxmc.check import check_jacobian as check_jacobian
@@ -29,6 +30,9 @@ from jaxmc.layout import convert_layout as convert_layout
 from jaxmc.layout import gradient as gradient
 from jaxmc.layout import jacobian as jacobian
 from jaxmc.layout import layout_shape as layout_shape
+from jaxmc.spectrum import eigenvalues as eigenvalues
+from jaxmc.spectrum import ggn_operator as ggn_operator
+from jaxmc.spectrum import hessian_operator as hessian_operator
 from jaxmc.symbolic import derive as derive
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
@@ -74,6 +78,12 @@ __all__ = [
     "check_jacobian",
     "numerical_gradient",
     "numerical_jacobian",
+    # the identity catalog (jaxmc.identities.catalog / get / verify)
+    "identities",
+    # Hessian spectra (jaxmc.spectrum; trace, diagonal and the rest live there)
+    "eigenvalues",
+    "ggn_operator",
+    "hessian_operator",
     # symbolic matrix calculus
     "derive",
 ]

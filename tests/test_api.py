@@ -45,6 +45,9 @@ def test_submodules_importable():
         "jaxmc.differentials",
         "jaxmc.check",
         "jaxmc.cost",
+        "jaxmc.identities",
+        "jaxmc.cli.identities",
+        "jaxmc.cli.spectrum",
         "jaxmc.symbolic",
     ):
         assert importlib.import_module(mod).__doc__

@@ -17,7 +17,9 @@ __all__ = ["main"]
 _COMMANDS = {
     "tour": "jaxmc.cli.tour",
     "cost": "jaxmc.cli.cost",
+    "identities": "jaxmc.cli.identities",
     "layouts": "jaxmc.cli.layouts",
+    "spectrum": "jaxmc.cli.spectrum",
     "derive": "jaxmc.cli.derive",
 }
 _DEFAULT = "tour"

@@ -36,6 +36,9 @@ class LinearOperator:
       ravel: maps a pytree (e.g. parameters) to a flat ``(n,)`` vector.
       unravel: the inverse of ``ravel``.
       name: a label used in ``repr`` and in reports.
+      traceable: False when ``flat_matvec`` runs a host-side Python loop (over
+        batches streamed from an iterable); the algorithms then drive their
+        iterations from Python instead of ``jax.lax`` loops. True by default.
 
     Attributes:
       flat_matvec: the matvec on flat vectors.
@@ -53,6 +56,7 @@ class LinearOperator:
         ravel: Callable[[Any], jax.Array] | None = None,
         unravel: Callable[[jax.Array], Any] | None = None,
         name: str = "LinearOperator",
+        traceable: bool = True,
     ):
         fn = "jaxmc.spectrum.LinearOperator"
         _checks.check_callable(fn, "flat_matvec", flat_matvec)
@@ -62,6 +66,7 @@ class LinearOperator:
         self.ravel = _identity if ravel is None else ravel
         self.unravel = _identity if unravel is None else unravel
         self.name = name
+        self.traceable = bool(traceable)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -103,6 +108,12 @@ class LinearOperator:
         if chunk_size is not None:
             chunk_size = _checks.static_int(fn, "chunk_size", chunk_size, minimum=1)
         eye = jnp.eye(n, dtype=self.dtype)
+        if not self.traceable:
+            step = chunk_size or n
+            blocks = [
+                jax.vmap(self.flat_matvec)(eye[i : i + step]) for i in range(0, n, step)
+            ]
+            return jnp.concatenate(blocks, axis=0).T
         cols = jax.lax.map(self.flat_matvec, eye, batch_size=chunk_size or n)
         return cols.T
 
@@ -129,6 +140,15 @@ def matrix_operator(M: jax.Array, /) -> LinearOperator:
     M = _checks.as_array(fn, "M", M)
     _checks.check_square(fn, "M", M)
     _checks.check_floating(fn, "M", M)
+    # A Partial (a pytree holding M) lets the algorithms reuse their compiled
+    # programs across matrices of the same shape and dtype.
     return LinearOperator(
-        lambda v: M @ v, size=M.shape[0], dtype=M.dtype, name="MatrixOperator"
+        jax.tree_util.Partial(_matmul, M),
+        size=M.shape[0],
+        dtype=M.dtype,
+        name="MatrixOperator",
     )
+
+
+def _matmul(M: jax.Array, v: jax.Array) -> jax.Array:
+    return M @ v

@@ -1,0 +1,185 @@
+"""The Identity record: one executable, verifiable matrix-calculus identity."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxmc import _checks, layout
+from jaxmc.identities import _domains
+
+__all__ = ["LAYOUTS", "Identity", "Input", "complete_dims", "dims_from_key", "shape_of"]
+
+# The layouts a closed form may be stated in (defined in jaxmc.layout).
+LAYOUTS = layout.LAYOUTS
+
+# Size symbols allowed in an input's shape string. ``M = m + n`` gives tall
+# matrices (more rows than columns); ``T = n (n + 1) / 2`` is the length of vech
+# of an n x n matrix.
+_SYMBOLS = ("m", "n", "p", "q", "M", "T")
+
+
+class Input(NamedTuple):
+    """One input of an identity: its name, shape (in size symbols) and domain.
+
+    ``shape`` is a space-separated string of size symbols ``m n p q M T``
+    (``M = m + n``, ``T = n (n + 1) / 2``) or integers, ``""`` for a scalar:
+    ``"n n"`` is a square matrix, ``"M n"`` a tall one, ``"2"`` a vector of
+    length 2.
+    """
+
+    name: str
+    shape: str
+    domain: str = "any"
+
+
+def dims_from_key(key: jax.Array, max_size: int = 4) -> dict[str, int]:
+    """Draws m, n, p, q uniformly in [2, max_size]; M = m + n, T = n (n + 1) / 2."""
+    m, n, p, q = (
+        int(v) for v in jax.random.randint(key, (4,), 2, max_size + 1).tolist()
+    )
+    return {"m": m, "n": n, "p": p, "q": q, "M": m + n, "T": n * (n + 1) // 2}
+
+
+def complete_dims(dims: dict[str, int]) -> dict[str, int]:
+    """Fills the derived sizes ``M = m + n`` and ``T = n (n + 1) / 2`` if absent."""
+    base = [s for s in ("m", "n", "p", "q") if s not in dims]
+    if base:
+        msg = (
+            f"jaxmc.identities: `dims` must give the sizes m, n, p, q; "
+            f"missing {base} in {dims!r}."
+        )
+        raise ValueError(msg)
+    out = dict(dims)
+    out.setdefault("M", out["m"] + out["n"])
+    out.setdefault("T", out["n"] * (out["n"] + 1) // 2)
+    return out
+
+
+def shape_of(spec: str, dims: dict[str, int]) -> tuple[int, ...]:
+    """The concrete shape of a shape string ``spec`` for the sizes ``dims``."""
+    dims = complete_dims(dims)
+    return tuple(int(t) if t.isdigit() else dims[t] for t in spec.split())
+
+
+def _jit(fn: Callable) -> Callable:
+    """jax.jit, unless ``fn`` is already jit-compiled."""
+    return fn if hasattr(fn, "lower") else jax.jit(fn)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Identity:
+    r"""One matrix-calculus identity, as executable and verifiable JAX code.
+
+    The identity says: the derivative of ``f(*inputs)`` with respect to the input
+    named ``wrt`` (order 1), or of its gradient (order 2, the Hessian), equals
+    ``derivative(*inputs)`` in the stated ``layout``, for all inputs drawn from
+    their domains.
+
+    Attributes:
+      name: stable dotted name, ``"<kind>.<expression>"``, e.g. ``"trace.AX"``.
+      family: the family it belongs to (``"trace"``, ``"nn"``, ...).
+      expression: LaTeX of the expression ``f``.
+      derivative_latex: LaTeX of the closed-form derivative.
+      wrt: name of the input differentiated.
+      layout: layout of the closed form: ``"mixed"``, ``"numerator"``,
+        ``"denominator"``, ``"vec"`` or ``"jax"``.
+      f: the expression as a JAX function of the inputs, positionally.
+      derivative: the closed form, a jit-compiled function of the same inputs.
+      inputs: the inputs, as :class:`Input` records (name, shape, domain).
+      domain: where the identity holds, in words (``"X invertible"``).
+      source: where it comes from (seed notes, Matrix Cookbook, Magnus &
+        Neudecker).
+      note: a caveat, e.g. where the Cookbook's form is convention-dependent.
+      order: 1 for a first derivative, 2 for a Hessian (the derivative of the
+        gradient).
+    """
+
+    name: str
+    family: str
+    expression: str
+    derivative_latex: str
+    wrt: str
+    layout: str
+    f: Callable[..., Any]
+    derivative: Callable[..., Any]
+    inputs: tuple[Input, ...]
+    domain: str = "any"
+    source: str = ""
+    note: str = ""
+    order: int = 1
+
+    def __post_init__(self) -> None:
+        fn = "jaxmc.identities.Identity"
+        names = [i.name for i in self.inputs]
+        if self.wrt not in names:
+            msg = (
+                f"{fn}: `wrt` must name one of the inputs {names}; got "
+                f"{self.wrt!r} (identity {self.name!r})."
+            )
+            raise ValueError(msg)
+        _checks.check_one_of(fn, "layout", self.layout, LAYOUTS)
+        _checks.check_one_of(fn, "order", self.order, (1, 2))
+        for inp in self.inputs:
+            _checks.check_one_of(fn, "domain", inp.domain, tuple(_domains.DOMAINS))
+            bad = [t for t in inp.shape.split() if not (t.isdigit() or t in _SYMBOLS)]
+            if bad:
+                msg = (
+                    f"{fn}: shape of input {inp.name!r} uses unknown size symbols "
+                    f"{bad}; use {_SYMBOLS} or integers."
+                )
+                raise ValueError(msg)
+        _checks.check_callable(fn, "f", self.f)
+        _checks.check_callable(fn, "derivative", self.derivative)
+        object.__setattr__(self, "derivative", _jit(self.derivative))
+
+    @property
+    def argnum(self) -> int:
+        """Position of the differentiated input among the inputs."""
+        return [i.name for i in self.inputs].index(self.wrt)
+
+    @property
+    def formula(self) -> str:
+        """A one-line plain statement: ``d/dX expression = derivative``."""
+        d = "d^2" if self.order == 2 else "d"
+        return f"{d}/d{self.wrt} [{self.expression}] = {self.derivative_latex}"
+
+    def shapes(self, dims: dict[str, int]) -> tuple[tuple[int, ...], ...]:
+        """The concrete shapes of the inputs for the sizes ``dims``."""
+        return tuple(shape_of(i.shape, dims) for i in self.inputs)
+
+    def sample(
+        self, key: jax.Array, dims: dict[str, int] | None = None, *, dtype: Any = None
+    ) -> tuple[jax.Array, ...]:
+        """Draws one set of valid inputs (each in its domain) from ``key``.
+
+        Args:
+          key: a PRNG key.
+          dims: the sizes ``{"m", "n", "p", "q"}`` (``M = m + n`` and
+            ``T = n (n + 1) / 2`` unless given); drawn from ``key`` in [2, 4]
+            when None (so sizes are random too).
+          dtype: float dtype of the inputs (default: JAX's default float).
+
+        Returns:
+          A tuple of arrays, one per input, in order.
+        """
+        key = _checks.check_key("jaxmc.identities.Identity.sample", "key", key)
+        dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+        kd, key = jax.random.split(key)
+        if dims is None:
+            dims = dims_from_key(kd)
+        keys = jax.random.split(key, len(self.inputs))
+        return tuple(
+            _domains.sample(inp.domain, k, shape, dtype)
+            for inp, k, shape in zip(self.inputs, keys, self.shapes(dims), strict=True)
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Identity({self.name!r}, family={self.family!r}, "
+            f"layout={self.layout!r}, domain={self.domain!r}: {self.formula})"
+        )

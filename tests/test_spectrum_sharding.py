@@ -1,0 +1,63 @@
+"""Data-parallel Hessian operators on a 4-device CPU mesh equal single-device ones."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+SCRIPT = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    from _spectrum_problems import mlp_problem
+    from jaxmc.spectrum import eigenvalues, hessian_operator, trace
+
+    assert jax.device_count() == 4, jax.devices()
+    params, data, loss, *_ = mlp_problem(jnp.float64, n=64)
+    mesh = Mesh(np.array(jax.devices()), ("data",))
+    sharded = jax.device_put(data, NamedSharding(mesh, P("data")))
+    params_r = jax.device_put(params, NamedSharding(mesh, P()))
+    single = jax.device_put(data, jax.devices()[0])
+    key = jax.random.key(0)
+    out = {}
+    for name, d, p in [("single", single, params), ("sharded", sharded, params_r)]:
+        op = hessian_operator(loss, p, d)
+        out[name] = (
+            eigenvalues(op, 3, key=key).values,
+            trace(op, method="hutchinson", num_matvecs=8, key=key).estimate,
+            op,
+        )
+    np.testing.assert_allclose(out["sharded"][0], out["single"][0], rtol=1e-10)
+    np.testing.assert_allclose(out["sharded"][1], out["single"][1], rtol=1e-10)
+    op = out["sharded"][2]
+    v = jnp.ones(op.size)
+    hlo = jax.jit(lambda f, v: f(v)).lower(op.flat_matvec, v).compile().as_text()
+    assert "all-reduce" in hlo, "no cross-device reduction in the compiled HVP"
+    shard_hlo = jax.jit(lambda f, v: f(v)).lower(out["single"][2].flat_matvec, v).compile().as_text()
+    assert "all-reduce" not in shard_hlo
+    print("OK", np.asarray(out["sharded"][0]).tolist())
+    """
+)
+
+
+def test_sharded_hvp_equals_single_device(tmp_path):
+    env = dict(
+        os.environ,
+        XLA_FLAGS="--xla_force_host_platform_device_count=4",
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.stdout.startswith("OK")
