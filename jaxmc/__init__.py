@@ -37,6 +37,7 @@ from jaxmc.spectrum import input_hessian_operator as input_hessian_operator
 from jaxmc.spectrum import kpm_density as kpm_density
 from jaxmc.spectrum import layer_spectra as layer_spectra
 from jaxmc.spectrum import spectral_density as spectral_density
+from jaxmc.symbolic import derive as derive
 from jaxmc.vec import commutation_matrix as commutation_matrix
 from jaxmc.vec import commute as commute
 from jaxmc.vec import duplication_matrix as duplication_matrix
@@ -92,4 +93,6 @@ __all__ = [
     "kpm_density",
     "layer_spectra",
     "spectral_density",
+    # symbolic matrix calculus
+    "derive",
 ]

@@ -49,5 +49,6 @@ def test_submodules_importable():
         "jaxmc.cli.identities",
         "jaxmc.cli.spectrum",
         "jaxmc.cli._spectrum_density",
+        "jaxmc.symbolic",
     ):
         assert importlib.import_module(mod).__doc__

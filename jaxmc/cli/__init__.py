@@ -20,6 +20,7 @@ _COMMANDS = {
     "identities": "jaxmc.cli.identities",
     "layouts": "jaxmc.cli.layouts",
     "spectrum": "jaxmc.cli.spectrum",
+    "derive": "jaxmc.cli.derive",
 }
 _DEFAULT = "tour"
 

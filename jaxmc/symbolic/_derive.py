@@ -1,0 +1,572 @@
+"""The public entry points: derive and differential, with verification."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxmc import _checks
+from jaxmc.layout import convert_layout, layout_shape
+from jaxmc.symbolic import _codegen
+from jaxmc.symbolic._diff import (
+    UnsupportedDerivative,
+    gradient_of_linear,
+    jacobian_of_linear,
+)
+from jaxmc.symbolic._diff import (
+    differential as _differential,
+)
+from jaxmc.symbolic._expr import (
+    Dim,
+    Expr,
+    Symbol,
+    matmul,
+    substitute,
+    transpose,
+    unify_pairs,
+    zero,
+)
+from jaxmc.symbolic._parse import parse
+from jaxmc.symbolic._simplify import expand, simplify
+
+LAYOUTS = ("mixed", "numerator", "denominator", "vec", "jax")
+_SYMBOLIC_LAYOUTS = ("mixed", "numerator", "denominator")
+
+# Verification tolerance on max |closed form - autodiff| / max(1, max |autodiff|),
+# evaluated in float64.
+VERIFY_RTOL = 1e-8
+
+
+class VerificationError(ArithmeticError):
+    """A derived closed form disagreed with JAX autodiff at a random point."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Derivative:
+    """A derived closed form: the expression, its text and LaTeX, a JAX function.
+
+    Attributes:
+      f: the differentiated expression.
+      wrt: the variable.
+      kind: "gradient", "jacobian", "hessian" or "differential".
+      layout: "mixed", "numerator", "denominator", "vec" or "jax" (see
+        :func:`derive`).
+      expr: the closed form (an :class:`Expr`; for "differential" it holds the
+        direction symbol ``d<wrt>``).
+      args: names of the arguments of ``fn``, in order (the symbols of ``f``, then
+        ``d<wrt>`` for a differential).
+      fn: the closed form as a jit-compiled JAX function of ``args`` (arrays
+        positionally or by name).
+      error: the verification's relative discrepancy against autodiff, or None
+        when verification was switched off.
+    """
+
+    f: Expr
+    wrt: Symbol
+    kind: str
+    layout: str
+    expr: Expr
+    args: tuple[str, ...]
+    fn: Callable[..., jax.Array] = dataclasses.field(repr=False, compare=False)
+    error: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The closed form in plain text (matrixcalculus.org syntax)."""
+        return self.expr.text
+
+    @property
+    def latex(self) -> str:
+        """The closed form in LaTeX."""
+        return self.expr.latex
+
+    @property
+    def symbol(self) -> str:
+        """The derivative's name, e.g. ``df/dx`` or ``d2f/dx2``."""
+        x = self.wrt.name
+        return {
+            "gradient": f"df/d{x}",
+            "jacobian": f"df/d{x}",
+            "hessian": f"d2f/d{x}2",
+            "differential": "df",
+        }[self.kind]
+
+    def __repr__(self) -> str:
+        check = (
+            "not verified"
+            if self.error is None
+            else f"verified, rel. error {self.error:.1e}"
+        )
+        return (
+            f"Derivative({self.kind} of {self.f.text!r} wrt {self.wrt.name}, "
+            f"{self.layout} layout: {self.text!r}; {check})"
+        )
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _as_expr(fn: str, f: Any, declarations: dict[str, Any]) -> Expr:
+    if isinstance(f, str):
+        return parse(f, **declarations)
+    if isinstance(f, Expr):
+        if declarations:
+            msg = (
+                f"{fn}: declarations ({', '.join(declarations)}) apply to an "
+                f"expression string; `f` is already an expression."
+            )
+            raise TypeError(msg)
+        return f
+    msg = (
+        f"{fn}: argument `f` must be an expression or a string; got {type(f).__name__}."  # noqa: E501
+    )
+    raise TypeError(msg)
+
+
+def _variable(fn: str, f: Expr, wrt: Any) -> Symbol:
+    syms = f.symbols
+    names = ", ".join(s.name for s in syms) or "none"
+    if isinstance(wrt, Symbol):
+        if wrt in syms:
+            return wrt
+        msg = f"{fn}: argument `wrt`: {wrt.name} does not occur in `{f}` (symbols: {names})."  # noqa: E501
+        raise ValueError(msg)
+    if isinstance(wrt, str):
+        for s in syms:
+            if s.name == wrt:
+                return s
+        msg = (
+            f"{fn}: argument `wrt`: {wrt!r} does not occur in `{f}` (symbols: {names})."  # noqa: E501
+        )
+        raise ValueError(msg)
+    msg = (
+        f"{fn}: argument `wrt` must be a symbol or its name; got {type(wrt).__name__}."  # noqa: E501
+    )
+    raise TypeError(msg)
+
+
+def _jacobian(g: Expr, dg: Expr, x: Symbol, dx: Symbol) -> Expr:
+    """J with dg = J dx, for a vector (or scalar) g of a vector (or scalar) x.
+
+    First by pushing d vec(g)/d vec(node) down the differential; if that meets a
+    matrix that depends on x, through the transpose instead: for a symbolic
+    vector v, grad_x (v' g) = J' v is found by the gradient engine (which handles
+    matrices), and J' is the Jacobian of that linear function of v.
+    """
+    try:
+        return simplify(jacobian_of_linear(expand(dg), dx))
+    except UnsupportedDerivative as err:
+        v = Symbol("v_", "vector")
+        unify_pairs("jaxmc.symbolic", [(g.shape[0], v.shape[0])], "")
+        dv = _direction(v)
+        d_vg = _differential(simplify(matmul(transpose(v), g)), x, dx)
+        jtv = simplify(gradient_of_linear(simplify(d_vg), dx))
+        d_jtv = _differential(jtv, v, dv)
+        if d_jtv is None:
+            return zero((g.shape[0], x.shape[0]))
+        try:
+            jt = jacobian_of_linear(expand(simplify(d_jtv)), dv)
+        except UnsupportedDerivative:
+            raise err from None
+        result = simplify(transpose(simplify(jt)))
+        if result.depends_on(v):  # pragma: no cover - J' v is linear in v
+            raise err from None
+        return result
+
+
+def _free_copy(x: Symbol) -> Symbol:
+    """The variable, or a copy without symmetry (same name and sizes)."""
+    if not x.symmetric:
+        return x
+    c = Symbol(x.name, "matrix")
+    unify_pairs("jaxmc.symbolic", list(zip(x.shape, c.shape, strict=True)), "")
+    return c
+
+
+def _direction(x: Symbol) -> Symbol:
+    d = Symbol("d" + x.name, x.declared_kind)
+    unify_pairs("jaxmc.symbolic", list(zip(x.shape, d.shape, strict=True)), "")
+    return d
+
+
+def derive(
+    f: Expr | str,
+    /,
+    wrt: Symbol | str,
+    *,
+    hessian: bool = False,
+    layout: str = "mixed",
+    verify: bool = True,
+    key: jax.Array | None = None,
+    **declarations: Any,
+) -> Derivative:
+    r"""Derives the closed-form gradient, Jacobian or Hessian of a matrix expression.
+
+    The differential df is built by the rules of matrix calculus (product, chain,
+    trace, inverse, determinant, element-wise functions as Hadamard products), then
+    the identification theorems read the derivative off:
+
+    - scalar f: df = tr(G' dX) gives the gradient G (``kind="gradient"``);
+      with ``hessian=True`` and a vector (or scalar) x, d(grad f) = H dx gives
+      the Hessian H (``kind="hessian"``);
+    - vector-valued f and a vector (or scalar) x: df = J dx gives the Jacobian
+      J (``kind="jacobian"``).
+
+    The result is simplified to a readable closed form (``x'*A*x`` gives
+    ``(A + A')*x``) and, unless ``verify=False``, checked against JAX autodiff
+    (``jax.grad``/``jax.jacfwd``/``jax.hessian``) in float64 at random points
+    with random sizes (two points; symmetric, SPD and diagonal symbols are drawn
+    with their property; if f is not finite there, e.g. ``log(x)`` at negative
+    x, positive values are drawn). A disagreement beyond a relative 1e-8 raises
+    :class:`VerificationError`, so a wrong rule never passes silently. For
+    symmetric (or SPD, diagonal) variables the result is the unconstrained
+    gradient evaluated on such matrices, as ``jax.grad`` computes it.
+
+    Layouts (the conventions of :mod:`jaxmc.layout`): ``"mixed"`` (default):
+    the gradient has the shape of the variable, Jacobians and Hessians are in
+    numerator layout (rows index f). ``"numerator"``: the closed form of the
+    gradient is transposed (``G'``; a row ``(1, n)`` for a vector variable).
+    ``"denominator"``: Jacobians and Hessians are transposed, gradients are
+    columns ``(n, 1)``. In these three layouts ``.expr`` is the closed form in
+    that layout and ``.fn`` returns the layout's explicit shape
+    (:func:`jaxmc.layout_shape`). ``"vec"`` and ``"jax"`` have no closed form of
+    their own: ``.expr`` is the mixed form and ``.fn`` converts its values with
+    :func:`jaxmc.convert_layout`.
+
+    Args:
+      f: an expression or a string in matrixcalculus.org syntax (see
+        :func:`parse`).
+      wrt: the variable: a symbol of ``f`` or its name.
+      hessian: derive the Hessian of a scalar ``f`` instead of the gradient.
+      layout: "mixed", "numerator", "denominator", "vec" or "jax".
+      verify: check the closed form against autodiff before returning it.
+      key: PRNG key for the verification's random sizes and points (default
+        ``jax.random.key(0)``).
+      **declarations: for a string ``f``: name -> "scalar", "vector",
+        "matrix", "symmetric", "spd", "diagonal", a shape tuple, or a Symbol.
+
+    Returns:
+      A :class:`Derivative` with ``.expr``, ``.text``, ``.latex``, ``.fn`` (a
+      jit-compiled function of the symbols of f, arrays in their natural
+      shapes: the gradient has the variable's shape, a Jacobian/Hessian is
+      ``(m, n)``) and ``.error``.
+
+    Raises:
+      ParseError: a syntax or shape error in the string (with its position).
+      UnsupportedDerivative: a matrix-valued f, a Hessian with respect to a
+        matrix, or a Jacobian through an element-wise function of a matrix that
+        depends on the variable (these need the vec layout); use
+        :func:`differential` there.
+      VerificationError: the closed form disagrees with autodiff.
+      TypeError, ValueError: bad arguments.
+
+    >>> from jaxmc.symbolic import derive
+    >>> print(derive("x'*A*x + b'*x", wrt="x").text)
+    (A + A')*x + b
+    >>> print(derive("norm2(A*x - b)^2", wrt="x").text)
+    2*A'*(A*x - b)
+    >>> print(derive("log(det(X))", wrt="X").latex)
+    X^{-\top}
+    """
+    fn = "jaxmc.symbolic.derive"
+    f = _as_expr(fn, f, declarations)
+    x = _variable(fn, f, wrt)
+    _checks.check_one_of(fn, "layout", layout, LAYOUTS)
+    if not isinstance(hessian, bool):
+        msg = f"{fn}: argument `hessian` must be a bool; got {hessian!r}."
+        raise TypeError(msg)
+    fk, xk = f.kind, x.declared_kind
+    if fk == "matrix":
+        msg = (
+            f"{fn}: `{f}` is matrix-valued; its derivative with respect to {x.name} "
+            f"is a 4-way tensor that needs the vec layout, which symbolic derivation "
+            f"does not support. Use jaxmc.symbolic.differential for d({f}), or "
+            f"derive a scalar function of it."
+        )
+        raise UnsupportedDerivative(msg)
+    if hessian and fk != "scalar":
+        msg = f"{fn}: hessian=True needs a scalar expression; `{f}` is a {fk}."
+        raise ValueError(msg)
+    if hessian and xk == "matrix":
+        msg = (
+            f"{fn}: the Hessian with respect to the matrix {x.name} needs the vec "
+            f"layout, which symbolic derivation does not support; derive with "
+            f"respect to a vector, or use jax.hessian."
+        )
+        raise UnsupportedDerivative(msg)
+    if fk != "scalar" and xk == "matrix":
+        msg = (
+            f"{fn}: the Jacobian of the {fk} `{f}` with respect to the matrix "
+            f"{x.name} needs the vec layout, which symbolic derivation does not "
+            f"support; use jaxmc.symbolic.differential."
+        )
+        raise UnsupportedDerivative(msg)
+
+    # Differentiate with respect to an unconstrained copy of a symmetric variable
+    # (so X' is not X while differentiating: the result is the unconstrained
+    # gradient, as jax.grad computes it), then put the symmetric symbol back.
+    x_free = _free_copy(x)
+    g = simplify(substitute(f, x, x_free)) if x_free is not x else simplify(f)
+    x_user, x = x, x_free
+    dx = _direction(x)
+    if fk == "row":
+        g = simplify(transpose(g))
+    df = _differential(g, x, dx)
+    df = simplify(df) if df is not None else None
+
+    if fk == "scalar":
+        grad = simplify(gradient_of_linear(df, dx)) if df is not None else zero(x.shape)
+        if hessian:
+            ddf = _differential(grad, x, dx)
+            m = x.shape[0]
+            if ddf is None:
+                result = zero((m, m))
+            else:
+                result = _jacobian(grad, simplify(ddf), x, dx)
+            kind = "hessian"
+            if layout == "denominator":
+                result = simplify(transpose(result))
+        else:
+            result, kind = grad, "gradient"
+            if layout == "numerator":
+                result = simplify(transpose(result))
+    else:
+        m = g.shape[0]
+        if df is None:
+            result = zero((m, x.shape[0]))
+        else:
+            result = _jacobian(g, df, x, dx)
+        kind = "jacobian"
+        if layout == "denominator":
+            result = simplify(transpose(result))
+
+    if x is not x_user:
+        result = simplify(substitute(result, x, x_user))
+    x = x_user
+    syms = f.symbols
+    raw = _codegen.make_function(result, syms, fn + " result")
+    call = _codegen.wrap(_in_layout(raw, kind, layout, syms.index(x), fk), syms)
+    out = Derivative(f, x, kind, layout, result, tuple(s.name for s in syms), call)
+    if verify:
+        key = _default_key(fn, key)
+        err = _verify(fn, out, syms, key)
+        out = dataclasses.replace(out, error=err)
+    return out
+
+
+def _shapes(kind: str, f_kind: str, x_shape: tuple, mixed_shape: tuple) -> tuple:
+    """(in_shape, out_shape) of a derivative, for jaxmc.layout."""
+    if kind == "hessian":
+        return x_shape, x_shape
+    if kind == "gradient":
+        return x_shape, ()
+    return x_shape, mixed_shape[:1]
+
+
+def _in_layout(raw: Callable, kind: str, layout: str, i: int, f_kind: str) -> Callable:
+    """Arranges the closed form's values in the layout (see jaxmc.layout).
+
+    For the symbolic layouts the closed form is already arranged (transposed as
+    needed) and only gets the layout's explicit 2-D shape; for "vec" and "jax"
+    the mixed-layout values are converted with ``jaxmc.convert_layout``.
+    """
+    if layout == "mixed":
+        return raw
+
+    def f(*vals: Any) -> jax.Array:
+        y = raw(*vals)
+        x_shape = tuple(np.shape(vals[i]))
+        if layout in _SYMBOLIC_LAYOUTS:
+            mixed_shape = y.shape if layout == "numerator" else y.shape[::-1]
+            ins, outs = _shapes(kind, f_kind, x_shape, mixed_shape)
+            return y.reshape(layout_shape(ins, outs, layout))
+        ins, outs = _shapes(kind, f_kind, x_shape, y.shape)
+        return convert_layout(y, in_shape=ins, out_shape=outs, src="mixed", dst=layout)
+
+    return f
+
+
+def differential(
+    f: Expr | str,
+    /,
+    wrt: Symbol | str,
+    *,
+    verify: bool = True,
+    key: jax.Array | None = None,
+    **declarations: Any,
+) -> Derivative:
+    """Derives the differential df of any expression, linear in a direction dX.
+
+    Works for scalar-, vector- and matrix-valued f and any variable (e.g.
+    ``d inv(X) = -inv(X)*dX*inv(X)``); the direction is the symbol ``d<wrt>``.
+    Unless ``verify=False``, the closed form is checked against ``jax.jvp`` in
+    float64 at random points and directions (see :func:`derive`).
+
+    Args:
+      f: an expression or a string (see :func:`parse`).
+      wrt: the variable: a symbol of ``f`` or its name.
+      verify: check against ``jax.jvp`` before returning.
+      key: PRNG key for the verification (default ``jax.random.key(0)``).
+      **declarations: for a string ``f``, as in :func:`derive`.
+
+    Returns:
+      A :class:`Derivative` with ``kind="differential"``; ``.fn`` takes the
+      symbols of ``f`` and then the direction ``d<wrt>``, and returns an array of
+      ``f``'s shape.
+
+    Raises:
+      VerificationError: the closed form disagrees with ``jax.jvp``.
+      ParseError, TypeError, ValueError: bad arguments.
+
+    >>> from jaxmc.symbolic import differential
+    >>> print(differential("inv(X)", wrt="X").text)
+    -inv(X)*dX*inv(X)
+    """
+    fn = "jaxmc.symbolic.differential"
+    f = _as_expr(fn, f, declarations)
+    x = _variable(fn, f, wrt)
+    dx = _direction(x)
+    df = _differential(simplify(f), x, dx)
+    result = simplify(df) if df is not None else zero(f.shape)
+    syms = (*f.symbols, dx)
+    call = _codegen.wrap(_codegen.make_function(result, syms, fn + " result"), syms)
+    out = Derivative(
+        f, x, "differential", "mixed", result, tuple(s.name for s in syms), call
+    )
+    if verify:
+        err = _verify(fn, out, syms, _default_key(fn, key))
+        out = dataclasses.replace(out, error=err)
+    return out
+
+
+# ------------------------------------------------------------- verification
+
+
+def _default_key(fn: str, key: Any) -> jax.Array:
+    return jax.random.key(0) if key is None else _checks.check_key(fn, "key", key)
+
+
+def _dims(syms: tuple[Symbol, ...]) -> list[Dim]:
+    roots: dict[int, Dim] = {}
+    for s in syms:
+        for d in s.shape:
+            if isinstance(d, Dim):
+                roots.setdefault(id(d.root()), d.root())
+    return list(roots.values())
+
+
+def _sample(
+    syms: tuple[Symbol, ...],
+    sizes: dict[int, int],
+    rng: np.random.Generator,
+    positive: bool,
+) -> list[np.ndarray]:
+    vals = []
+    for s in syms:
+        shape = tuple(sizes[id(d.root())] for d in s.shape if isinstance(d, Dim))
+        if positive:
+            v = rng.uniform(0.5, 1.5, shape)
+        else:
+            v = rng.standard_normal(shape)
+        if s.spd:
+            n = shape[0]
+            v = v @ v.T / n + np.eye(n)
+        if s.diagonal:
+            v = np.diag(np.diag(v))
+        elif s.symmetric:
+            v = (v + v.T) / 2
+        vals.append(v)
+    return vals
+
+
+def _reference(out: Derivative, f: Callable, syms: tuple) -> Callable:
+    """A jitted function of all values: (f's value, the autodiff derivative)."""
+    nf = len(out.f.symbols)
+    i = syms.index(out.wrt)
+    if out.kind == "differential":
+
+        def both(*vals):
+            def g(v):
+                return f(*vals[:i], v, *vals[i + 1 : nf])
+
+            return jax.jvp(g, (vals[i],), (vals[-1],))
+
+        return jax.jit(both)
+    op = {"gradient": jax.grad, "jacobian": jax.jacfwd, "hessian": jax.hessian}
+
+    def both(*vals):
+        ref = op[out.kind](f, argnums=i)(*vals)  # the "jax" layout
+        x_shape = tuple(np.shape(vals[i]))
+        ins, outs = _shapes(out.kind, out.f.kind, x_shape, ref.shape)
+        ref = convert_layout(
+            ref, in_shape=ins, out_shape=outs, src="jax", dst=out.layout
+        )
+        return f(*vals), ref
+
+    return jax.jit(both)
+
+
+def _verify(
+    fn: str, out: Derivative, syms: tuple[Symbol, ...], key: jax.Array
+) -> float:
+    fsyms = out.f.symbols
+    seed = np.asarray(jax.random.key_data(key)).ravel().tolist()
+    rng = np.random.default_rng(seed)
+    dims = _dims(syms)
+    sizes = {
+        id(d): d.value if d.value is not None else int(rng.integers(2, 6)) for d in dims
+    }  # noqa: E501
+    worst = 0.0
+    with jax.enable_x64(True):
+        check = _reference(out, _codegen.make_function(out.f, fsyms, fn), syms)
+        for point in range(2):
+            for positive in (False, True):
+                vals = _sample(syms, sizes, rng, positive)
+                fval, ref = (np.asarray(r) for r in check(*vals))
+                if np.all(np.isfinite(fval)) and np.all(np.isfinite(ref)):
+                    break
+            else:
+                msg = (
+                    f"{fn}: could not verify `{out.text}`: `{out.f}` or its "
+                    f"autodiff derivative is not finite at the random points; pass "
+                    f"verify=False to skip the check."
+                )
+                raise VerificationError(msg)
+            got = np.asarray(out.fn(*vals))
+            if got.shape != ref.shape:
+                msg = (
+                    f"{fn}: the closed form `{out.text}` has shape {got.shape}, but "
+                    f"autodiff gives {ref.shape} (sizes {_fmt_sizes(dims, sizes)})."
+                )
+                raise VerificationError(msg)
+            scale = max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
+            err = float(np.max(np.abs(got - ref))) / scale if ref.size else 0.0
+            if not err <= VERIFY_RTOL:
+                msg = (
+                    f"{fn}: the closed form {out.kind} of `{out.f}` with respect to "
+                    f"{out.wrt.name}, `{out.text}`, disagrees with JAX autodiff at "
+                    f"random point {point}: max |closed form - autodiff| / "
+                    f"max(1, |autodiff|) = {err:.3e} > {VERIFY_RTOL:.0e} (sizes "
+                    f"{_fmt_sizes(dims, sizes)}). This is a bug in a rule; please "
+                    f"report it."
+                )
+                raise VerificationError(msg)
+            worst = max(worst, err)
+    return worst
+
+
+def _fmt_sizes(dims: list[Dim], sizes: dict[int, int]) -> str:
+    return ", ".join(f"{d.label}={sizes[id(d)]}" for d in dims)
+
+
+__all__ = [
+    "Derivative",
+    "UnsupportedDerivative",
+    "VerificationError",
+    "derive",
+    "differential",
+]

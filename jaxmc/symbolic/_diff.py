@@ -1,0 +1,306 @@
+"""Differentials by rule, and the identification theorems that read derivatives off.
+
+``differential(f, X, dX)`` applies the rules of Magnus & Neudecker
+
+    d(A + B) = dA + dB            d(AB) = dA B + A dB        d(A') = (dA)'
+    d tr(A) = tr(dA)              d inv(A) = -inv(A) dA inv(A)
+    d det(A) = det(A) tr(inv(A) dA)            d log|det A| = tr(inv(A) dA)
+    d f(A) = f'(A) .* dA (element-wise f)      d ||A|| = sum(A .* dA) / ||A||
+
+and returns an expression linear in the symbol ``dX``. Two identification steps
+turn that linear expression into a derivative:
+
+- ``gradient``: for scalar f, df = tr(G' dX) = <G, dX> identifies the gradient G
+  (shaped like X). G is found by transposing the linear map: a cotangent starts
+  at 1 at the root and is pushed down to dX (``a @ b``: the factor holding dX
+  receives ``G b'`` or ``a' G``; ``tr``: ``G I``; ``sum``: ``G 1 1'``; ...).
+- ``jacobian``: for vector-valued f and a vector (or scalar) variable,
+  df = J dx identifies the Jacobian J (numerator layout). The same push-down
+  carries the Jacobian of f with respect to each intermediate vector (after
+  products are distributed so that they end in vectors). A matrix intermediate
+  that depends on x would need Kronecker products and raises
+  :class:`UnsupportedDerivative`; ``derive`` then reads J off the transpose,
+  grad_x(v' f) = J' v for a symbolic vector v, which the gradient rules handle.
+"""
+
+from __future__ import annotations
+
+from jaxmc.symbolic._expr import (
+    Add,
+    Broadcast,
+    Const,
+    Det,
+    Diag,
+    ElemDiv,
+    Expr,
+    Func,
+    Hadamard,
+    Inv,
+    LogDet,
+    MatMul,
+    Norm2,
+    Power,
+    ScalarMul,
+    Sum,
+    Symbol,
+    Trace,
+    Transpose,
+    add,
+    add_many,
+    broadcast,
+    diag,
+    ediv,
+    hadamard,
+    identity,
+    inv,
+    kind_of,
+    matmul,
+    neg,
+    power,
+    scale,
+    sum_,
+    tr,
+    transpose,
+)
+from jaxmc.symbolic._expr import func as F
+
+_FN = "jaxmc.symbolic"
+
+
+class UnsupportedDerivative(ValueError):
+    """Raised when a derivative cannot be stated in the expression language."""
+
+
+def _fprime(name: str, u: Expr) -> Expr | None:
+    """f'(u) for an element-wise function f (None when f' = 0 a.e.)."""
+    one = broadcast(Const(1.0), u.shape)
+    if name == "exp":
+        return F("exp", u)
+    if name == "log":
+        return power(u, -1)
+    if name == "sin":
+        return F("cos", u)
+    if name == "cos":
+        return neg(F("sin", u))
+    if name == "tanh":
+        return add(one, neg(power(F("tanh", u), 2)))
+    if name == "sigmoid":
+        s = F("sigmoid", u)
+        return hadamard(s, add(one, neg(s)))
+    if name == "relu":
+        return F("step", u)
+    if name == "abs":
+        return F("sign", u)
+    if name == "sqrt":
+        return scale(Const(0.5), power(u, -0.5))
+    return None  # sign, step
+
+
+def differential(e: Expr, x: Symbol, dx: Symbol) -> Expr | None:
+    """The differential of ``e`` in the direction ``dx`` of ``x`` (None if 0)."""
+    memo: dict[Expr, Expr | None] = {}
+
+    def d(e: Expr) -> Expr | None:
+        if e in memo:
+            return memo[e]
+        out = _d(e)
+        memo[e] = out
+        return out
+
+    def _d(e: Expr) -> Expr | None:  # noqa: C901 - one rule per node type
+        if e is x:
+            return dx
+        if not e.depends_on(x):
+            return None
+        a = e.args
+        if isinstance(e, Add):
+            terms = [t for t in (d(u) for u in a) if t is not None]
+            return add_many(terms, e.shape) if terms else None
+        if isinstance(e, ScalarMul | MatMul | Hadamard):
+            op = {ScalarMul: scale, MatMul: matmul, Hadamard: hadamard}[type(e)]
+            da, db = d(a[0]), d(a[1])
+            terms = []
+            if da is not None:
+                terms.append(op(da, a[1]))
+            if db is not None:
+                terms.append(op(a[0], db))
+            return add_many(terms, e.shape)
+        if isinstance(e, ElemDiv):
+            da, db = d(a[0]), d(a[1])
+            terms = []
+            if da is not None:
+                terms.append(ediv(da, a[1]))
+            if db is not None:
+                # -(a ./ b.^2) .* db
+                terms.append(neg(hadamard(ediv(a[0], power(a[1], 2)), db)))
+            return add_many(terms, e.shape)
+        if isinstance(e, Transpose):
+            return transpose(d(a[0]))
+        if isinstance(e, Power):
+            return hadamard(scale(Const(e.p), power(a[0], e.p - 1)), d(a[0]))
+        if isinstance(e, Func):
+            fp = _fprime(e.name, a[0])
+            return None if fp is None else hadamard(fp, d(a[0]))
+        if isinstance(e, Trace):
+            return tr(d(a[0]))
+        if isinstance(e, Sum):
+            return sum_(d(a[0]))
+        if isinstance(e, Det):
+            return scale(e, tr(matmul(inv(a[0]), d(a[0]))))
+        if isinstance(e, LogDet):
+            return tr(matmul(inv(a[0]), d(a[0])))
+        if isinstance(e, Inv):
+            return neg(matmul(matmul(e, d(a[0])), e))
+        if isinstance(e, Norm2):
+            return ediv(sum_(hadamard(a[0], d(a[0]))), e)
+        if isinstance(e, Diag):
+            return diag(d(a[0]))
+        if isinstance(e, Broadcast):
+            return broadcast(d(a[0]), e.shape)
+        msg = f"{_FN}: no differential rule for {type(e).__name__}."  # pragma: no cover
+        raise NotImplementedError(msg)  # pragma: no cover
+
+    return d(e)
+
+
+def _nonlinear(e: Expr) -> None:
+    msg = (
+        f"{_FN}: internal error: the differential is not linear in the direction at "
+        f"`{e}`."
+    )
+    raise RuntimeError(msg)
+
+
+def gradient_of_linear(df: Expr, dx: Symbol) -> Expr:
+    """G with df = <G, dx> for a scalar ``df`` linear in ``dx`` (shaped like dx)."""
+    contributions: list[Expr] = []
+
+    def push(e: Expr, g: Expr) -> None:  # noqa: C901 - one rule per node type
+        if e is dx:
+            contributions.append(g)
+            return
+        if not e.depends_on(dx):
+            return
+        a = e.args
+        if isinstance(e, Add):
+            for u in a:
+                push(u, g)
+            return
+        dep = [u.depends_on(dx) for u in a]
+        if len(a) == 2 and all(dep):
+            _nonlinear(e)
+        if isinstance(e, ScalarMul):
+            s, u = a
+            if dep[1]:
+                push(u, scale(s, g))
+            else:
+                push(s, sum_(hadamard(g, u)))
+        elif isinstance(e, MatMul):
+            if dep[0]:
+                push(a[0], matmul(g, transpose(a[1])))
+            else:
+                push(a[1], matmul(transpose(a[0]), g))
+        elif isinstance(e, Transpose):
+            push(a[0], transpose(g))
+        elif isinstance(e, Hadamard):
+            push(a[0], hadamard(g, a[1])) if dep[0] else push(a[1], hadamard(g, a[0]))
+        elif isinstance(e, ElemDiv):
+            if dep[1]:
+                _nonlinear(e)
+            push(a[0], ediv(g, a[1]))
+        elif isinstance(e, Trace):
+            push(a[0], scale(g, identity(a[0].shape[0])))
+        elif isinstance(e, Sum):
+            push(a[0], broadcast(g, a[0].shape))
+        elif isinstance(e, Diag):
+            push(a[0], diag(g))
+        elif isinstance(e, Broadcast):
+            push(a[0], sum_(g))
+        else:
+            _nonlinear(e)
+
+    push(df, Const(1.0))
+    return add_many(contributions, dx.shape)
+
+
+def _vecc(e: Expr) -> Expr:
+    """Vec of a vector or scalar as a column."""
+    return transpose(e) if kind_of(e.shape) == "row" else e
+
+
+def _through_matrix(e: Expr, what: str) -> None:
+    msg = (
+        f"{_FN}.derive: the Jacobian passes through the matrix-valued "
+        f"intermediate `{e}` ({what}), which depends on the variable; reading it "
+        f"off needs Kronecker products (vec layout), which symbolic derivation "
+        f"does not support. Derive the gradient of a scalar expression, or use "
+        f"jax.jacfwd."
+    )
+    raise UnsupportedDerivative(msg)
+
+
+def jacobian_of_linear(df: Expr, dx: Symbol) -> Expr:
+    """J with vec(df) = J vec(dx), for vector/scalar ``df`` and ``dx``."""
+    contributions: list[Expr] = []
+    m = df.shape[0] if kind_of(df.shape) != "row" else df.shape[1]
+
+    def push(e: Expr, g: Expr) -> None:  # noqa: C901 - one rule per node type
+        # g = d vec(f) / d vec(e), of shape (m, numel(e)).
+        if e is dx:
+            contributions.append(g)
+            return
+        if not e.depends_on(dx):
+            return
+        if kind_of(e.shape) == "matrix":
+            _through_matrix(e, "a matrix")
+        a = e.args
+        if isinstance(e, Add):
+            for u in a:
+                push(u, g)
+            return
+        dep = [u.depends_on(dx) for u in a]
+        if len(a) == 2 and all(dep):
+            _nonlinear(e)
+        if isinstance(e, ScalarMul):
+            s, u = a
+            if dep[1]:
+                push(u, scale(s, g))
+            else:
+                push(s, matmul(g, _vecc(u)))
+        elif isinstance(e, MatMul):
+            # e = u v is a vector or a scalar, so u is a row or v is a column:
+            # vec(u v) = v' vec(u) (u a row) = u vec(v) (v a column).
+            u, v = a
+            if dep[0]:
+                if kind_of(u.shape) == "matrix":
+                    _through_matrix(u, "a matrix factor")
+                push(u, matmul(g, transpose(v)))
+            else:
+                if kind_of(v.shape) == "matrix":
+                    _through_matrix(v, "a matrix factor")
+                push(v, matmul(g, u))
+        elif isinstance(e, Transpose):
+            push(a[0], g)
+        elif isinstance(e, Hadamard):
+            other = a[1] if dep[0] else a[0]
+            push(a[0] if dep[0] else a[1], matmul(g, diag(_vecc(other))))
+        elif isinstance(e, ElemDiv):
+            if dep[1]:
+                _nonlinear(e)
+            b = a[1]
+            if kind_of(b.shape) == "scalar":
+                push(a[0], ediv(g, b))
+            else:
+                push(a[0], matmul(g, diag(power(_vecc(b), -1))))
+        elif isinstance(e, Sum):
+            push(a[0], matmul(g, transpose(broadcast(Const(1.0), _vecc(a[0]).shape))))
+        elif isinstance(e, Broadcast):
+            push(a[0], matmul(g, broadcast(Const(1.0), _vecc(e).shape)))
+        elif isinstance(e, Trace | Diag):
+            _through_matrix(a[0], "a matrix argument")
+        else:
+            _nonlinear(e)
+
+    push(df, identity(m))
+    shape = (m, dx.shape[0])
+    return add_many(contributions, shape)
