@@ -9,6 +9,8 @@ and the element-wise functions; ``vector(s)``/``matrix(s)`` repeat a scalar and
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from jaxmc.symbolic._expr import (
     Add,
     Broadcast,
@@ -62,6 +64,34 @@ def _neg_coef(e: Expr) -> tuple[float, Expr] | None:
 # ------------------------------------------------------------------- text
 
 
+def _sum(e: Add, wrap: Callable[[Expr, int], str], times: str) -> str:
+    """Renders a sum, writing ``a + (-c)*b`` as ``a - c*b``.
+
+    ``wrap`` is the printer's ``(expr, precedence) -> str`` and ``times`` the
+    string between a coefficient and its factor ("*" in text, " " in LaTeX).
+    """
+    parts = []
+    for i, term in enumerate(e.args):
+        if isinstance(term, Broadcast):
+            term = term.args[0]
+        nc = _neg_coef(term)
+        if isinstance(term, Const) and term.value < 0:
+            nc = (-term.value, Const(1.0))
+        if nc is not None and i > 0:
+            c, rest = nc
+            if isinstance(rest, Const):
+                body = _num(c)
+            elif c == 1:
+                body = wrap(rest, _MUL)
+            else:
+                body = f"{_num(c)}{times}{wrap(rest, _MUL)}"
+            parts.append(" - " + body)
+        else:
+            s = wrap(term, _NEG if i == 0 else _MUL)
+            parts.append(s if i == 0 else " + " + s)
+    return "".join(parts)
+
+
 def to_text(e: Expr) -> str:
     """The plain-text form of ``e``."""
     return _t(e)[0]
@@ -85,23 +115,7 @@ def _t(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
         word = "matrix" if kind_of(e.shape) == "matrix" else "vector"
         return f"{word}({_t(e.args[0])[0]})", _ATOM
     if isinstance(e, Add):
-        parts = []
-        for i, term in enumerate(e.args):
-            if isinstance(term, Broadcast):
-                term = term.args[0]
-            nc = _neg_coef(term)
-            if isinstance(term, Const) and term.value < 0:
-                nc = (-term.value, Const(1.0))
-            if nc is not None and i > 0:
-                c, rest = nc
-                body = _tw(rest, _MUL) if c == 1 else f"{_num(c)}*{_tw(rest, _MUL)}"
-                if isinstance(rest, Const):
-                    body = _num(c)
-                parts.append(" - " + body)
-            else:
-                s = _tw(term, _NEG if i == 0 else _MUL)
-                parts.append(s if i == 0 else " + " + s)
-        return "".join(parts), _ADD
+        return _sum(e, _tw, "*"), _ADD
     if isinstance(e, ScalarMul):
         s, a = e.args
         if isinstance(s, Const) and s.value == -1:
@@ -203,23 +217,7 @@ def _l(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
             return r"\mathbf{1}", _ATOM
         return rf"{_lw(s, _POW)}\mathbf{{1}}", _MUL
     if isinstance(e, Add):
-        parts = []
-        for i, term in enumerate(e.args):
-            if isinstance(term, Broadcast):
-                term = term.args[0]
-            nc = _neg_coef(term)
-            if isinstance(term, Const) and term.value < 0:
-                nc = (-term.value, Const(1.0))
-            if nc is not None and i > 0:
-                c, rest = nc
-                body = _lw(rest, _MUL) if c == 1 else f"{_num(c)} {_lw(rest, _MUL)}"
-                if isinstance(rest, Const):
-                    body = _num(c)
-                parts.append(" - " + body)
-            else:
-                s = _lw(term, _NEG if i == 0 else _MUL)
-                parts.append(s if i == 0 else " + " + s)
-        return "".join(parts), _ADD
+        return _sum(e, _lw, " "), _ADD
     if isinstance(e, ScalarMul):
         s, a = e.args
         if isinstance(s, Const) and s.value == -1:
