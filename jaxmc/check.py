@@ -684,8 +684,8 @@ def _check(
 def check_gradient(
     f: Callable,
     x: Any,
-    grad: Any = None,
     /,
+    grad: Any = None,
     *,
     rtol: float | None = None,
     atol: float | None = None,
@@ -739,8 +739,8 @@ def check_gradient(
 def check_jacobian(
     f: Callable,
     x: Any,
-    jac: Any = None,
     /,
+    jac: Any = None,
     *,
     rtol: float | None = None,
     atol: float | None = None,

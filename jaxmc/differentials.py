@@ -408,7 +408,7 @@ def hessian_from_second_differential(d2f: Callable, x: jax.Array, /) -> jax.Arra
     return ((twice + twice.T) / 4).astype(x.dtype)
 
 
-def symmetric_gradient(G: jax.Array, /, *, convention: str = "sym") -> jax.Array:
+def symmetric_gradient(G: jax.Array, /, convention: str = "sym") -> jax.Array:
     r"""Maps an unconstrained gradient ``G`` to a gradient for a symmetric variable.
 
     See the module docstring for which convention answers which question.

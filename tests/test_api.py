@@ -52,3 +52,25 @@ def test_submodules_importable():
         "jaxmc.symbolic",
     ):
         assert importlib.import_module(mod).__doc__
+
+
+def test_issue_signatures_accept_keywords():
+    """The signatures the issues name accept those arguments by keyword."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxmc import check_gradient, identities, symmetric_gradient
+    from jaxmc.spectrum import hessian_operator
+
+    def f(x):
+        return jnp.sum(x**2)
+
+    x = jnp.arange(1.0, 4.0)
+    assert check_gradient(f, x, grad=2 * x).passed
+    assert not check_gradient(f, x, grad=x).passed
+    G = jnp.array([[1.0, 2.0], [0.0, 3.0]])
+    assert symmetric_gradient(G, "sym").tolist() == [[1.0, 1.0], [1.0, 3.0]]
+    table = identities.verify(identity="trace.AX", key=jax.random.key(0), trials=1)
+    assert table.all_passed
+    op = hessian_operator(lambda p, b: jnp.mean((b @ p) ** 2), x, data=jnp.eye(3))
+    assert op.size == 3

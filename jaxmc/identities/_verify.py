@@ -171,7 +171,6 @@ def _resolve(identity: Any) -> tuple[Identity, ...]:
 
 def verify(
     identity: str | Identity | Iterable[str | Identity] | None = None,
-    /,
     *,
     key: jax.Array,
     trials: int = 4,

@@ -42,13 +42,8 @@ import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum._eigen import eigenvalues
-from jaxmc.spectrum._lanczos import (
-    gauss_quadrature,
-    lanczos_tridiag,
-    map_keys,
-    scan,
-    tridiag_eigh,
-)
+from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_eigh
+from jaxmc.spectrum._loops import check_operator, map_keys, scan
 from jaxmc.spectrum._operator import LinearOperator
 
 __all__ = ["KPMDensity", "SpectralDensity", "kpm_density", "spectral_density"]
@@ -140,21 +135,6 @@ class KPMDensity(NamedTuple):
 # --------------------------------------------------------------------------- checks
 
 
-def check_operator(fn: str, op: Any) -> LinearOperator:
-    """Raises TypeError unless ``op`` is a LinearOperator."""
-    if not isinstance(op, LinearOperator):
-        msg = (
-            f"{fn}: argument `op` must be a jaxmc.spectrum.LinearOperator (wrap a "
-            f"symmetric matrix with jaxmc.spectrum.matrix_operator); got "
-            f"{_checks.describe(op)}."
-        )
-        raise TypeError(msg)
-    if not jnp.issubdtype(op.dtype, jnp.floating):
-        msg = f"{fn}: argument `op` must have a real floating dtype; got {op.dtype}."
-        raise TypeError(msg)
-    return op
-
-
 def _check_grid(fn: str, grid: Any, dtype: Any) -> jax.Array | int:
     """Returns a number of points (int) or a rank-1 grid array of ``dtype``."""
     if grid is None:
@@ -205,10 +185,6 @@ def _map_runs(f: Any, keys: jax.Array, entries_per_run: int, traceable: bool) ->
     runs = keys.shape[0]
     batch = max(1, min(runs, _BATCH_ENTRIES // max(entries_per_run, 1)))
     return map_keys(f, keys, batch, traceable)
-
-
-def _traceable(op: LinearOperator) -> bool:
-    return bool(getattr(op, "traceable", True))
 
 
 def _rademacher(key: jax.Array, n: int, dtype: Any) -> jax.Array:
@@ -319,11 +295,11 @@ def spectral_density(
 
     def run(k):
         v0 = project(_rademacher(k, n, dtype))
-        alpha, beta, _ = lanczos_tridiag(matvec, v0, m, _traceable(op))
+        alpha, beta, _ = lanczos_tridiag(matvec, v0, m, op.traceable)
         return gauss_quadrature(alpha, beta[:-1])
 
     keys = jax.random.split(key_runs, num_runs)
-    nodes, weights = _map_runs(run, keys, m * n, _traceable(op))
+    nodes, weights = _map_runs(run, keys, m * n, op.traceable)
     weights = weights * bulk_mass
 
     return smoothed(
@@ -421,7 +397,7 @@ def spectral_bounds(
     n = op.size
     m = min(n, steps)
     v0 = jax.random.normal(key, (n,), dtype=op.dtype)
-    alpha, beta, _ = lanczos_tridiag(op.flat_matvec, v0, m, _traceable(op))
+    alpha, beta, _ = lanczos_tridiag(op.flat_matvec, v0, m, op.traceable)
     theta, U = tridiag_eigh(alpha, beta[:-1])
     res = jnp.abs(beta[-1] * U[-1, :])
     lo = theta[0] - res[0]
@@ -542,13 +518,13 @@ def kpm_density(
             odd = 2.0 * jnp.vdot(t_next, t_cur) / zz - mu1
             return (t_cur, t_next), jnp.stack([even, odd])
 
-        _, rest = scan(body, (z, t1), half - 1, _traceable(op))
+        _, rest = scan(body, (z, t1), half - 1, op.traceable)
         mus = jnp.concatenate([jnp.stack([mu0, mu1]), rest.reshape(-1)])
         return mus[:num_moments]
 
     keys = jax.random.split(key_probes, num_probes)
     moments = _map_runs(
-        probe_moments, keys, 3 * n, _traceable(op)
+        probe_moments, keys, 3 * n, op.traceable
     )  # (num_probes, num_moments)
 
     if isinstance(grid, int):

@@ -309,7 +309,6 @@ def hessian_operator(
     loss_fn: Callable[[Any, Any], jax.Array],
     params: Any,
     data: Any,
-    /,
     *,
     batch_size: int | None = None,
     param_filter: Any = None,

@@ -11,42 +11,11 @@ and fills the rest of the tridiagonal with unrelated numbers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-
-def fori_loop(lower: int, upper: int, body: Callable, init: Any, traceable: bool):
-    """``jax.lax.fori_loop``, or a Python loop for host-side (untraceable) matvecs."""
-    if traceable:
-        return jax.lax.fori_loop(lower, upper, body, init)
-    val = init
-    for i in range(lower, upper):
-        val = body(i, val)
-    return val
-
-
-def scan(f: Callable, init: Any, length: int, traceable: bool):
-    """``jax.lax.scan`` over ``length`` steps without inputs, or a Python loop."""
-    if traceable:
-        return jax.lax.scan(f, init, None, length=length)
-    carry, ys = init, []
-    for _ in range(length):
-        carry, y = f(carry, None)
-        ys.append(y)
-    if not ys:
-        shape = jax.eval_shape(lambda c: f(c, None)[1], init)
-        return carry, jnp.zeros((0, *shape.shape), shape.dtype)
-    return carry, jnp.stack(ys)
-
-
-def map_keys(f: Callable, keys: jax.Array, batch_size: int, traceable: bool):
-    """``jax.lax.map(f, keys, batch_size=...)``, or a Python loop."""
-    if traceable:
-        return jax.lax.map(f, keys, batch_size=batch_size)
-    outs = [f(k) for k in keys]
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outs)
+from jaxmc.spectrum._loops import fori_loop
 
 
 def lanczos_tridiag(

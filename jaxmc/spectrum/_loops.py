@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmc import _checks
+from jaxmc.spectrum._operator import LinearOperator
 
 
 def while_loop(
@@ -38,6 +39,28 @@ def fori_loop(
     for i in range(lower, upper):
         state = body(i, state)
     return state
+
+
+def scan(f: Callable, init: Any, length: int, traced: bool) -> Any:
+    """``jax.lax.scan`` over ``length`` steps without inputs, or a Python loop."""
+    if traced:
+        return jax.lax.scan(f, init, None, length=length)
+    carry, ys = init, []
+    for _ in range(length):
+        carry, y = f(carry, None)
+        ys.append(y)
+    if not ys:
+        shape = jax.eval_shape(lambda c: f(c, None)[1], init)
+        return carry, jnp.zeros((0, *shape.shape), shape.dtype)
+    return carry, jnp.stack(ys)
+
+
+def map_keys(f: Callable, keys: jax.Array, batch_size: int, traced: bool) -> Any:
+    """``jax.lax.map(f, keys, batch_size=...)``, or a Python loop."""
+    if traced:
+        return jax.lax.map(f, keys, batch_size=batch_size)
+    outs = [f(k) for k in keys]
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outs)
 
 
 def map_rows(f: Callable[[jax.Array], jax.Array], X: jax.Array, traced: bool):
@@ -71,15 +94,19 @@ def _jitted(core: Callable, static_names: tuple[str, ...]) -> Callable:
     return _JIT_CACHE[key]
 
 
-def check_operator(fn: str, op: Any) -> None:
-    """Raises TypeError unless ``op`` looks like a LinearOperator."""
-    if not all(hasattr(op, a) for a in ("flat_matvec", "size", "dtype")):
+def check_operator(fn: str, op: Any) -> LinearOperator:
+    """Returns ``op``, or raises TypeError unless it is a real LinearOperator."""
+    if not isinstance(op, LinearOperator):
         msg = (
             f"{fn}: argument `op` must be a jaxmc.spectrum.LinearOperator (from "
-            f"hessian_operator, matrix_operator, ...); got {type(op).__name__}. "
-            f"Wrap a dense symmetric matrix as matrix_operator(M)."
+            f"hessian_operator, matrix_operator, ...); got {_checks.describe(op)}. "
+            f"Wrap a dense symmetric matrix as jaxmc.spectrum.matrix_operator(M)."
         )
         raise TypeError(msg)
+    if not jnp.issubdtype(op.dtype, jnp.floating):
+        msg = f"{fn}: argument `op` must have a real floating dtype; got {op.dtype}."
+        raise TypeError(msg)
+    return op
 
 
 def raise_if_nonfinite(fn: str, op: Any, key: jax.Array, *results: Any) -> None:
