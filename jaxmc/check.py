@@ -45,10 +45,15 @@ entry:
 An entry passes when ``|g_i - R_i| <= atol + rtol |R_i| + 3 fd_err_i``. The
 default ``rtol`` depends on the dtype of the analytic derivative (1e-7 for
 float64, 1e-3 for float32, 3e-2 for 16-bit floats), and the default
-``atol = 0.1 rtol max_j |R_j|`` lets near-zero entries carry the rounding
-error of the largest ones. So in float32 a 1% error is caught in every entry
-larger than about 1% of the largest entry (smaller entries are checked to
-``1e-4 max |R|``); in float64 an error of ~1e-6 relative is caught.
+``atol`` is per entry: for a derivative below float64 it is ten times the
+rounding noise that JAX's own derivative of ``f`` shows in that entry
+(``|D_32 - D_64|``, computed at ``x`` in both precisions) plus
+``4 u max_j |R_j|``, so near-zero entries may carry the rounding of the terms
+that cancel in them and no more. A 1% error is then caught in any entry whose
+own rounding is below 0.1% of it, small entries of a mixed-scale gradient
+included. Where ``f`` cannot be differentiated by JAX in both precisions, and in
+float64, ``atol = 0.1 rtol max_j |R_j|``; in float64 an error of ~1e-6 relative
+is caught.
 
 The check functions are host-side tools: they need concrete values, run
 eagerly (``f`` is still vmapped over the perturbed points), raise a clear error
@@ -415,7 +420,7 @@ class CheckReport:
       resolution: ``3 fd_error / max |r|``, roughly the smallest relative error
         the reference can resolve; ``__str__`` warns when it exceeds ``rtol``.
       rtol: the relative tolerance used.
-      atol: the absolute tolerance used.
+      atol: the absolute tolerance used (the largest, when it is per entry).
       method: how the reference was computed.
     """
 
@@ -605,6 +610,33 @@ def _analytic_flat(
     return A
 
 
+def _rounding_noise(
+    f: Callable, x: Any, flat: _Flat, scalar: bool, out_shape: tuple[int, ...]
+) -> np.ndarray | None:
+    """Per-entry rounding noise of the derivative in ``x``'s own precision.
+
+    ``|D_x - D_64|``: JAX's derivative of ``f`` at ``x`` against the same
+    derivative with ``x`` in float64, as an (M, N) array; ``None`` when ``f``
+    cannot be differentiated by JAX in both precisions.
+    """
+    derivative = jax.grad if scalar else jax.jacfwd
+
+    def to64(a: Any) -> Any:
+        a = jnp.asarray(a)
+        return a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+    fn = "jaxmc.check"
+    try:
+        low = _analytic_flat(fn, "d", derivative(f)(x), flat, out_shape)
+        with _x64_context():
+            high = _analytic_flat(
+                fn, "d", derivative(f)(jax.tree.map(to64, x)), flat, out_shape
+            )
+    except Exception:  # noqa: BLE001 - any failure means: no estimate
+        return None
+    return np.abs(low.astype(np.float64) - high.astype(np.float64))
+
+
 def _check(
     fn: str,
     kind: str,
@@ -638,9 +670,18 @@ def _check(
     a_dtype = np.result_type(*[np.asarray(v).dtype for v in jax.tree.leaves(value)])
     rtol = _default_rtol(a_dtype) if rtol is None else float(rtol)
     biggest = float(np.max(np.abs(reference), initial=0.0))
-    if atol is None:
+    noise = None
+    if atol is None and np.finfo(a_dtype).bits < 64:
+        noise = _rounding_noise(f, x, flat, scalar, out_shape)
+    if atol is not None:
+        atol = float(atol)
+    elif noise is not None:
+        # Each entry may carry ten times the rounding that JAX's own derivative
+        # shows there in this precision, and a floor of a few ulps of the largest.
+        u = float(np.finfo(a_dtype).eps)
+        atol = 10 * noise + 4 * u * biggest + float(np.finfo(a_dtype).tiny)
+    else:
         atol = 0.1 * rtol * biggest + float(np.finfo(a_dtype).tiny)
-    atol = float(atol)
     error = np.abs(analytic.astype(np.float64) - reference)
     allowed = atol + rtol * np.abs(reference) + _SAFETY * estimate
     denom = np.maximum(np.abs(analytic), np.abs(reference))
@@ -676,7 +717,7 @@ def _check(
         * float(estimate.max(initial=0.0))
         / max(biggest, float(np.finfo(np.float64).tiny)),
         rtol=rtol,
-        atol=atol,
+        atol=float(np.max(atol)),
         method=method,
     )
 
@@ -705,7 +746,9 @@ def check_gradient(
         ``x``, or that pytree itself; None (default) checks ``jax.grad(f)``.
       rtol: relative tolerance; default by the gradient's dtype (1e-7 float64,
         1e-3 float32, 3e-2 16-bit).
-      atol: absolute tolerance; default ``0.1 rtol max |r|``.
+      atol: absolute tolerance; default per entry (module docstring): ten
+        times the entry's float32 rounding noise plus ``4 u max |r|`` below
+        float64, ``0.1 rtol max |r|`` in float64.
       promote: evaluate ``f`` in float64 for the reference (default True,
         whether or not ``jax_enable_x64`` is on: a scoped ``jax.enable_x64``
         is used). Pass False for a function that cannot run in float64; the
@@ -759,7 +802,9 @@ def check_jacobian(
         ``f(x).shape + leaf.shape``): a function of ``x`` or its value; None
         (default) checks ``jax.jacfwd(f)``.
       rtol: relative tolerance; default by the Jacobian's dtype.
-      atol: absolute tolerance; default ``0.1 rtol max |r|``.
+      atol: absolute tolerance; default per entry (module docstring): ten
+        times the entry's float32 rounding noise plus ``4 u max |r|`` below
+        float64, ``0.1 rtol max |r|`` in float64.
       promote: evaluate ``f`` in float64 for the reference (default True,
         whether or not ``jax_enable_x64`` is on: a scoped ``jax.enable_x64``
         is used). Pass False for a function that cannot run in float64; the

@@ -388,3 +388,34 @@ def test_float64_reference_even_when_x64_is_off():
         assert "resolves errors only down to" in str(coarse)
         assert "evaluated in float32" in coarse.method
     assert jax.config.read("jax_enable_x64")  # the suite's setting is restored
+
+
+@pytest.mark.parametrize("entry", range(4))
+def test_float32_catches_one_percent_in_small_entries_of_mixed_scale(entry):
+    """A 1% error fails in every entry, even 1000x smaller than the largest."""
+    c = jnp.array([1.0, 10.0, 100.0, 1000.0], dtype=jnp.float32)
+    x = jnp.ones(4, dtype=jnp.float32)
+
+    def f(x):
+        return jnp.sum(c * x**2) / 2
+
+    assert check_gradient(f, x, c * x).passed
+    wrong = (c * x).at[entry].multiply(1.01)
+    report = check_gradient(f, x, wrong)
+    assert not report.passed
+    assert report.worst_index == (entry,)
+
+
+def test_float32_mlp_gradient_with_cancellation_passes():
+    """Correct float32 gradients of a mean loss near a minimum still pass."""
+    k1, k2, k3 = jax.random.split(jax.random.key(3), 3)
+    X = jax.random.normal(k1, (64, 8), jnp.float32)
+    W = jax.random.normal(k2, (8, 16), jnp.float32) / 3
+    V = jax.random.normal(k3, (16,), jnp.float32) / 4
+    y = jnp.tanh(X @ W) @ V  # targets the network fits exactly: cancellation
+
+    def loss(params):
+        W, V = params
+        return jnp.mean((jnp.tanh(X @ W) @ V - y + 1e-3) ** 2)
+
+    assert check_gradient(loss, (W, V)).passed
