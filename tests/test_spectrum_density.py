@@ -362,3 +362,17 @@ def test_input_hessian_bad_inputs():
         input_hessian_operator(3, 2.0, jnp.ones(3))
     with pytest.raises(ValueError, match=r"`inputs` must hold at least one array"):
         input_hessian_operator(lambda p, x: 0.0, 2.0, {})
+
+
+def test_nonfinite_hessian_raises_in_both_densities():
+    """An overflowing HVP is a clear error, not a NaN density."""
+    from jaxmc.spectrum import hessian_operator, kpm_density, spectral_density
+
+    params = {"w": jnp.array([1e200, 1.0, 1.0])}
+    data = jnp.ones((4, 3))
+    op = hessian_operator(lambda p, X: jnp.mean(jnp.exp(X @ p["w"])), params, data)
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match=r"spectral_density: .*non-finite.*\['w'\]"):
+        spectral_density(op, key=key, num_runs=2, lanczos_steps=3)
+    with pytest.raises(ValueError, match=r"kpm_density: .*non-finite"):
+        kpm_density(op, key=key, num_moments=8, num_probes=2, bounds=(-1.0, 1.0))

@@ -174,3 +174,17 @@ def test_bad_inputs(problem64):
 def model_out(p, b):
     z = jnp.tanh(b[0] @ p["layer1"]["w"] + p["layer1"]["b"][None, :])
     return z @ p["layer2"][0] + p["layer2"][1][None, :]
+
+
+def test_list_of_batches_error_points_to_streaming():
+    X, y = jnp.ones((13, 2)), jnp.ones(13)
+    batches = [(X[:5], y[:5]), (X[5:], y[5:])]
+
+    def loss(w, batch):
+        Xb, yb = batch
+        return jnp.mean((Xb @ w - yb) ** 2)
+
+    with pytest.raises(ValueError, match=r"to stream a list of batches, pass `lambda"):
+        hessian_operator(loss, jnp.zeros(2), batches)
+    op = hessian_operator(loss, jnp.zeros(2), lambda: batches, progress=False)
+    assert op.size == 2

@@ -43,7 +43,7 @@ import numpy as np
 from jaxmc import _checks
 from jaxmc.spectrum._eigen import eigenvalues
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_eigh
-from jaxmc.spectrum._loops import check_operator, map_keys, scan
+from jaxmc.spectrum._loops import check_operator, map_keys, raise_if_nonfinite, scan
 from jaxmc.spectrum._operator import LinearOperator
 
 __all__ = ["KPMDensity", "SpectralDensity", "kpm_density", "spectral_density"]
@@ -300,6 +300,7 @@ def spectral_density(
 
     keys = jax.random.split(key_runs, num_runs)
     nodes, weights = _map_runs(run, keys, m * n, op.traceable)
+    raise_if_nonfinite(fn, op, key, nodes, weights)
     weights = weights * bulk_mass
 
     return smoothed(
@@ -526,6 +527,7 @@ def kpm_density(
     moments = _map_runs(
         probe_moments, keys, 3 * n, op.traceable
     )  # (num_probes, num_moments)
+    raise_if_nonfinite(fn, op, key, moments)
 
     if isinstance(grid, int):
         y = jnp.cos(jnp.pi * (jnp.arange(grid, 0, -1, dtype=dtype) - 0.5) / grid)

@@ -53,6 +53,19 @@ def _is_array_tree(data: Any) -> bool:
     )
 
 
+def _list_of_batches_hint(data: Any) -> str:
+    """A hint when ``data`` looks like a list of batches read as one batch."""
+    if not isinstance(data, list | tuple) or len(data) < 2:
+        return ""
+    structures = {jax.tree_util.tree_structure(item) for item in data}
+    if len(structures) != 1 or not all(_is_array_tree(item) for item in data):
+        return ""
+    return (
+        " A list or tuple is read as one in-memory batch (a pytree); to stream "
+        "a list of batches, pass `lambda: batches`."
+    )
+
+
 def _leading_size(fn: str, name: str, batch: Any) -> int:
     leaves_with_path = jax.tree_util.tree_leaves_with_path(batch)
     sizes = {}
@@ -68,7 +81,7 @@ def _leading_size(fn: str, name: str, batch: Any) -> int:
         given = ", ".join(f"{k}: {v}" for k, v in sizes.items())
         msg = (
             f"{fn}: all arrays in `{name}` must have the same leading (example) "
-            f"axis; got sizes {given}."
+            f"axis; got sizes {given}.{_list_of_batches_hint(batch)}"
         )
         raise ValueError(msg)
     return int(next(iter(sizes.values())))
@@ -161,6 +174,7 @@ def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
             f"{fn}: calling `{name}` on `params` and the first batch of `data` "
             f"failed; check that the parameter and data shapes match what "
             f"`{name}` expects. It raised {type(err).__name__}: {err}"
+            f"{_list_of_batches_hint(args[-1]) if args else ''}"
         )
         raise ValueError(msg) from err
     if not hasattr(out, "shape") or out.shape != ():
