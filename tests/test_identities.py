@@ -370,3 +370,15 @@ def test_cli_verify_passes_and_fails(capsys, monkeypatch):
     monkeypatch.setattr(identities, "catalog", lambda: (broken,))
     assert main(["identities", "--verify", "--trials", "2"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_cli_name_selects_an_exact_name_or_a_substring(capsys):
+    from jaxmc.cli import main
+
+    assert main(["identities", "--name", "logdet.X"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "logdet." in ln]
+    assert len(lines) == 1 and "logdet.X " in lines[0] + " "
+    assert main(["identities", "--name", "logdet."]) == 0
+    assert (
+        len([ln for ln in capsys.readouterr().out.splitlines() if "logdet." in ln]) > 1
+    )

@@ -484,8 +484,8 @@ def test_cli_derive(capsys):
     assert main(["derive", "inv(X)", "--wrt", "X", "--differential"]) == 0
     assert "df = -inv(X)*dX*inv(X)" in capsys.readouterr().out
     assert main(["derive", "tr(A*X", "--wrt", "X"]) == 2
-    out = capsys.readouterr().out
-    assert "position 6" in out and "\n        ^" in out
+    err = capsys.readouterr().err
+    assert "position 6" in err and "\n        ^" in err
 
 
 def test_top_level_export():

@@ -10,6 +10,7 @@ before it is printed (``--no-verify`` skips that).
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "Derive the closed-form gradient/Jacobian/Hessian of a matrix expression."
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 **decl,
             )
     except (ValueError, TypeError, ArithmeticError) as err:
-        print(f"error: {err}")
+        print(f"error: {err}", file=sys.stderr)
         return 2
     label = "df" if d.kind == "differential" else d.symbol
     print(f"f = {d.f.text}")

@@ -15,7 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--name",
         action="append",
-        help="keep identities whose name contains this text (repeatable)",
+        help=(
+            "keep the identity of this exact name, or those whose name contains "
+            "this text (repeatable)"
+        ),
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -51,7 +54,14 @@ def _select(args: argparse.Namespace):
             raise SystemExit(msg)
         items = tuple(i for i in items if i.family in args.family)
     if args.name:
-        items = tuple(i for i in items if any(n in i.name for n in args.name))
+        names = {i.name for i in items}
+
+        def selected(name: str) -> bool:
+            # An exact catalog name selects that identity; other text matches
+            # every name that contains it.
+            return any(n == name if n in names else n in name for n in args.name)
+
+        items = tuple(i for i in items if selected(i.name))
     return items
 
 
