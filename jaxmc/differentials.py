@@ -18,6 +18,8 @@ executable, so a derivation done on paper can be checked line by line:
   ``(len(vec F), len(vec X))``, with ``vec`` column-major (:func:`jaxmc.vec`).
 * :func:`hessian_from_second_differential` is the second identification
   theorem: if ``d^2 f = dx^T B dx`` then the Hessian is ``H = (B + B^T) / 2``.
+  ``d^2 f`` is the second differential (``2 dx^T A dx`` for ``x^T A x``), not
+  the Taylor term ``d^2 f / 2``; a ``d2f`` that is not a quadratic form raises.
 
 Symmetric-matrix variables
 --------------------------
@@ -355,6 +357,71 @@ def _unvec_any(v: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return _unvec(v, shape)
 
 
+def _check_quadratic_form(fn: str, d2f: Callable, x: jax.Array) -> None:
+    """Raises unless concrete ``d2f`` is a quadratic form in ``dx``.
+
+    Three identities every quadratic form ``q(u) = u^T B u`` satisfies, at two
+    fixed pseudo-random directions ``u`` and ``v``: ``q(0) = 0``,
+    ``q(2u) = 4 q(u)`` and the parallelogram law (the symmetric polarisation
+    identity) ``q(u + v) + q(u - v) = 2 q(u) + 2 q(v)``. Skipped when ``x`` or a
+    value of ``d2f`` is traced (under jit, vmap or grad).
+    """
+    if not _checks.is_concrete(x):
+        return
+    ku, kv = jax.random.split(jax.random.key(0))
+    u = jax.random.normal(ku, x.shape, dtype=x.dtype)
+    v = jax.random.normal(kv, x.shape, dtype=x.dtype)
+    probes = {
+        "0": jnp.zeros_like(x),
+        "u": u,
+        "2u": 2 * u,
+        "v": v,
+        "u+v": u + v,
+        "u-v": u - v,
+    }
+    q = {}
+    for name, direction in probes.items():
+        value = d2f(direction)
+        if not _checks.is_concrete(value):
+            return
+        q[name] = float(np.asarray(value, dtype=np.float64))
+    if not all(np.isfinite(list(q.values()))):
+        return  # non-finite values are not a question of the form's degree
+    scale = max(abs(val) for val in q.values())
+    tol = 64 * max(1, x.size) * float(jnp.finfo(x.dtype).eps) * max(scale, 1e-30)
+    hint = (
+        " Write d2f as the second differential, quadratic in dx (for "
+        "f = x^T A x: lambda dx: 2 * dx @ A @ dx)."
+    )
+    if abs(q["0"]) > tol:
+        msg = (
+            f"{fn}: argument `d2f` must be a quadratic form in dx, but d2f(0) = "
+            f"{q['0']:.6g} is not zero (it has a constant term: an affine or "
+            f"constant d2f).{hint}"
+        )
+        raise ValueError(msg)
+    if abs(q["2u"] - 4 * q["u"]) > tol:
+        ratio = abs(q["2u"] / q["u"]) if q["u"] != 0 else float("inf")
+        degree = f"{np.log2(ratio):.3g}" if 0 < ratio < float("inf") else "?"
+        msg = (
+            f"{fn}: argument `d2f` must be a quadratic form in dx (degree 2), "
+            f"but d2f(2 dx) = {q['2u']:.6g} is not 4 d2f(dx) = {4 * q['u']:.6g} "
+            f"for a test direction dx (it scales like degree {degree}: a linear "
+            f"or cubic term?).{hint}"
+        )
+        raise ValueError(msg)
+    parallelogram = q["u+v"] + q["u-v"] - 2 * q["u"] - 2 * q["v"]
+    if abs(parallelogram) > tol:
+        msg = (
+            f"{fn}: argument `d2f` must be a quadratic form in dx, but it fails "
+            f"the polarisation identity d2f(u + v) + d2f(u - v) = 2 d2f(u) + "
+            f"2 d2f(v) by {parallelogram:.6g} for test directions u, v (it is "
+            f"homogeneous of degree 2 but not a quadratic form, e.g. it has an "
+            f"absolute value or a norm that is not Euclidean).{hint}"
+        )
+        raise ValueError(msg)
+
+
 def hessian_from_second_differential(d2f: Callable, x: jax.Array, /) -> jax.Array:
     r"""Second identification theorem: ``d^2 f = dx^T B dx`` gives ``H = (B + B^T)/2``.
 
@@ -365,6 +432,22 @@ def hessian_from_second_differential(d2f: Callable, x: jax.Array, /) -> jax.Arra
     exact identity for a quadratic form: ``nabla^2 q = B + B^T``), computed
     with ``jax.hessian`` at ``dx = 0`` and symmetrised once more so that the
     result is exactly symmetric in floating point.
+
+    Convention: ``d2f`` is the second differential ``d^2 f = dx^T H dx``
+    (Magnus & Neudecker), **not** the second-order Taylor term
+    ``dx^T H dx / 2``. For ``f(x) = x^T A x``, ``df = dx^T (A + A^T) x`` and
+    ``d^2 f = 2 dx^T A dx``, so pass ``lambda dx: 2 * dx @ A @ dx``; passing
+    the Taylor term ``lambda dx: dx @ A @ dx`` (the mistake) returns
+    ``(A + A^T) / 2``, half the Hessian. Both are quadratic forms, so no check
+    can tell them apart.
+
+    Input checks: on concrete inputs (eager calls) ``d2f`` must be a quadratic
+    form: ``d2f(0) = 0``, ``d2f(2 dx) = 4 d2f(dx)`` and the polarisation
+    identity ``d2f(u + v) + d2f(u - v) = 2 d2f(u) + 2 d2f(v)`` must hold, up
+    to rounding, at fixed test directions. A linear, cubic or affine ``d2f``
+    (which would give zeros or drop terms) raises. Under ``jax.jit``,
+    ``jax.vmap`` or ``jax.grad`` (a traced ``x`` or a ``d2f`` closing over
+    traced values) the checks are skipped.
 
     Args:
       d2f: a function of ``dx`` (same shape as ``x``) returning a scalar,
@@ -380,8 +463,8 @@ def hessian_from_second_differential(d2f: Callable, x: jax.Array, /) -> jax.Arra
 
     Raises:
       TypeError: if ``d2f`` is not callable or ``x`` is not real floating.
-      ValueError: if ``x`` has rank above 2 or ``d2f`` does not return a
-        scalar.
+      ValueError: if ``x`` has rank above 2, ``d2f`` does not return a
+        scalar, or (concrete inputs) ``d2f`` is not a quadratic form in ``dx``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -398,6 +481,7 @@ def hessian_from_second_differential(d2f: Callable, x: jax.Array, /) -> jax.Arra
     _check_vec_rank(fn, "argument `x`", x)
     zero = jnp.zeros_like(x)
     _check_scalar_output(fn, "d2f", jax.eval_shape(d2f, zero))
+    _check_quadratic_form(fn, d2f, x)
     shape = x.shape
 
     def quadratic(v: jax.Array) -> jax.Array:

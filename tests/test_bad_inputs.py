@@ -20,7 +20,49 @@ def case(name, call, exc, *words):
 
 
 # --- vec, layout, differentials, cost, identities -------------------------
-GENERAL = []
+GENERAL = [
+    case(
+        "hessian_from_second_differential: linear d2f",
+        lambda: jaxmc.hessian_from_second_differential(
+            lambda dx: jnp.sum(dx), jnp.zeros(3)
+        ),
+        ValueError,
+        "jaxmc.hessian_from_second_differential",
+        "`d2f`",
+        "quadratic form",
+        "is not 4 d2f(dx)",
+        "degree 1",
+    ),
+    case(
+        "hessian_from_second_differential: cubic d2f",
+        lambda: jaxmc.hessian_from_second_differential(
+            lambda dx: jnp.sum(dx**3), jnp.zeros(3)
+        ),
+        ValueError,
+        "jaxmc.hessian_from_second_differential",
+        "`d2f`",
+        "degree 3",
+    ),
+    case(
+        "hessian_from_second_differential: affine d2f",
+        lambda: jaxmc.hessian_from_second_differential(
+            lambda dx: dx @ dx + 1.0, jnp.zeros(3)
+        ),
+        ValueError,
+        "jaxmc.hessian_from_second_differential",
+        "d2f(0) = 1",
+        "constant term",
+    ),
+    case(
+        "hessian_from_second_differential: degree 2, not quadratic",
+        lambda: jaxmc.hessian_from_second_differential(
+            lambda dX: jnp.sum(jnp.abs(dX)) ** 2, jnp.zeros((2, 2))
+        ),
+        ValueError,
+        "jaxmc.hessian_from_second_differential",
+        "polarisation identity",
+    ),
+]
 
 
 # --- gradient checks and finite differences (jaxmc.check) -----------------

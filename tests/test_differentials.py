@@ -264,6 +264,65 @@ def test_hessian_of_least_squares():
     np.testing.assert_allclose(H, 2 * jnp.kron(X @ X.T, jnp.eye(2)), **TIGHT)
 
 
+@pytest.mark.parametrize(
+    "d2f, words",
+    [
+        (lambda dx: jnp.sum(dx), r"d2f\(2 dx\) = .* is not 4 d2f\(dx\).*degree 1"),
+        (lambda dx: jnp.sum(dx**3), r"degree 3: a linear or cubic term"),
+        (lambda dx: dx @ dx + 0.5, r"d2f\(0\) = 0\.5 is not zero.*constant term"),
+        (lambda dx: jnp.sum(jnp.abs(dx)) ** 2, r"polarisation identity"),
+    ],
+    ids=["linear", "cubic", "affine", "degree-2-not-quadratic"],
+)
+def test_hessian_from_second_differential_rejects_non_quadratic_d2f(d2f, words):
+    with pytest.raises(ValueError, match=r"hessian_from_second_differential: "):
+        hessian_from_second_differential(d2f, jnp.zeros(4))
+    with pytest.raises(ValueError, match=words):
+        hessian_from_second_differential(d2f, jnp.zeros(4))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_quadratic_form_check_passes_true_forms(dtype):
+    """No false alarm on indefinite, large-scale and matrix-variable forms."""
+    A = (1e3 * rand(3, (5, 5))).astype(dtype)
+    H = hessian_from_second_differential(
+        lambda dx: 2 * dx @ A @ dx, jnp.zeros(5, dtype)
+    )
+    rtol, atol = tol(dtype)
+    np.testing.assert_allclose(H, A + A.T, rtol=rtol, atol=1e3 * atol)
+    zero = hessian_from_second_differential(lambda dx: 0.0 * (dx @ dx), jnp.zeros(3))
+    np.testing.assert_array_equal(zero, jnp.zeros((3, 3)))
+    X = well_conditioned(2, 3).astype(dtype)
+    Xi = jnp.linalg.inv(X)
+    H = hessian_from_second_differential(lambda dX: -jnp.trace(Xi @ dX @ Xi @ dX), X)
+    assert H.shape == (9, 9) and H.dtype == dtype
+
+
+def test_taylor_term_mistake_gives_half_the_hessian():
+    """The documented mistake: dx^T A dx (the Taylor term) for f = x^T A x."""
+    A = rand(4, (3, 3))
+    half = hessian_from_second_differential(lambda dx: dx @ A @ dx, jnp.zeros(3))
+    np.testing.assert_allclose(2 * half, A + A.T, **TIGHT)
+
+
+def test_quadratic_form_check_is_skipped_under_tracing():
+    """Under jit, vmap and grad the checks are skipped and the result is right."""
+    A = rand(5, (3, 3))
+    x = jnp.zeros(3)
+
+    def hess(A):
+        return hessian_from_second_differential(lambda dx: 2 * dx @ A @ dx, x)
+
+    np.testing.assert_allclose(jax.jit(hess)(A), A + A.T, **TIGHT)
+    As = jnp.stack([A, 2 * A])
+    np.testing.assert_allclose(jax.vmap(hess)(As)[1], 2 * (A + A.T), **TIGHT)
+    g = jax.grad(lambda A: jnp.sum(hess(A)[0]))(A)  # d/dA sum_j (A + A^T)[0, j]
+    expected = jnp.zeros((3, 3)).at[0, :].add(1.0).at[:, 0].add(1.0)
+    np.testing.assert_allclose(g, expected, **TIGHT)
+    # a linear d2f is not caught under jit (documented): no error, no check
+    jax.jit(lambda x: hessian_from_second_differential(jnp.sum, x))(x)
+
+
 # ------------------------------------------------------------- symmetric gradients
 
 

@@ -382,3 +382,161 @@ def test_cli_name_selects_an_exact_name_or_a_substring(capsys):
     assert (
         len([ln for ln in capsys.readouterr().out.splitlines() if "logdet." in ln]) > 1
     )
+
+
+# ------------------------------------------------------------------ general k, errata
+
+
+GENERAL_K = {
+    "trace.Xk": "k",
+    "trace.AXk": "k",
+    "det.Xk": "k",
+    "linear.aTXkb": "k",
+    "quadratic.aTXkTXkb": "k",
+    "eig.lambda_i": "i",
+    "eig.eigenvector_i": "i",
+}
+
+
+def test_general_k_records_carry_their_parameter():
+    with_params = {i.name for i in identities.catalog() if i.params}
+    assert with_params == set(GENERAL_K)
+    for name, par in GENERAL_K.items():
+        ident = identities.get(name)
+        (p,) = ident.params
+        assert p.name == par and len(p.values) >= 2 and p.where
+        assert p.where in ident.formula
+        insts = ident.instances()
+        assert [i.name for i in insts] == [f"{name}[{par}={v}]" for v in p.values]
+        assert all(not i.params for i in insts)
+    # every value is verified: a closed form wrong only at k = 5 is caught
+    ident = identities.get("trace.Xk")
+    assert 5 in ident.params[0].values
+
+    def wrong_at_5(X, *, k=3):
+        return (k + (k == 5)) * jnp.linalg.matrix_power(X, k - 1).T
+
+    broken = dataclasses.replace(ident, derivative=wrong_at_5)
+    table = identities.verify(broken, trials=1, dtype=jnp.float64, **FAST)
+    assert not table.all_passed and table[0].max_rel_error > 0.1
+
+
+def test_bind_fixes_the_parameter():
+    ident = identities.get("trace.Xk")
+    X = jax.random.normal(KEY, (3, 3))
+    bound = ident.bind(k=3)
+    assert bound.name == "trace.Xk[k=3]" and not bound.params
+    np.testing.assert_allclose(bound.f(X), jnp.trace(X @ X @ X), rtol=1e-12)
+    np.testing.assert_allclose(
+        bound.derivative(X), identities.get("trace.X3").derivative(X), rtol=1e-12
+    )
+    np.testing.assert_allclose(ident.derivative(X, k=3), bound.derivative(X))
+    # det(X^k) for negative k
+    det_k = identities.get("det.Xk").bind(k=-2)
+    Xi = jnp.linalg.inv(X)
+    np.testing.assert_allclose(
+        det_k.derivative(X),
+        jax.grad(lambda Y: jnp.linalg.det(jnp.linalg.inv(Y @ Y)))(X),
+        rtol=1e-9,
+    )
+    np.testing.assert_allclose(det_k.f(X), jnp.linalg.det(Xi @ Xi), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"Identity.bind: identity 'trace.Xk' takes"):
+        ident.bind(n=3)
+    with pytest.raises(ValueError, match=r"takes one int for each"):
+        ident.bind(k=2.5)
+
+
+def test_param_record_validation():
+    base = identities.get("trace.Xk")
+    with pytest.raises(ValueError, match=r"`params` must be Param records"):
+        dataclasses.replace(base, params=(identities.Param("k", ()),))
+    with pytest.raises(ValueError, match=r"must take the parameter 'j' as a keyword"):
+        dataclasses.replace(base, params=(identities.Param("j", (1, 2)),))
+    with pytest.raises(TypeError, match=r"`erratum` must be an Erratum"):
+        dataclasses.replace(base, erratum="eq. 1 is wrong")
+
+
+ERRATA = {
+    "quadratic.aTXkTXkb": "Matrix Cookbook eq. 92",
+    "inverse.trAXTCXinvXTBX": "Matrix Cookbook eq. 127",
+    "quadratic.ratio_AxBx": "Matrix Cookbook eq. 94",
+}
+
+
+def test_errata_are_recorded_and_the_printed_forms_are_wrong():
+    assert {i.name: i.erratum.where for i in identities.errata()} == ERRATA
+    for name in ERRATA:
+        ident = identities.get(name)
+        assert ident.erratum.printed and ident.erratum.correction
+        assert "corrected" in ident.source
+        # the corrected form passes (float64), the printed one fails clearly
+        assert identities.verify(name, trials=2, dtype=jnp.float64, **FAST).all_passed
+        printed = dataclasses.replace(
+            ident, derivative=ident.erratum.printed_form, erratum=None
+        )
+        table = identities.verify(printed, trials=2, dtype=jnp.float64, **FAST)
+        assert table[0].max_rel_error > 1e-2, name
+
+
+def test_cookbook_127_is_right_for_symmetric_A_only():
+    # The printed form is the closed form of the A-symmetric record and passes
+    # there; on non-symmetric A it fails (previous test).
+    sym = identities.get("inverse.trAXTCXinvXTBX_symmetric")
+    general = identities.get("inverse.trAXTCXinvXTBX")
+    assert sym.inputs[0].domain == "spd"
+    assert general.inputs[0].domain == "positive_real"
+    args = sym.sample(KEY, {"m": 2, "n": 3, "p": 2, "q": 2})
+    np.testing.assert_allclose(
+        general.derivative(*args), sym.derivative(*args), rtol=1e-10, atol=1e-12
+    )
+
+
+def test_cookbook_citations_give_equation_numbers():
+    # Section-only citations are left where no equation exists (the
+    # pseudo-inverse) or the 2012 numbering of §2.8.2 was not confirmed.
+    section_only = {i.name for i in identities.catalog("symmetric")} | {"pinv.X"}
+    for ident in identities.catalog():
+        if "Matrix Cookbook" in ident.source and ident.name not in section_only:
+            assert "Matrix Cookbook eq. " in ident.source, ident.name
+    assert "eq. 97 (§2.4.4)" in identities.get("hessian.xTAx").source
+    assert "eq. 52" in identities.get("det.XTAX_square").source
+    assert "eq. 54" in identities.get("det.XTAX_nonsymmetric").source
+    for name, number in [
+        ("inverse.trXTCXinvA", 125),
+        ("inverse.trXTCXinvXTBX", 126),
+        ("inverse.trAXTCXinvXTBX", 127),
+        ("trace.sinX", 128),
+        ("inverse.trXplusAinv", 64),
+    ]:
+        assert f"eq. {number} " in identities.get(name).source
+
+
+def test_kronecker_spectrum_is_an_algebraic_identity():
+    ident = identities.get("kron.eig")
+    assert ident.order == 0 and "=" in ident.formula and "d/d" not in ident.formula
+    A, B = ident.sample(KEY, {"m": 3, "n": 2, "p": 2, "q": 2})
+    lam = jnp.linalg.eigvalsh(jnp.kron(A, B))
+    np.testing.assert_allclose(ident.derivative(A, B), lam, rtol=1e-12, atol=1e-12)
+    # a wrong spectrum (sums instead of products) fails
+    wrong = dataclasses.replace(
+        ident,
+        derivative=lambda A, B: jnp.sort(
+            jnp.add.outer(jnp.linalg.eigvalsh(A), jnp.linalg.eigvalsh(B)).ravel()
+        ),
+    )
+    assert not identities.verify(wrong, trials=1, dtype=jnp.float64, **FAST).all_passed
+
+
+def test_interior_eigenvalue_derivative_matches_finite_differences():
+    ident = identities.get("eig.lambda_i").bind(i=2)
+    (A,) = ident.sample(KEY, {"m": 3, "n": 2, "p": 2, "q": 2})  # 5 x 5
+    E = jax.random.normal(jax.random.key(3), A.shape)
+    E = (E + E.T) / 2
+    h = 1e-6
+    fd = (ident.f(A + h * E) - ident.f(A - h * E)) / (2 * h)
+    np.testing.assert_allclose(jnp.sum(ident.derivative(A) * E), fd, rtol=1e-7)
+    vec_ident = identities.get("eig.eigenvector_i").bind(i=2)
+    fd_v = (vec_ident.f(A + h * E) - vec_ident.f(A - h * E)) / (2 * h)
+    np.testing.assert_allclose(
+        vec_ident.derivative(A) @ jaxmc.vec(E), fd_v, rtol=1e-6, atol=1e-8
+    )

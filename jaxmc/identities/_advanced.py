@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from jaxmc.identities._record import Identity
+from jaxmc.identities._record import Identity, Param
 from jaxmc.identities._record import Input as In
-from jaxmc.identities._sources import SEED_0910, SEED_FLASH, cookbook, mn
+from jaxmc.identities._sources import SEED_0910, SEED_FLASH, cookbook, eq, mn
 from jaxmc.vec import commutation_matrix, vec
 
 __all__ = ["identities"]
@@ -48,7 +48,7 @@ def _second_order() -> list[Identity]:
             lambda A, x: x @ A @ x,
             lambda A, x: A + A.T,
             (In("A", "n n"), In("x", "n")),
-            source=f"{cookbook('§2.4.2')}; {mn('ch. 10')}",
+            source=f"{eq(97, '2.4.4')}; {mn('ch. 10')}",
             order=2,
         ),
         Identity(
@@ -122,7 +122,7 @@ def _second_order() -> list[Identity]:
             ),
             (In("x", "n", "nonzero"),),
             domain="x != 0",
-            source=cookbook("§2.6"),
+            source=eq(130, "2.6.1", "a = 0, the Jacobian of the gradient"),
             order=2,
         ),
         Identity(
@@ -303,7 +303,43 @@ def _vec_kron() -> list[Identity]:
             lambda A, X: jnp.trace(jnp.kron(A, X)),
             lambda A, X: jnp.trace(A) * _eye(X.shape[0], X),
             (In("A", "m m"), In("X", "n n", "square")),
-            source=cookbook("§2.5.1"),
+            source=eq(105, "2.5.1"),
+        ),
+        Identity(
+            "kron.eig",
+            fam,
+            r"\mathrm{eig}(A \otimes B)",
+            r"\{\alpha_i \beta_j\},\ \alpha = \mathrm{eig}(A),\ "
+            r"\beta = \mathrm{eig}(B)",
+            "A",
+            "mixed",
+            lambda A, B: jnp.linalg.eigvalsh(jnp.kron(A, B)),
+            lambda A, B: jnp.sort(
+                jnp.outer(jnp.linalg.eigvalsh(A), jnp.linalg.eigvalsh(B)).ravel()
+            ),
+            (In("A", "m m", "symmetric"), In("B", "n n", "symmetric")),
+            domain="A, B square (here symmetric, so the spectra are real and are "
+            "compared sorted)",
+            source="Horn & Johnson, Topics in Matrix Analysis (1991), Theorem "
+            f"4.2.12; {mn('ch. 2 (Kronecker product)')}",
+            note="An algebraic identity (order 0): the value of f equals the "
+            "closed form. With eigenvectors u_i kron w_j. K-FAC's exact spectrum "
+            "(issue 13) rests on it.",
+            order=0,
+        ),
+        Identity(
+            "kron.logdet_A",
+            fam,
+            r"\log |\det(A \otimes B)|,\ B: n \times n",
+            r"n\, A^{-T}",
+            "A",
+            "mixed",
+            lambda A, B: jnp.linalg.slogdet(jnp.kron(A, B))[1],
+            lambda A, B: B.shape[0] * _inv(A).T,
+            (In("A", "m m", "invertible"), In("B", "n n", "invertible")),
+            domain="A, B invertible",
+            source="from kron.eig: det(A kron B) = det(A)^n det(B)^m; "
+            f"{eq(57, '2.1.4')}",
         ),
         Identity(
             "kron.trace_XX",
@@ -315,7 +351,7 @@ def _vec_kron() -> list[Identity]:
             lambda X: jnp.trace(jnp.kron(X, X)),
             lambda X: 2 * jnp.trace(X) * _eye(X.shape[0], X),
             (In("X", "n n", "square"),),
-            source=cookbook("§2.5.2"),
+            source=eq(120, "2.5.2"),
         ),
     ]
 
@@ -360,7 +396,7 @@ def _spectral() -> list[Identity]:
             lambda A: jnp.outer(_eigh_sym(A)[1][:, -1], _eigh_sym(A)[1][:, -1]),
             (A,),
             domain="A symmetric with distinct eigenvalues",
-            source=f"{cookbook('eq. 67')}; {mn('ch. 8 (eigenvalues)')}",
+            source=f"{eq(67, '2.3')}; {mn('ch. 8 (eigenvalues)')}",
             note=eig_note,
         ),
         Identity(
@@ -374,7 +410,7 @@ def _spectral() -> list[Identity]:
             lambda A: jnp.outer(_eigh_sym(A)[1][:, 0], _eigh_sym(A)[1][:, 0]),
             (A,),
             domain="A symmetric with distinct eigenvalues",
-            source=f"{cookbook('eq. 67')}; {mn('ch. 8 (eigenvalues)')}",
+            source=f"{eq(67, '2.3')}; {mn('ch. 8 (eigenvalues)')}",
             note=eig_note,
         ),
         Identity(
@@ -389,8 +425,42 @@ def _spectral() -> list[Identity]:
             lambda A: _eigvec_jac(A, -1),
             (A,),
             domain="A symmetric with distinct eigenvalues",
-            source=f"{cookbook('eq. 68')}; {mn('ch. 8 (eigenvectors)')}",
+            source=f"{eq(68, '2.3')}; {mn('ch. 8 (eigenvectors)')}",
             note=eig_note + " The eigenvector's sign is the one eigh returns.",
+        ),
+        Identity(
+            "eig.lambda_i",
+            fam,
+            r"\lambda_i(A),\ A = A^T",
+            r"v_i v_i^T\quad [d\lambda_i = v_i^T dA\, v_i]",
+            "A",
+            "mixed",
+            lambda A, *, i=1: _eigh_sym(A)[0][i],
+            lambda A, *, i=1: jnp.outer(_eigh_sym(A)[1][:, i], _eigh_sym(A)[1][:, i]),
+            (In("A", "M M", "symmetric_distinct"),),
+            domain="A symmetric, lambda_i simple",
+            source=f"{eq(67, '2.3')}; {mn('ch. 8 (eigenvalues)')}",
+            note=eig_note + " i counts the eigenvalues in ascending order from 0; "
+            "the verified i = 1, 2 are interior (A is at least 4 x 4).",
+            params=(Param("i", (1, 2), "every simple eigenvalue lambda_i"),),
+        ),
+        Identity(
+            "eig.eigenvector_i",
+            fam,
+            r"v_i(A),\ A = A^T",
+            r"(v_i^T \otimes (\lambda_i I - A)^+)\, \tfrac12 (I + K_{nn})\quad "
+            r"[dv_i = (\lambda_i I - A)^+ dA\, v_i]",
+            "A",
+            "vec",
+            lambda A, *, i=1: _eigh_sym(A)[1][:, i],
+            lambda A, *, i=1: _eigvec_jac(A, i),
+            (In("A", "M M", "symmetric_distinct"),),
+            domain="A symmetric, lambda_i simple",
+            source=f"{eq(68, '2.3')}; {mn('ch. 8 (eigenvectors)')}",
+            note=eig_note + " i counts from 0 in ascending order; the verified "
+            "i = 1, 2 are interior. The eigenvector's sign is the one eigh "
+            "returns.",
+            params=(Param("i", (1, 2), "every simple eigenvalue lambda_i"),),
         ),
         Identity(
             "svd.spectral_norm",
@@ -497,7 +567,7 @@ def _expm() -> list[Identity]:
             lambda X: jnp.trace(jsl.expm(X)),
             lambda X: jsl.expm(X).T,
             (In("X", "n n", "square"),),
-            source=f"{cookbook('§2.5 (traces)')}; {mn('ch. 8')}",
+            source=f"{eq(98, '2.5', 'F = exp')}; {mn('ch. 8')}",
         ),
     ]
 
@@ -525,7 +595,8 @@ def _pinv() -> list[Identity]:
             _pinv_jac,
             (In("X", "M n", "full_column_rank"),),
             domain="X tall with full column rank (constant rank)",
-            source="Golub & Pereyra (1973); " + cookbook("§3.6 (pseudo-inverse)"),
+            source="Golub & Pereyra (1973); "
+            + cookbook("§3.6 (the pseudo-inverse; no equation for its derivative)"),
             note="The pseudo-inverse is differentiable only where the rank is "
             "locally constant; full column rank guarantees it.",
         ),

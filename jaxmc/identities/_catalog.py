@@ -5,20 +5,26 @@ from __future__ import annotations
 import difflib
 import functools
 
-from jaxmc.identities import _advanced, _matrix, _nn, _vector
+from jaxmc.identities import _advanced, _cookbook, _matrix, _nn, _powers, _vector
 from jaxmc.identities._record import Identity
 
-__all__ = ["catalog", "families", "get"]
+__all__ = ["catalog", "errata", "families", "get"]
 
 
 @functools.cache
 def _all() -> tuple[Identity, ...]:
-    items = tuple(
+    items = (
         _vector.identities()
         + _matrix.identities()
         + _nn.identities()
         + _advanced.identities()
+        + _powers.identities()
+        + _cookbook.identities()
     )
+    # Keep each family contiguous, in order of first appearance (a stable sort:
+    # the later modules add to families the earlier ones opened).
+    rank = {fam: r for r, fam in enumerate(dict.fromkeys(i.family for i in items))}
+    items = tuple(sorted(items, key=lambda i: rank[i.family]))
     names = [i.name for i in items]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:  # pragma: no cover - guarded by the tests
@@ -109,3 +115,23 @@ def get(name: str) -> Identity:
     )
     msg = f"{fn}: no identity named {name!r}.{hint}"
     raise ValueError(msg)
+
+
+def errata() -> tuple[Identity, ...]:
+    """The identities that record an erratum in their source, in catalog order.
+
+    Each states the corrected form (verified like every identity) and carries
+    an :class:`~jaxmc.identities.Erratum`: where the source is wrong, the
+    formula as printed, what the correction changes, and the printed formula as
+    a function, which disagrees with autodiff on the record's domain.
+
+    Returns:
+      A tuple of :class:`~jaxmc.identities.Identity` records with ``erratum``
+      set.
+
+    Example:
+      >>> from jaxmc import identities
+      >>> [i.erratum.where for i in identities.errata()]
+      ['Matrix Cookbook eq. 94', 'Matrix Cookbook eq. 92', 'Matrix Cookbook eq. 127']
+    """
+    return tuple(i for i in _all() if i.erratum is not None)

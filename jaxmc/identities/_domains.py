@@ -86,6 +86,26 @@ def _spd(key, shape, dtype):
     return (Q * lam[None, :]) @ Q.T
 
 
+def _small(key, shape, dtype):
+    # Frobenius norm in [0.05, 0.25], so the spectral norm is at most 1/4: added
+    # to an "invertible" matrix (singular values >= 1/2) it stays invertible.
+    k1, k2 = jax.random.split(key)
+    G = jax.random.normal(k1, shape, dtype=dtype)
+    radius = jax.random.uniform(k2, (), dtype=dtype, minval=0.05, maxval=0.25)
+    return radius * G / jnp.sqrt(jnp.sum(G * G))
+
+
+def _positive_real(key, shape, dtype):
+    # S + K: S symmetric positive definite (eigenvalues in [1/2, 2]) and K skew
+    # with Frobenius norm in [1/2, 1]; not symmetric, and X^T A X is invertible
+    # for every X of full column rank (its symmetric part X^T S X is SPD).
+    k1, k2, k3 = jax.random.split(key, 3)
+    G = jax.random.normal(k2, shape, dtype=dtype)
+    K = (G - G.T) / 2
+    radius = jax.random.uniform(k3, (), dtype=dtype, minval=0.5, maxval=1.0)
+    return _spd(k1, shape, dtype) + radius * K / jnp.sqrt(jnp.sum(K * K))
+
+
 def _symmetric_distinct(key, shape, dtype):
     k1, k2 = jax.random.split(key)
     Q = _orthogonal(k1, shape[0], dtype)
@@ -153,6 +173,17 @@ def _check_spd(X):
     return _is_symmetric(X) and np.linalg.eigvalsh(X.astype(np.float64)).min() > 0.1
 
 
+def _check_small(X):
+    return X.ndim == 2 and float(_svals(X).max()) <= 0.25 + _tol(X)
+
+
+def _check_positive_real(X):
+    if X.ndim != 2 or X.shape[0] != X.shape[1]:
+        return False
+    S = (X + X.T).astype(np.float64) / 2
+    return np.linalg.eigvalsh(S).min() > 0.1 and not _is_symmetric(X)
+
+
 def _check_symmetric_distinct(X):
     if not _is_symmetric(X):
         return False
@@ -204,7 +235,13 @@ DOMAINS: dict[str, tuple[Callable, Callable[[np.ndarray], bool], str]] = {
         lambda X: X.ndim == 2 and X.shape[0] == X.shape[1],
         "square matrix",
     ),
+    "small": (_small, _check_small, "spectral norm <= 1/4"),
     "symmetric": (_symmetric, _is_symmetric, "symmetric X = X^T"),
+    "positive_real": (
+        _positive_real,
+        _check_positive_real,
+        "not symmetric, symmetric part positive definite",
+    ),
     "spd": (_spd, _check_spd, "symmetric positive definite"),
     "symmetric_distinct": (
         _symmetric_distinct,

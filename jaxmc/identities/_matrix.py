@@ -9,7 +9,14 @@ import jax.numpy as jnp
 
 from jaxmc.identities._record import Identity
 from jaxmc.identities._record import Input as In
-from jaxmc.identities._sources import SEED_0910, SEED_CH48, SEED_TUTORIAL, cookbook, mn
+from jaxmc.identities._sources import (
+    SEED_0910,
+    SEED_CH48,
+    SEED_TUTORIAL,
+    cookbook,
+    eq,
+    mn,
+)
 from jaxmc.vec import unvech, vech
 
 __all__ = ["identities"]
@@ -46,7 +53,7 @@ def _traces() -> list[Identity]:
             lambda X: jnp.trace(X),
             lambda X: _eye(X),
             (In("X", "n n", "square"),),
-            source=cookbook("§2.5.1"),
+            source=eq(99, "2.5.1"),
         ),
         Identity(
             "trace.AX",
@@ -58,7 +65,8 @@ def _traces() -> list[Identity]:
             lambda A, X: jnp.trace(A @ X),
             lambda A, X: A.T,
             (In("A", "n m"), In("X", "m n")),
-            source=f"{SEED_TUTORIAL} (Identity 8); {SEED_CH48}; {cookbook('§2.5.1')}",
+            source=f"{SEED_TUTORIAL} (Identity 8); {SEED_CH48}; "
+            f"{eq(100, '2.5.1', 'tr(AX) = tr(XA)')}",
             note="A^T, not A: tr(C^T dX) identifies the gradient C (seed 09-10, "
             "Pitfalls).",
         ),
@@ -72,7 +80,7 @@ def _traces() -> list[Identity]:
             lambda A, X: jnp.trace(X @ A),
             lambda A, X: A.T,
             (In("A", "n m"), In("X", "m n")),
-            source=cookbook("§2.5.1"),
+            source=eq(100, "2.5.1"),
         ),
         Identity(
             "trace.XTA",
@@ -84,7 +92,7 @@ def _traces() -> list[Identity]:
             lambda A, X: jnp.trace(X.T @ A),
             lambda A, X: A,
             (In("A", "m n"), In("X", "m n")),
-            source=f"{SEED_TUTORIAL} (Identity 9); {cookbook('§2.5.1')}",
+            source=f"{SEED_TUTORIAL} (Identity 9); {eq(103, '2.5.1')}",
         ),
         Identity(
             "trace.AXT",
@@ -96,7 +104,7 @@ def _traces() -> list[Identity]:
             lambda A, X: jnp.trace(A @ X.T),
             lambda A, X: A,
             (In("A", "m n"), In("X", "m n")),
-            source=cookbook("§2.5.1"),
+            source=eq(104, "2.5.1"),
         ),
         Identity(
             "trace.XTX",
@@ -108,7 +116,7 @@ def _traces() -> list[Identity]:
             lambda X: jnp.trace(X.T @ X),
             lambda X: 2 * X,
             (In("X", "m n"),),
-            source=f"{SEED_TUTORIAL} (Identity 10); {cookbook('§2.5.2')}",
+            source=f"{SEED_TUTORIAL} (Identity 10); {eq(115, '2.5.2')}",
         ),
         Identity(
             "trace.AXB",
@@ -121,7 +129,7 @@ def _traces() -> list[Identity]:
             lambda A, X, B: A.T @ B.T,
             (In("A", "p m"), In("X", "m n"), In("B", "n p")),
             source=f"{SEED_TUTORIAL} (Identity 11); {SEED_0910} (Practice Problem "
-            f"3); {cookbook('§2.5.1')}",
+            f"3); {eq(101, '2.5.1')}",
         ),
         Identity(
             "trace.AXTB",
@@ -133,7 +141,7 @@ def _traces() -> list[Identity]:
             lambda A, X, B: jnp.trace(A @ X.T @ B),
             lambda A, X, B: B @ A,
             (In("A", "p n"), In("X", "m n"), In("B", "m p")),
-            source=cookbook("§2.5.1"),
+            source=eq(102, "2.5.1"),
         ),
         Identity(
             "trace.XAXT",
@@ -145,7 +153,7 @@ def _traces() -> list[Identity]:
             lambda A, X: jnp.trace(X @ A @ X.T),
             lambda A, X: X @ A.T + X @ A,
             (In("A", "n n"), In("X", "m n")),
-            source=f"{SEED_0910}; {cookbook('§2.5.2')}",
+            source=f"{SEED_0910}; {eq(111, '2.5.2')}",
         ),
         Identity(
             "trace.XAXT_symmetric",
@@ -170,7 +178,7 @@ def _traces() -> list[Identity]:
             lambda A, X: jnp.trace(X.T @ A @ X),
             lambda A, X: A @ X + A.T @ X,
             (In("A", "m m"), In("X", "m n")),
-            source=f"{SEED_0910}; {cookbook('§2.5.2')}",
+            source=f"{SEED_0910}; {eq(108, '2.5.2')}",
         ),
         Identity(
             "trace.X2",
@@ -182,7 +190,7 @@ def _traces() -> list[Identity]:
             lambda X: jnp.trace(X @ X),
             lambda X: 2 * X.T,
             (In("X", "n n", "square"),),
-            source=cookbook("§2.5.2"),
+            source=eq(106, "2.5.2"),
         ),
         Identity(
             "trace.X3",
@@ -194,7 +202,7 @@ def _traces() -> list[Identity]:
             lambda X: jnp.trace(X @ X @ X),
             lambda X: 3 * (X @ X).T,
             (In("X", "n n", "square"),),
-            source=f"{cookbook('§2.5.3')} (tr X^k, k = 3)",
+            source=eq(121, "2.5.3", "k = 3; see trace.Xk"),
         ),
         Identity(
             "trace.X2B",
@@ -206,7 +214,7 @@ def _traces() -> list[Identity]:
             lambda B, X: jnp.trace(X @ X @ B),
             lambda B, X: (X @ B + B @ X).T,
             (In("B", "n n"), In("X", "n n", "square")),
-            source=cookbook("§2.5.2"),
+            source=eq(107, "2.5.2"),
         ),
         Identity(
             "trace.AXBX",
@@ -218,7 +226,7 @@ def _traces() -> list[Identity]:
             lambda A, B, X: jnp.trace(A @ X @ B @ X),
             lambda A, B, X: A.T @ X.T @ B.T + B.T @ X.T @ A.T,
             (In("A", "n m"), In("B", "n m"), In("X", "m n")),
-            source=cookbook("§2.5.2"),
+            source=eq(114, "2.5.2"),
         ),
         Identity(
             "trace.XTBXC",
@@ -230,7 +238,7 @@ def _traces() -> list[Identity]:
             lambda B, C, X: jnp.trace(X.T @ B @ X @ C),
             lambda B, C, X: B @ X @ C + B.T @ X @ C.T,
             (In("B", "m m"), In("C", "n n"), In("X", "m n")),
-            source=cookbook("§2.5.2"),
+            source=eq(117, "2.5.2"),
         ),
         Identity(
             "trace.AXBXTC",
@@ -242,7 +250,7 @@ def _traces() -> list[Identity]:
             lambda A, B, C, X: jnp.trace(A @ X @ B @ X.T @ C),
             lambda A, B, C, X: A.T @ C.T @ X @ B.T + C @ A @ X @ B,
             (In("A", "p m"), In("B", "n n"), In("C", "m p"), In("X", "m n")),
-            source=cookbook("§2.5.2"),
+            source=eq(118, "2.5.2"),
         ),
         Identity(
             "trace.AXb_plus_c_sq",
@@ -254,7 +262,7 @@ def _traces() -> list[Identity]:
             lambda A, X, b, c: jnp.sum((A @ X @ b + c) ** 2),
             lambda A, X, b, c: 2 * jnp.outer(A.T @ (A @ X @ b + c), b),
             (In("A", "p m"), In("X", "m n"), In("b", "n"), In("c", "p")),
-            source=cookbook("§2.5.2"),
+            source=eq(119, "2.5.2", "B = b, C = c"),
         ),
     ]
 
@@ -272,7 +280,7 @@ def _forms_and_norms() -> list[Identity]:
             lambda a, X, b: a @ X @ b,
             lambda a, X, b: jnp.outer(a, b),
             (In("a", "m"), In("X", "m n"), In("b", "n")),
-            source=f"{SEED_0910} (linear form); {cookbook('eq. 70')}",
+            source=f"{SEED_0910} (linear form); {eq(70, '2.4.1')}",
         ),
         Identity(
             "linear.aTXTb",
@@ -284,7 +292,7 @@ def _forms_and_norms() -> list[Identity]:
             lambda a, X, b: a @ X.T @ b,
             lambda a, X, b: jnp.outer(b, a),
             (In("a", "n"), In("X", "m n"), In("b", "m")),
-            source=cookbook("eq. 71"),
+            source=eq(71, "2.4.1"),
         ),
         Identity(
             "linear.aTXa",
@@ -296,7 +304,7 @@ def _forms_and_norms() -> list[Identity]:
             lambda a, X: a @ X @ a,
             lambda a, X: jnp.outer(a, a),
             (In("a", "n"), In("X", "n n", "square")),
-            source=cookbook("eq. 72"),
+            source=eq(72, "2.4.1"),
         ),
         Identity(
             "quadratic.bTXTXc",
@@ -308,7 +316,7 @@ def _forms_and_norms() -> list[Identity]:
             lambda b, X, c: b @ X.T @ X @ c,
             lambda b, X, c: X @ (jnp.outer(b, c) + jnp.outer(c, b)),
             (In("b", "n"), In("X", "m n"), In("c", "n")),
-            source=cookbook("§2.4.2"),
+            source=eq(77, "2.4.2"),
         ),
         Identity(
             "quadratic.bTXTDXc",
@@ -320,7 +328,7 @@ def _forms_and_norms() -> list[Identity]:
             lambda b, D, X, c: b @ X.T @ D @ X @ c,
             lambda b, D, X, c: D.T @ X @ jnp.outer(b, c) + D @ X @ jnp.outer(c, b),
             (In("b", "n"), In("D", "m m"), In("X", "m n"), In("c", "n")),
-            source=cookbook("§2.4.2"),
+            source=eq(82, "2.4.2"),
         ),
         Identity(
             "quadratic.Xb_plus_c_D",
@@ -332,7 +340,7 @@ def _forms_and_norms() -> list[Identity]:
             lambda b, c, D, X: (X @ b + c) @ D @ (X @ b + c),
             lambda b, c, D, X: jnp.outer((D + D.T) @ (X @ b + c), b),
             (In("b", "n"), In("c", "m"), In("D", "m m"), In("X", "m n")),
-            source=cookbook("§2.4.2"),
+            source=eq(83, "2.4.2"),
         ),
         Identity(
             "norm.frobenius_sq",
@@ -345,7 +353,7 @@ def _forms_and_norms() -> list[Identity]:
             lambda X: 2 * X,
             (In("X", "m n"),),
             source=f"{SEED_0910} (also ||W||_F^2, the L2 regulariser); "
-            f"{cookbook('§2.7')}",
+            f"{eq(132, '2.7.1')}",
         ),
         Identity(
             "norm.frobenius",
@@ -358,7 +366,7 @@ def _forms_and_norms() -> list[Identity]:
             lambda X: X / jnp.sqrt(jnp.sum(X * X)),
             (In("X", "m n", "nonzero"),),
             domain="X != 0",
-            source=cookbook("§2.7"),
+            source=eq(132, "2.7.1", "and the chain rule"),
         ),
         Identity(
             "norm.WX_minus_Y",
@@ -389,8 +397,7 @@ def _determinants() -> list[Identity]:
             lambda X: jnp.linalg.det(X) * _inv(X).T,
             (_INV,),
             domain="X invertible",
-            source=f"{SEED_CH48}; {SEED_0910} (Practice Problem 5); "
-            f"{cookbook('eq. 49')}",
+            source=f"{SEED_CH48}; {SEED_0910} (Practice Problem 5); {eq(49, '2.1.2')}",
         ),
         Identity(
             "det.AXB",
@@ -403,7 +410,7 @@ def _determinants() -> list[Identity]:
             lambda A, X, B: jnp.linalg.det(A @ X @ B) * _inv(X).T,
             (In("A", "n n", "invertible"), _INV, In("B", "n n", "invertible")),
             domain="A, X, B invertible",
-            source=cookbook("§2.1.2"),
+            source=eq(51, "2.1.2"),
         ),
         Identity(
             "det.X2",
@@ -416,7 +423,7 @@ def _determinants() -> list[Identity]:
             lambda X: 2 * jnp.linalg.det(X @ X) * _inv(X).T,
             (_INV,),
             domain="X invertible",
-            source=f"{cookbook('§2.1.4')} (det X^k, k = 2)",
+            source=eq(58, "2.1.4", "k = 2; see det.Xk"),
         ),
         Identity(
             "det.XTX",
@@ -429,7 +436,7 @@ def _determinants() -> list[Identity]:
             lambda X: 2 * jnp.linalg.det(X.T @ X) * X @ _inv(X.T @ X),
             (In("X", "M n", "full_column_rank"),),
             domain="X tall with full column rank",
-            source=cookbook("§2.1.3 (square forms)"),
+            source=eq(53, "2.1.3", "A = I"),
         ),
         Identity(
             "det.XTAX",
@@ -442,7 +449,7 @@ def _determinants() -> list[Identity]:
             lambda A, X: 2 * jnp.linalg.det(X.T @ A @ X) * A @ X @ _inv(X.T @ A @ X),
             (In("A", "M M", "spd"), In("X", "M n", "full_column_rank")),
             domain="A symmetric positive definite, X full column rank",
-            source=cookbook("§2.1.3 (square forms)"),
+            source=eq(53, "2.1.3"),
         ),
         Identity(
             "det.Q_orthogonal",
@@ -455,7 +462,7 @@ def _determinants() -> list[Identity]:
             lambda Q: jnp.linalg.det(Q) * Q,
             (In("Q", "n n", "orthogonal"),),
             domain="Q orthogonal",
-            source=f"{cookbook('eq. 49')} with Q^{{-T}} = Q",
+            source=f"{eq(49, '2.1.2')} with Q^{{-T}} = Q",
             note="The unconstrained derivative at an orthogonal point.",
         ),
         Identity(
@@ -469,7 +476,7 @@ def _determinants() -> list[Identity]:
             lambda X: -jnp.linalg.det(_inv(X)) * _inv(X).T,
             (_INV,),
             domain="X invertible",
-            source=cookbook("eq. 62"),
+            source=eq(62, "2.2"),
         ),
         Identity(
             "logdet.X",
@@ -482,7 +489,7 @@ def _determinants() -> list[Identity]:
             lambda X: _inv(X).T,
             (_INV,),
             domain="X invertible",
-            source=f"{SEED_CH48}; {SEED_0910} (Worked Example 2); {cookbook('eq. 57')}",
+            source=f"{SEED_CH48}; {SEED_0910} (Worked Example 2); {eq(57, '2.1.4')}",
             note="log|det X| extends log det X to det X < 0 with the same gradient.",
         ),
         Identity(
@@ -511,7 +518,7 @@ def _determinants() -> list[Identity]:
             lambda X: 2 * X @ _inv(X.T @ X),
             (In("X", "M n", "full_column_rank"),),
             domain="X tall with full column rank",
-            source=cookbook("§2.1.4"),
+            source=eq(55, "2.1.4"),
         ),
     ]
 
@@ -530,7 +537,7 @@ def _inverses() -> list[Identity]:
             lambda X: -jnp.kron(_inv(X).T, _inv(X)),
             (_INV,),
             domain="X invertible",
-            source=f"{SEED_0910}; {cookbook('eq. 59')}; {mn('ch. 8')}",
+            source=f"{SEED_0910}; {eq(59, '2.2')}; {mn('ch. 8')}",
         ),
         Identity(
             "inverse.aTXinvb",
@@ -543,7 +550,7 @@ def _inverses() -> list[Identity]:
             lambda a, X, b: -_inv(X).T @ jnp.outer(a, b) @ _inv(X).T,
             (In("a", "n"), _INV, In("b", "n")),
             domain="X invertible",
-            source=f"{SEED_0910}; {cookbook('eq. 61')}",
+            source=f"{SEED_0910}; {eq(61, '2.2')}",
         ),
         Identity(
             "inverse.aTQinvb_orthogonal",
@@ -556,7 +563,7 @@ def _inverses() -> list[Identity]:
             lambda a, Q, b: -Q @ jnp.outer(a, b) @ Q,
             (In("a", "n"), In("Q", "n n", "orthogonal"), In("b", "n")),
             domain="Q orthogonal",
-            source=f"{cookbook('eq. 61')} with Q^{{-T}} = Q",
+            source=f"{eq(61, '2.2')} with Q^{{-T}} = Q",
             note="The unconstrained derivative at an orthogonal point.",
         ),
         Identity(
@@ -570,7 +577,7 @@ def _inverses() -> list[Identity]:
             lambda A, X, B: -(_inv(X) @ B @ A @ _inv(X)).T,
             (In("A", "p n"), _INV, In("B", "n p")),
             domain="X invertible",
-            source=cookbook("eq. 63"),
+            source=eq(63, "2.2"),
         ),
         Identity(
             "inverse.trXinv",
@@ -583,7 +590,7 @@ def _inverses() -> list[Identity]:
             lambda X: -(_inv(X) @ _inv(X)).T,
             (_INV,),
             domain="X invertible",
-            source=cookbook("eq. 63 with A = B = I"),
+            source=eq(63, "2.2", "A = B = I"),
         ),
         Identity(
             "inverse.mahalanobis_x",
@@ -596,7 +603,7 @@ def _inverses() -> list[Identity]:
             lambda S, x: 2 * _inv(S) @ x,
             (In("S", "n n", "spd"), In("x", "n")),
             domain="S symmetric positive definite",
-            source=cookbook("§2.4.2"),
+            source=eq(81, "2.4.2", "B = S^{-1}"),
         ),
         Identity(
             "inverse.mahalanobis_S",
@@ -609,7 +616,7 @@ def _inverses() -> list[Identity]:
             lambda S, x: -_inv(S).T @ jnp.outer(x, x) @ _inv(S).T,
             (In("S", "n n", "spd"), In("x", "n")),
             domain="S invertible (here SPD)",
-            source=cookbook("eq. 61 with a = b = x"),
+            source=eq(61, "2.2", "a = b = x"),
         ),
         Identity(
             "gaussian.loglik_Sigma",

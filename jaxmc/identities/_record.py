@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import itertools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -12,7 +15,16 @@ import jax.numpy as jnp
 from jaxmc import _checks, layout
 from jaxmc.identities import _domains
 
-__all__ = ["LAYOUTS", "Identity", "Input", "complete_dims", "dims_from_key", "shape_of"]
+__all__ = [
+    "LAYOUTS",
+    "Erratum",
+    "Identity",
+    "Input",
+    "Param",
+    "complete_dims",
+    "dims_from_key",
+    "shape_of",
+]
 
 # The layouts a closed form may be stated in (defined in jaxmc.layout).
 LAYOUTS = layout.LAYOUTS
@@ -35,6 +47,49 @@ class Input(NamedTuple):
     name: str
     shape: str
     domain: str = "any"
+
+
+class Param(NamedTuple):
+    """An integer parameter of an identity stated for every value, e.g. ``k``.
+
+    ``tr(X^k)``, ``det(X^k)`` and ``a^T X^n b`` hold for every ``k`` (or ``n``)
+    in a range; the record states the identity once, with the parameter in its
+    LaTeX, and takes the parameter as a keyword argument of ``f`` and of the
+    closed form (``f(X, k=3)``). :func:`~jaxmc.identities.verify` checks every
+    value in ``values``; :meth:`Identity.bind` fixes one.
+
+    Attributes:
+      name: the parameter's name, a keyword argument of ``f`` and
+        ``derivative`` (``"k"``).
+      values: the values verified, e.g. ``(1, 2, 3, 5)``.
+      where: the range the identity is stated for, in words (``"k >= 1"``).
+    """
+
+    name: str
+    values: tuple[int, ...]
+    where: str = ""
+
+
+class Erratum(NamedTuple):
+    """Where a source, as printed, is wrong, and the printed form to check it.
+
+    The record that carries an erratum states the corrected form (verified like
+    every other); ``printed_form`` is the formula as printed, a function of the
+    same inputs (and parameters), which the tests check disagrees with autodiff
+    on the record's domain.
+
+    Attributes:
+      where: the equation, e.g. ``"Matrix Cookbook eq. 92"``.
+      printed: the formula as printed (as taken, where editions differ).
+      correction: what is wrong and what the corrected form changes.
+      printed_form: the printed formula as a JAX function of the record's
+        inputs.
+    """
+
+    where: str
+    printed: str
+    correction: str
+    printed_form: Callable[..., Any]
 
 
 def dims_from_key(key: jax.Array, max_size: int = 4) -> dict[str, int]:
@@ -66,9 +121,21 @@ def shape_of(spec: str, dims: dict[str, int]) -> tuple[int, ...]:
     return tuple(int(t) if t.isdigit() else dims[t] for t in spec.split())
 
 
-def _jit(fn: Callable) -> Callable:
-    """jax.jit, unless ``fn`` is already jit-compiled."""
-    return fn if hasattr(fn, "lower") else jax.jit(fn)
+def _jit(fn: Callable, static: tuple[str, ...] = ()) -> Callable:
+    """jax.jit (parameters static), unless ``fn`` is already jit-compiled."""
+    return fn if hasattr(fn, "lower") else jax.jit(fn, static_argnames=static)
+
+
+def _accepts_keyword(fn: Callable, name: str) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return True
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return any(
+        (p.name == name and p.kind in kinds) or p.kind == p.VAR_KEYWORD
+        for p in sig.parameters.values()
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -78,7 +145,13 @@ class Identity:
     The identity says: the derivative of ``f(*inputs)`` with respect to the input
     named ``wrt`` (order 1), or of its gradient (order 2, the Hessian), equals
     ``derivative(*inputs)`` in the stated ``layout``, for all inputs drawn from
-    their domains.
+    their domains. An algebraic identity (order 0, e.g. the Kronecker spectrum
+    ``eig(A kron B) = {a_i b_j}``) says ``f(*inputs) = derivative(*inputs)``.
+
+    An identity stated for every value of an integer parameter (``tr(X^k)``
+    for every ``k >= 1``) lists it in ``params``; ``f`` and ``derivative``
+    then take it as a keyword (``f(X, k=3)``), :meth:`bind` fixes it, and
+    :func:`~jaxmc.identities.verify` checks every listed value.
 
     Attributes:
       name: stable dotted name, ``"<kind>.<expression>"``, e.g. ``"trace.AX"``.
@@ -96,7 +169,11 @@ class Identity:
         Neudecker).
       note: a caveat, e.g. where the Cookbook's form is convention-dependent.
       order: 1 for a first derivative, 2 for a Hessian (the derivative of the
-        gradient).
+        gradient), 0 for an algebraic identity (``f`` equals the closed form).
+      params: the integer parameters the identity is stated for, as
+        :class:`Param` records (empty for most identities).
+      erratum: where the source as printed is wrong, as an :class:`Erratum`
+        (None for most identities); the record states the corrected form.
     """
 
     name: str
@@ -112,6 +189,8 @@ class Identity:
     source: str = ""
     note: str = ""
     order: int = 1
+    params: tuple[Param, ...] = ()
+    erratum: Erratum | None = None
 
     def __post_init__(self) -> None:
         fn = "jaxmc.identities.Identity"
@@ -123,7 +202,7 @@ class Identity:
             )
             raise ValueError(msg)
         _checks.check_one_of(fn, "layout", self.layout, LAYOUTS)
-        _checks.check_one_of(fn, "order", self.order, (1, 2))
+        _checks.check_one_of(fn, "order", self.order, (0, 1, 2))
         for inp in self.inputs:
             _checks.check_one_of(fn, "domain", inp.domain, tuple(_domains.DOMAINS))
             bad = [t for t in inp.shape.split() if not (t.isdigit() or t in _SYMBOLS)]
@@ -135,7 +214,32 @@ class Identity:
                 raise ValueError(msg)
         _checks.check_callable(fn, "f", self.f)
         _checks.check_callable(fn, "derivative", self.derivative)
-        object.__setattr__(self, "derivative", _jit(self.derivative))
+        object.__setattr__(self, "params", tuple(self.params))
+        for par in self.params:
+            values = tuple(par.values) if isinstance(par, Param) else ()
+            if not values or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in values
+            ):
+                msg = (
+                    f"{fn}: `params` must be Param records with a non-empty tuple "
+                    f"of int values; got {par!r} (identity {self.name!r})."
+                )
+                raise ValueError(msg)
+            for what in ("f", "derivative"):
+                if not _accepts_keyword(getattr(self, what), par.name):
+                    msg = (
+                        f"{fn}: `{what}` must take the parameter {par.name!r} as "
+                        f"a keyword argument (identity {self.name!r})."
+                    )
+                    raise ValueError(msg)
+        if self.erratum is not None and not isinstance(self.erratum, Erratum):
+            msg = (
+                f"{fn}: `erratum` must be an Erratum or None; got "
+                f"{type(self.erratum).__name__} (identity {self.name!r})."
+            )
+            raise TypeError(msg)
+        static = tuple(p.name for p in self.params)
+        object.__setattr__(self, "derivative", _jit(self.derivative, static))
 
     @property
     def argnum(self) -> int:
@@ -145,8 +249,63 @@ class Identity:
     @property
     def formula(self) -> str:
         """A one-line plain statement: ``d/dX expression = derivative``."""
-        d = "d^2" if self.order == 2 else "d"
-        return f"{d}/d{self.wrt} [{self.expression}] = {self.derivative_latex}"
+        if self.order == 0:
+            text = f"{self.expression} = {self.derivative_latex}"
+        else:
+            d = "d^2" if self.order == 2 else "d"
+            text = f"{d}/d{self.wrt} [{self.expression}] = {self.derivative_latex}"
+        where = ", ".join(p.where or f"{p.name} in {p.values}" for p in self.params)
+        return f"{text}  (for {where})" if where else text
+
+    def bind(self, **values: int) -> Identity:
+        """The identity at fixed parameter values, e.g. ``bind(k=3)``.
+
+        Args:
+          **values: one int per parameter in ``params``.
+
+        Returns:
+          An :class:`Identity` without parameters, named ``"<name>[k=3]"``,
+          whose ``f`` and ``derivative`` have the values filled in.
+
+        Raises:
+          ValueError: if the names differ from the record's parameters or a
+            value is not an int.
+        """
+        fn = "jaxmc.identities.Identity.bind"
+        names = [p.name for p in self.params]
+        if sorted(values) != sorted(names) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values.values()
+        ):
+            msg = (
+                f"{fn}: identity {self.name!r} takes one int for each of the "
+                f"parameters {names}; got {values!r}."
+            )
+            raise ValueError(msg)
+        closed = getattr(self.derivative, "__wrapped__", self.derivative)
+        text = ", ".join(f"{k}={v}" for k, v in values.items())
+        latex = ",\\ ".join(f"{k} = {v}" for k, v in values.items())
+        return dataclasses.replace(
+            self,
+            name=f"{self.name}[{text}]",
+            expression=f"{self.expression},\\ {latex}",
+            f=functools.partial(self.f, **values),
+            derivative=functools.partial(closed, **values),
+            params=(),
+            erratum=None,
+        )
+
+    def instances(self) -> tuple[Identity, ...]:
+        """The record bound at every combination of its parameters' values.
+
+        Returns:
+          A tuple of parameter-free :class:`Identity` records (the record itself,
+          alone, when it has no parameters).
+        """
+        if not self.params:
+            return (self,)
+        names = [p.name for p in self.params]
+        combos = itertools.product(*(p.values for p in self.params))
+        return tuple(self.bind(**dict(zip(names, c, strict=True))) for c in combos)
 
     def shapes(self, dims: dict[str, int]) -> tuple[tuple[int, ...], ...]:
         """The concrete shapes of the inputs for the sizes ``dims``."""

@@ -17,6 +17,12 @@ def cookbook(where: str) -> str:
     return f"Matrix Cookbook {where}"
 
 
+def eq(number: int, section: str, what: str = "") -> str:
+    """Cites The Matrix Cookbook at an equation, with its section (2012 edition)."""
+    tail = f", {what}" if what else ""
+    return f"Matrix Cookbook eq. {number} (§{section}{tail})"
+
+
 def mn(where: str) -> str:
     """Cites Magnus & Neudecker at a chapter or section."""
     return f"Magnus & Neudecker {where}"

@@ -12,7 +12,7 @@ from jaxmc.identities._sources import (
     SEED_CH48,
     SEED_FLASH,
     SEED_TUTORIAL,
-    cookbook,
+    eq,
     mn,
 )
 
@@ -40,7 +40,7 @@ def _scalar_by_vector() -> list[Identity]:
             lambda a, x: a @ x,
             lambda a, x: a,
             (In("a", "n"), In("x", "n")),
-            source=f"{SEED_TUTORIAL} (Identity 1); {cookbook('eq. 69')}",
+            source=f"{SEED_TUTORIAL} (Identity 1); {eq(69, '2.4.1')}",
         ),
         Identity(
             "linear.xTa",
@@ -52,7 +52,7 @@ def _scalar_by_vector() -> list[Identity]:
             lambda a, x: x @ a,
             lambda a, x: a,
             (In("a", "n"), In("x", "n")),
-            source=f"{SEED_0910}; {cookbook('eq. 69')}",
+            source=f"{SEED_0910}; {eq(69, '2.4.1')}",
         ),
         Identity(
             "quadratic.xTx",
@@ -64,7 +64,7 @@ def _scalar_by_vector() -> list[Identity]:
             lambda x: x @ x,
             lambda x: 2 * x,
             (In("x", "n"),),
-            source=f"{SEED_TUTORIAL} (Identity 2); {cookbook('§2.6')}",
+            source=f"{SEED_TUTORIAL} (Identity 2); {eq(131, '2.6.1')}",
         ),
         Identity(
             "quadratic.xTAx",
@@ -76,7 +76,7 @@ def _scalar_by_vector() -> list[Identity]:
             lambda A, x: x @ A @ x,
             lambda A, x: (A + A.T) @ x,
             (In("A", "n n"), In("x", "n")),
-            source=f"{SEED_TUTORIAL} (Identity 3); {SEED_CH48}; {cookbook('§2.4.2')}",
+            source=f"{SEED_TUTORIAL} (Identity 3); {SEED_CH48}; {eq(81, '2.4.2')}",
             note="Not 2Ax unless A is symmetric (seed 09-10, Pitfalls).",
         ),
         Identity(
@@ -114,7 +114,8 @@ def _scalar_by_vector() -> list[Identity]:
             lambda A, x, b: jnp.sum((A @ x - b) ** 2),
             lambda A, x, b: 2 * A.T @ (A @ x - b),
             (In("A", "m n"), In("x", "n"), In("b", "m")),
-            source=f"{SEED_0910} (Common ML Gradient Patterns); {cookbook('§2.4.2')}",
+            source=f"{SEED_0910} (Common ML Gradient Patterns); "
+            f"{eq(84, '2.4.2', 'W = I')}",
         ),
         Identity(
             "least_squares.linear_regression",
@@ -153,7 +154,7 @@ def _scalar_by_vector() -> list[Identity]:
             lambda A, x, b, W: 2 * A.T @ W @ (A @ x - b),
             (In("A", "m n"), In("x", "n"), In("b", "m"), In("W", "m m", "spd")),
             domain="W symmetric positive definite",
-            source=cookbook("§2.4.2 (weighted least squares)"),
+            source=eq(84, "2.4.2", "weighted least squares"),
         ),
         Identity(
             "quadratic.Ax_sq",
@@ -189,7 +190,7 @@ def _scalar_by_vector() -> list[Identity]:
             lambda W, s, x: (x - s) @ W @ (x - s),
             lambda W, s, x: (W + W.T) @ (x - s),
             (In("W", "n n"), In("s", "n"), In("x", "n")),
-            source=cookbook("§2.4.2"),
+            source=eq(85, "2.4.2"),
             note="The Cookbook states 2W(x - s), which assumes W symmetric; the "
             "general form is (W + W^T)(x - s).",
         ),
@@ -210,7 +211,7 @@ def _scalar_by_vector() -> list[Identity]:
                 In("d", "p"),
                 In("x", "n"),
             ),
-            source=cookbook("§2.4.2"),
+            source=eq(78, "2.4.2"),
         ),
         Identity(
             "linear.product_aTx_bTx",
@@ -247,7 +248,7 @@ def _scalar_by_vector() -> list[Identity]:
             lambda x: x / jnp.sqrt(x @ x),
             (In("x", "n", "nonzero"),),
             domain="x != 0",
-            source=cookbook("§2.6 (vector norms)"),
+            source=eq(129, "2.6.1", "a = 0"),
         ),
         Identity(
             "logsumexp.x",
@@ -544,7 +545,7 @@ def _jacobians() -> list[Identity]:
             lambda x: (_eye(x) - jnp.outer(x, x) / (x @ x)) / jnp.sqrt(x @ x),
             (In("x", "n", "nonzero"),),
             domain="x != 0",
-            source=cookbook("§2.6 (vector norms)"),
+            source=eq(130, "2.6.1", "a = 0"),
         ),
     ]
 

@@ -115,6 +115,8 @@ def _autodiff(ident: Identity, args: tuple) -> jax.Array:
     """
     k = ident.argnum
     f = ident.f
+    if ident.order == 0:  # an algebraic identity: the value of f itself
+        return jnp.asarray(f(*args))
     if ident.order == 2:
         f = layout.gradient(ident.f, k, layout="mixed")
     return layout.jacobian(f, k, layout=ident.layout)(*args)
@@ -188,7 +190,11 @@ def verify(
     (``jaxmc.jacobian(f, layout=identity.layout)``; for order 2 the Jacobian of
     ``jaxmc.gradient(f)``), compares it with the closed form, and records the
     max relative error
-    ``max|closed - autodiff| / max|autodiff|``. Draws of one size are vmapped
+    ``max|closed - autodiff| / max|autodiff|``. An identity with parameters
+    (``tr(X^k)`` for every ``k``) is checked at every listed value, on the same
+    draws, and its row gives the largest error over them; an algebraic identity
+    (order 0) compares the value of ``f`` with the closed form. Draws of one
+    size are vmapped
     and run op by op, so compiled kernels are shared across identities and
     trials of the same sizes (every identity in one call uses the same sizes).
 
@@ -254,8 +260,9 @@ def verify(
         k = jax.random.fold_in(draw_key, zlib.crc32(ident.name.encode()))
         errs = [
             _group_errors(
-                ident, jax.random.split(jax.random.fold_in(k, g), count), dims, dtype
+                bound, jax.random.split(jax.random.fold_in(k, g), count), dims, dtype
             )
+            for bound in ident.instances()
             for g, (dims, count) in enumerate(zip(all_dims, counts, strict=True))
         ]
         err = float(np.max(np.concatenate(errs)))
