@@ -25,6 +25,16 @@ and ``Y`` each a scalar, a vector or a matrix:
 * **"denominator"** (gradient formulation): the transposes of the numerator
   layout: a scalar by a vector is a column ``(n, 1)``, a scalar by a matrix has
   the shape of ``X``, a vector by a vector is ``(n, m)``.
+
+  This is the standard convention (Wikipedia's "Matrix calculus" layout
+  tables, Magnus & Neudecker): in numerator layout the derivative of a scalar
+  by a column vector is a **row**, and the column gradient ``nabla f`` is the
+  denominator-layout derivative. The seed notes (09-10 Matrix Calculus and
+  Tutorial 04) say the opposite, "numerator layout: the gradient is a column
+  vector"; their formulas (``d(a^T x)/dx = a`` as a column, ``d(Ax)/dx = A``)
+  mix the two, which is jaxmc's ``"mixed"`` layout. jaxmc follows the
+  standard convention: ``gradient(f, layout="numerator")`` is a row
+  ``(1, n)``.
 * **"mixed"** (what most ML papers and ``jax.grad`` use): a scalar ``y`` gives
   a gradient shaped exactly like the variable (``(n,)`` for ``(n,)``, ``(p, q)``
   for ``(p, q)``); a scalar ``x`` gives a derivative shaped exactly like ``y``;

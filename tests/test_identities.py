@@ -469,8 +469,8 @@ def test_errata_are_recorded_and_the_printed_forms_are_wrong():
         ident = identities.get(name)
         assert ident.erratum.printed and ident.erratum.correction
         assert "corrected" in ident.source
-        # the corrected form passes (float64), the printed one fails clearly
-        assert identities.verify(name, trials=2, dtype=jnp.float64, **FAST).all_passed
+        # the corrected form passes (the whole-catalog tests), the printed one
+        # fails clearly on the same draws
         printed = dataclasses.replace(
             ident, derivative=ident.erratum.printed_form, erratum=None
         )

@@ -45,6 +45,8 @@ def latex_table(identities: Iterable[Identity] | None = None) -> str:
             lines.append(r"\midrule")
         family = ident.family
         wrt = ident.wrt if ident.order == 1 else f"{ident.wrt}\\ (\\text{{Hessian}})"
+        if ident.order == 0:  # an algebraic identity: nothing is differentiated
+            wrt = r"\text{--}"
         lines.append(
             f"{_tt(ident.name)} & ${ident.expression}$ & ${wrt}$ & "
             f"${ident.derivative_latex}$ & {ident.layout} \\\\"

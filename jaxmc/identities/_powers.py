@@ -66,7 +66,7 @@ def identities() -> list[Identity]:
             (In("X", "n n", "square"),),
             domain="X square",
             source=eq(121, "2.5.3"),
-            params=(Param("k", (1, 2, 3, 5), k_pos),),
+            params=(Param("k", (1, 2, 5), k_pos),),
         ),
         Identity(
             "trace.AXk",
@@ -80,7 +80,7 @@ def identities() -> list[Identity]:
             (In("A", "n n"), In("X", "n n", "square")),
             domain="X square",
             source=eq(122, "2.5.3"),
-            params=(Param("k", (1, 2, 3, 4), k_pos),),
+            params=(Param("k", (1, 2, 4), k_pos),),
         ),
         Identity(
             "det.Xk",
@@ -96,7 +96,7 @@ def identities() -> list[Identity]:
             source=eq(58, "2.1.4"),
             note="The Cookbook states it for k >= 1; with X invertible it holds "
             "for every integer k (det(X^k) = det(X)^k), negative k included.",
-            params=(Param("k", (-2, -1, 1, 2, 3), "every integer k, X invertible"),),
+            params=(Param("k", (-2, 1, 3), "every integer k, X invertible"),),
         ),
         Identity(
             "linear.aTXkb",
@@ -110,7 +110,7 @@ def identities() -> list[Identity]:
             (In("a", "n"), In("X", "n n", "square"), In("b", "n")),
             domain="X square",
             source=eq(91, "2.4.3", "the power written n there"),
-            params=(Param("k", (1, 2, 3, 4), k_pos),),
+            params=(Param("k", (1, 2, 4), k_pos),),
         ),
         Identity(
             "quadratic.aTXkTXkb",
