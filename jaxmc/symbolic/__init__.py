@@ -47,8 +47,10 @@ from jaxmc.symbolic._functions import diag as diag
 from jaxmc.symbolic._functions import exp as exp
 from jaxmc.symbolic._functions import hadamard as hadamard
 from jaxmc.symbolic._functions import inv as inv
+from jaxmc.symbolic._functions import kron as kron
 from jaxmc.symbolic._functions import log as log
 from jaxmc.symbolic._functions import logdet as logdet
+from jaxmc.symbolic._functions import norm1 as norm1
 from jaxmc.symbolic._functions import norm2 as norm2
 from jaxmc.symbolic._functions import relu as relu
 from jaxmc.symbolic._functions import sigmoid as sigmoid
@@ -58,6 +60,8 @@ from jaxmc.symbolic._functions import sum as sum  # noqa: A004
 from jaxmc.symbolic._functions import symbols as symbols
 from jaxmc.symbolic._functions import tanh as tanh
 from jaxmc.symbolic._functions import tr as tr
+from jaxmc.symbolic._functions import trace as trace
+from jaxmc.symbolic._functions import vec as vec
 from jaxmc.symbolic._parse import ParseError as ParseError
 from jaxmc.symbolic._parse import parse as parse
 from jaxmc.symbolic._simplify import simplify as simplify
@@ -79,8 +83,10 @@ __all__ = [
     "exp",
     "hadamard",
     "inv",
+    "kron",
     "log",
     "logdet",
+    "norm1",
     "norm2",
     "parse",
     "relu",
@@ -93,4 +99,6 @@ __all__ = [
     "tanh",
     "to_jax",
     "tr",
+    "trace",
+    "vec",
 ]

@@ -16,6 +16,7 @@ from jaxmc.symbolic._diff import (
     UnsupportedDerivative,
     gradient_of_linear,
     jacobian_of_linear,
+    jacobian_vec,
 )
 from jaxmc.symbolic._diff import (
     differential as _differential,
@@ -25,6 +26,7 @@ from jaxmc.symbolic._expr import (
     Expr,
     Symbol,
     matmul,
+    numel,
     substitute,
     transpose,
     unify_pairs,
@@ -276,33 +278,25 @@ def derive(
     f = _as_expr(fn, f, declarations)
     x = _variable(fn, f, wrt)
     _checks.check_one_of(fn, "layout", layout, LAYOUTS)
-    if not isinstance(hessian, bool):
-        msg = f"{fn}: argument `hessian` must be a bool; got {hessian!r}."
-        raise TypeError(msg)
+    _check_bool(fn, "hessian", hessian)
+    _check_bool(fn, "verify", verify)
     fk, xk = f.kind, x.declared_kind
-    if fk == "matrix":
-        msg = (
-            f"{fn}: `{f}` is matrix-valued; its derivative with respect to {x.name} "
-            f"is a 4-way tensor that needs the vec layout, which symbolic derivation "
-            f"does not support. Use jaxmc.symbolic.differential for d({f}), or "
-            f"derive a scalar function of it."
-        )
-        raise UnsupportedDerivative(msg)
     if hessian and fk != "scalar":
         msg = f"{fn}: hessian=True needs a scalar expression; `{f}` is a {fk}."
         raise ValueError(msg)
-    if hessian and xk == "matrix":
-        msg = (
-            f"{fn}: the Hessian with respect to the matrix {x.name} needs the vec "
-            f"layout, which symbolic derivation does not support; derive with "
-            f"respect to a vector, or use jax.hessian."
+    kron_form = fk == "matrix" or (xk == "matrix" and (hessian or fk != "scalar"))
+    if kron_form and layout not in ("vec", "jax"):
+        ways = 2 * _RANK[xk] if hessian else _RANK[fk] + _RANK[xk]
+        what = (
+            f"the Hessian of `{f}` with respect to the matrix {x.name}"
+            if hessian
+            else f"the derivative of the {fk}-valued `{f}` with respect to the {xk} "
+            f"{x.name}"
         )
-        raise UnsupportedDerivative(msg)
-    if fk != "scalar" and xk == "matrix":
         msg = (
-            f"{fn}: the Jacobian of the {fk} `{f}` with respect to the matrix "
-            f"{x.name} needs the vec layout, which symbolic derivation does not "
-            f"support; use jaxmc.symbolic.differential."
+            f"{fn}: {what} is a {ways}-way tensor, which the {layout!r} layout "
+            f"cannot hold as a matrix; pass layout='vec' for its Kronecker form "
+            f"(d vec(f) = J d vec({x.name})), or use jaxmc.symbolic.differential."
         )
         raise UnsupportedDerivative(msg)
 
@@ -313,12 +307,14 @@ def derive(
     g = simplify(substitute(f, x, x_free)) if x_free is not x else simplify(f)
     x_user, x = x, x_free
     dx = _direction(x)
-    if fk == "row":
+    if fk == "row" and not kron_form:
         g = simplify(transpose(g))
     df = _differential(g, x, dx)
     df = simplify(df) if df is not None else None
 
-    if fk == "scalar":
+    if kron_form:
+        result, kind = _kron_form(g, df, x, dx, hessian)
+    elif fk == "scalar":
         grad = simplify(gradient_of_linear(df, dx)) if df is not None else zero(x.shape)
         if hessian:
             ddf = _differential(grad, x, dx)
@@ -349,13 +345,108 @@ def derive(
     x = x_user
     syms = f.symbols
     raw = _codegen.make_function(result, syms, fn + " result")
-    call = _codegen.wrap(_in_layout(raw, kind, layout, syms.index(x), fk), syms)
+    if kron_form:
+        shaped = _kron_layout(raw, f, kind, layout, syms, syms.index(x))
+    else:
+        shaped = _in_layout(raw, kind, layout, syms.index(x), fk)
+    call = _codegen.wrap(_columns_in(shaped, syms, syms.index(x), kind, layout), syms)
     out = Derivative(f, x, kind, layout, result, tuple(s.name for s in syms), call)
     if verify:
         key = _default_key(fn, key)
         err = _verify(fn, out, syms, key)
         out = dataclasses.replace(out, error=err)
     return out
+
+
+_RANK = {"scalar": 0, "vector": 1, "row": 1, "matrix": 2}
+
+
+def _check_bool(fn: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool | np.bool_):
+        msg = (
+            f"{fn}: argument `{name}` must be a bool (True or False); got "
+            f"{type(value).__name__} {value!r}."
+        )
+        raise TypeError(msg)
+
+
+def _kron_form(
+    g: Expr, df: Expr | None, x: Symbol, dx: Symbol, hessian: bool
+) -> tuple[Expr, str]:
+    """The vec-layout Jacobian (or Hessian) of g in Kronecker form, and its kind."""
+    if hessian:
+        grad = simplify(gradient_of_linear(df, dx)) if df is not None else zero(x.shape)
+        dg = _differential(grad, x, dx)
+        n = numel(x.shape)
+        if dg is None:
+            return zero((n, n)), "hessian"
+        return simplify(jacobian_vec(simplify(dg), dx)), "hessian"
+    if df is None:
+        return zero((numel(g.shape), numel(x.shape))), "jacobian"
+    return simplify(jacobian_vec(df, dx)), "jacobian"
+
+
+def _natural(shape: tuple[int, int], kind: str) -> tuple[int, ...]:
+    """A 2-D shape of an expression's kind as the array shape users pass."""
+    return {
+        "scalar": (),
+        "vector": shape[:1],
+        "row": shape[1:],
+        "matrix": shape,
+    }[kind]
+
+
+def _kron_layout(
+    raw: Callable, f: Expr, kind: str, layout: str, syms: tuple, i: int
+) -> Callable:
+    """Shapes a Kronecker-form result as the "vec" layout (or converts to "jax")."""
+
+    def out(*vals: Any) -> jax.Array:
+        y = raw(*vals)
+        x_shape = tuple(np.shape(vals[i]))
+        if kind == "hessian":
+            f_shape = x_shape
+        else:
+            f_shape = _natural(
+                _codegen.concrete_shape(f, syms, vals, "jaxmc.symbolic"), f.kind
+            )
+        y = y.reshape(layout_shape(x_shape, f_shape, "vec"))
+        if layout == "jax":
+            y = convert_layout(
+                y, in_shape=x_shape, out_shape=f_shape, src="vec", dst="jax"
+            )
+        return y
+
+    return out
+
+
+def _columns_in(
+    call: Callable, syms: tuple, i: int, kind: str, layout: str
+) -> Callable:
+    """Accepts an explicit column (n, 1) for vector symbols, as jaxmc.jacobian does.
+
+    Every vector argument may be given as (n,) or (n, 1); the derivative's
+    shape follows :func:`jaxmc.layout_shape` of the variable as given (a
+    gradient in the mixed layout of a column variable is a column).
+    """
+    vector = [s.declared_kind == "vector" for s in syms]
+
+    def f(*vals: Any) -> jax.Array:
+        vals = list(vals)
+        column = False
+        for j, v in enumerate(vals):
+            if vector[j] and np.ndim(v) == 2 and np.shape(v)[1] == 1:
+                vals[j] = v[:, 0] if hasattr(v, "shape") else v
+                column = column or j == i
+        y = call(*vals)
+        if column and kind == "gradient" and layout in ("mixed", "jax"):
+            y = y.reshape(-1, 1)
+        if column and kind == "hessian" and layout == "jax":
+            n = y.shape[0]
+            y = y.reshape(n, 1, n, 1)
+        return y
+
+    return f
 
 
 def _shapes(kind: str, f_kind: str, x_shape: tuple, mixed_shape: tuple) -> tuple:
@@ -429,6 +520,7 @@ def differential(
     fn = "jaxmc.symbolic.differential"
     f = _as_expr(fn, f, declarations)
     x = _variable(fn, f, wrt)
+    _check_bool(fn, "verify", verify)
     dx = _direction(x)
     df = _differential(simplify(f), x, dx)
     result = simplify(df) if df is not None else zero(f.shape)
@@ -501,7 +593,12 @@ def _reference(out: Derivative, f: Callable, syms: tuple) -> Callable:
     def both(*vals):
         ref = op[out.kind](f, argnums=i)(*vals)  # the "jax" layout
         x_shape = tuple(np.shape(vals[i]))
-        ins, outs = _shapes(out.kind, out.f.kind, x_shape, ref.shape)
+        if out.kind == "hessian":
+            ins, outs = x_shape, x_shape
+        elif out.kind == "gradient":
+            ins, outs = x_shape, ()
+        else:
+            ins, outs = x_shape, jax.eval_shape(f, *vals).shape
         ref = convert_layout(
             ref, in_shape=ins, out_shape=outs, src="jax", dst=out.layout
         )

@@ -38,6 +38,9 @@ _TOKEN = re.compile(
 
 _UNARY_FUNCS = {
     "tr": ex.tr,
+    "trace": ex.tr,
+    "norm1": ex.norm1,
+    "vec": ex.vec,
     "det": ex.det,
     "logdet": ex.logdet,
     "inv": ex.inv,
@@ -47,7 +50,7 @@ _UNARY_FUNCS = {
 }
 KINDS = ("scalar", "vector", "matrix", "symmetric", "spd", "diagonal")
 RESERVED = frozenset(
-    set(_UNARY_FUNCS) | set(ex.ELEMENTWISE) | {"vector", "matrix", "eye"}
+    set(_UNARY_FUNCS) | set(ex.ELEMENTWISE) | {"vector", "matrix", "eye", "kron"}
 )
 
 
@@ -265,6 +268,11 @@ class _Parser:
         if self.tok.kind == "op" and self.tok.value == ")":
             raise self.error(f"{name}() needs an argument")
         arg = self.expr()
+        if name == "kron":
+            self.expect(",")
+            second = self.expr()
+            self.expect(")")
+            return self.apply(tok.pos, ex.kron, arg, second)
         if self.tok.kind == "op" and self.tok.value == ",":
             raise self.error(f"{name}() takes one argument")
         self.expect(")")

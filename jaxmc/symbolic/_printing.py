@@ -14,6 +14,7 @@ from collections.abc import Callable
 from jaxmc.symbolic._expr import (
     Add,
     Broadcast,
+    CommutationMatrix,
     Const,
     Det,
     Diag,
@@ -23,8 +24,11 @@ from jaxmc.symbolic._expr import (
     Hadamard,
     Identity,
     Inv,
+    Kron,
     LogDet,
     MatMul,
+    MatPower,
+    Norm1,
     Norm2,
     Power,
     ScalarMul,
@@ -32,6 +36,7 @@ from jaxmc.symbolic._expr import (
     Symbol,
     Trace,
     Transpose,
+    Vec,
     Zero,
     kind_of,
 )
@@ -143,13 +148,21 @@ def _t(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
         return f"{_tw(e.args[0], _POST)}{op}{p}", _POW
     if isinstance(e, Transpose):
         return _tw(e.args[0], _POST) + "'", _POST
+    if isinstance(e, MatPower):
+        return f"{_tw(e.args[0], _POST)}^{e.k}", _POW
+    if isinstance(e, Kron):
+        return f"kron({_t(e.args[0])[0]}, {_t(e.args[1])[0]})", _ATOM
+    if isinstance(e, CommutationMatrix):
+        return f"commutation_matrix({e.m!r}, {e.n!r})", _ATOM
     name = {
         Trace: "tr",
         Det: "det",
         Inv: "inv",
         Sum: "sum",
         Norm2: "norm2",
+        Norm1: "norm1",
         Diag: "diag",
+        Vec: "vec",
     }.get(type(e))
     if isinstance(e, Func):
         name = e.name
@@ -187,6 +200,14 @@ def _lname(name: str) -> str:
     if tail:
         return f"{_lname(head)}_{{{tail}}}"
     return rf"\mathit{{{name}}}"
+
+
+def _ldim(d: object) -> str:
+    """A size in LaTeX: a number, or rows(X) as m_X and cols(X) as n_X."""
+    s = repr(d)
+    for word, letter in (("rows(", "m_"), ("cols(", "n_"), ("len(", "n_")):
+        s = s.replace(word, letter)
+    return s.replace(")", "")
 
 
 _LFUNC = {
@@ -248,6 +269,15 @@ def _l(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
         if isinstance(a, Transpose):
             return _lw(a.args[0], _POST) + r"^{-\top}", _POST
         return _lw(a, _POST) + "^{-1}", _POST
+    if isinstance(e, MatPower):
+        a = e.args[0]
+        base = _lw(a, _ATOM) if isinstance(a, Transpose | Inv) else _lw(a, _POST)
+        return f"{base}^{{{e.k}}}", _POST
+    if isinstance(e, Kron):
+        # Looser than the matrix product: (A kron B) C is written with parentheses.
+        return rf"{_lw(e.args[0], _MUL)} \otimes {_lw(e.args[1], _POW)}", _NEG
+    if isinstance(e, CommutationMatrix):
+        return rf"K_{{{_ldim(e.m)},{_ldim(e.n)}}}", _ATOM
     a = _l(e.args[0])[0]
     if isinstance(e, Func):
         if e.name == "abs":
@@ -256,13 +286,17 @@ def _l(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
             return rf"\sqrt{{{a}}}", _ATOM
         return rf"{_LFUNC[e.name]}\left({a}\right)", _ATOM
     if isinstance(e, Norm2):
-        return rf"\left\lVert {a}\right\rVert_2", _ATOM
+        sub = "F" if kind_of(e.args[0].shape) == "matrix" else "2"
+        return rf"\lVert {a}\rVert_{sub}", _ATOM
+    if isinstance(e, Norm1):
+        return rf"\lVert {a}\rVert_1", _ATOM
     name = {
         Trace: r"\operatorname{tr}",
         Det: r"\det",
         LogDet: r"\log\det",
         Sum: r"\operatorname{sum}",
         Diag: r"\operatorname{diag}",
+        Vec: r"\operatorname{vec}",
     }.get(type(e))
     if name is None:  # pragma: no cover
         msg = f"jaxmc.symbolic: no LaTeX form for {type(e).__name__}."

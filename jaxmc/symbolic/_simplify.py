@@ -13,6 +13,7 @@ from __future__ import annotations
 from jaxmc.symbolic._expr import (
     Add,
     Broadcast,
+    CommutationMatrix,
     Const,
     Det,
     Diag,
@@ -22,8 +23,10 @@ from jaxmc.symbolic._expr import (
     Hadamard,
     Identity,
     Inv,
+    Kron,
     LogDet,
     MatMul,
+    MatPower,
     Norm2,
     Power,
     ScalarMul,
@@ -31,11 +34,14 @@ from jaxmc.symbolic._expr import (
     Symbol,
     Trace,
     Transpose,
+    Vec,
     Zero,
     add_many,
     broadcast,
+    dim_mul,
     is_scalar_shape,
     kind_of,
+    same_dim,
     zero,
 )
 
@@ -79,6 +85,8 @@ def _rebuild(e: Expr, args: tuple[Expr, ...]) -> Expr:
         return e
     if isinstance(e, Power):
         return Power(args[0], e.p)
+    if isinstance(e, MatPower):
+        return MatPower(args[0], e.k)
     if isinstance(e, Func):
         return Func(e.name, args[0])
     return type(e)(args, e.shape)
@@ -224,7 +232,47 @@ def _node(e: Expr, args: tuple[Expr, ...]) -> Expr:  # noqa: C901 - a rule table
         if isinstance(a, ScalarMul):
             return _smul(a.args[0], Diag((a.args[1],), e.shape))
         return _rebuild(e, args)
+    if isinstance(e, Kron):
+        return _kron(args[0], args[1])
+    if isinstance(e, Vec):
+        a = args[0]
+        if _is_zero(a):
+            return zero(e.shape)
+        if isinstance(a, ScalarMul):
+            return _smul(a.args[0], Vec((a.args[1],), e.shape))
+        return _rebuild(e, args)
+    if isinstance(e, MatPower):
+        a = args[0]
+        if isinstance(a, Identity):
+            return a
+        if isinstance(a, ScalarMul):
+            return _smul(Power(a.args[0], float(e.k)), MatPower(a.args[1], e.k))
+        if isinstance(a, MatPower):
+            return MatPower(a.args[0], a.k * e.k)
+        return _rebuild(e, args)
     return _rebuild(e, args)
+
+
+def _kron(a: Expr, b: Expr) -> Expr:
+    """kron(a, b), with scalars and zeros taken out."""
+    shape = (dim_mul(a.shape[0], b.shape[0]), dim_mul(a.shape[1], b.shape[1]))
+    if is_scalar_shape(a.shape):
+        return _scalar_mul(a, b)
+    if is_scalar_shape(b.shape):
+        return _scalar_mul(b, a)
+    if _is_zero(a) or _is_zero(b):
+        return zero(shape)
+    if isinstance(a, ScalarMul):
+        return _scalar_mul(a.args[0], _kron(a.args[1], b))
+    if isinstance(b, ScalarMul):
+        return _scalar_mul(b.args[0], _kron(a, b.args[1]))
+    if isinstance(a, Identity) and isinstance(b, Identity):
+        return Identity((), shape)
+    return Kron((a, b), shape)
+
+
+def _base_exp(e: Expr) -> tuple[Expr, int]:
+    return (e.args[0], e.k) if isinstance(e, MatPower) else (e, 1)
 
 
 def _hfactors(e: Expr) -> list[Expr]:
@@ -299,6 +347,12 @@ def _transpose(a: Expr) -> Expr:
         return _mm(_t(a.args[1]), _t(a.args[0]))
     if isinstance(a, Inv):
         return Inv((_t(a.args[0]),), (a.shape[1], a.shape[0]))
+    if isinstance(a, MatPower):
+        return MatPower(_t(a.args[0]), a.k)
+    if isinstance(a, Kron):
+        return Kron((_t(a.args[0]), _t(a.args[1])), (a.shape[1], a.shape[0]))
+    if isinstance(a, CommutationMatrix):
+        return CommutationMatrix(a.n, a.m)
     if isinstance(a, Add):
         return Add(tuple(_t(x) for x in a.args), (a.shape[1], a.shape[0]))
     return _t(a)
@@ -375,6 +429,27 @@ def _matmul(a: Expr, b: Expr) -> Expr:
         if not rest:
             return Identity((), shape)
         return _chain(rest)
+    (b1, p1), (b2, p2) = _base_exp(last), _base_exp(first)
+    if b1 == b2 and kind_of(b1.shape) == "matrix":
+        return _chain(fa[:-1] + [MatPower(b1, p1 + p2)] + fb[1:])
+    if (
+        isinstance(last, Kron)
+        and isinstance(first, Kron)
+        and same_dim(last.args[0].shape[1], first.args[0].shape[0])
+        and same_dim(last.args[1].shape[1], first.args[1].shape[0])
+    ):
+        merged = _kron(
+            _matmul(last.args[0], first.args[0]), _matmul(last.args[1], first.args[1])
+        )
+        return _chain(fa[:-1] + [merged] + fb[1:])
+    if (
+        isinstance(last, CommutationMatrix)
+        and isinstance(first, CommutationMatrix)
+        and same_dim(last.m, first.n)
+        and same_dim(last.n, first.m)
+    ):
+        rest = fa[:-1] + fb[1:]
+        return _chain(rest) if rest else Identity((), shape)
     if (
         isinstance(last, Diag)
         and isinstance(first, Diag)
@@ -433,13 +508,35 @@ def _add(terms: list[Expr], shape: tuple) -> Expr:
             c0 = -c0
         inner = tuple(_with_coef(c / c0, t) for c, t in items)
         return _smul(Const(c0), Add(inner, shape))
-    factored = _factor(items, shape)
+    factored = _kron_factor(items, shape)
+    if factored is None:
+        factored = _factor(items, shape)
     if factored is not None:
         return factored
     out = [_with_coef(c, t) for c, t in items]
     if len(out) == 1:
         return out[0]
     return Add(tuple(out), shape)
+
+
+def _kron_factor(items: list[tuple[float, Expr]], shape: tuple) -> Expr | None:
+    """kron(A, B) + kron(A, C) = kron(A, B + C) (and on the right)."""
+    for side in (0, 1):
+        groups: dict[Expr, list[int]] = {}
+        for i, (_, t) in enumerate(items):
+            if isinstance(t, Kron):
+                groups.setdefault(t.args[side], []).append(i)
+        for f, idx in groups.items():
+            if len(idx) < 2:
+                continue
+            other = [_with_coef(items[i][0], items[i][1].args[1 - side]) for i in idx]
+            inner = _add(other, other[0].shape)
+            merged = _kron(f, inner) if side == 0 else _kron(inner, f)
+            rest = [_with_coef(c, t) for i, (c, t) in enumerate(items) if i not in idx]
+            if not rest:
+                return merged
+            return Add(tuple([merged, *rest]), shape)
+    return None
 
 
 def _factor(items: list[tuple[float, Expr]], shape: tuple) -> Expr | None:
