@@ -22,8 +22,11 @@ from jaxmc.symbolic._diff import (
     differential as _differential,
 )
 from jaxmc.symbolic._expr import (
+    Det,
     Dim,
     Expr,
+    Inv,
+    LogDet,
     Symbol,
     matmul,
     numel,
@@ -618,19 +621,37 @@ def _verify(
         id(d): d.value if d.value is not None else int(rng.integers(2, 6)) for d in dims
     }  # noqa: E501
     worst = 0.0
+    inverted = _inverted(out)
     with jax.enable_x64(True):
         check = _reference(out, _codegen.make_function(out.f, fsyms, fn), syms)
         for point in range(2):
-            for positive in (False, True):
+            singular: list[str] = []
+            for attempt, positive in enumerate((False, True, False, True)):
+                if attempt == 2:  # other sizes: X - X' is singular at odd sizes
+                    sizes = {
+                        id(d): d.value
+                        if d.value is not None
+                        else int(rng.integers(2, 6))
+                        for d in dims
+                    }
                 vals = _sample(syms, sizes, rng, positive)
                 fval, ref = (np.asarray(r) for r in check(*vals))
-                if np.all(np.isfinite(fval)) and np.all(np.isfinite(ref)):
+                where = _singular_at(inverted, syms, vals, fn)
+                finite = np.all(np.isfinite(fval)) and np.all(np.isfinite(ref))
+                if finite and where is None:
                     break
+                singular.append(
+                    (where or f"`{out.f}` or its autodiff derivative is not finite")
+                    + f" (sizes {_fmt_sizes(dims, sizes)})"
+                )
             else:
                 msg = (
-                    f"{fn}: could not verify `{out.text}`: `{out.f}` or its "
-                    f"autodiff derivative is not finite at the random points; pass "
-                    f"verify=False to skip the check."
+                    f"{fn}: could not verify `{out.text}`: the expression is "
+                    f"singular (or not finite) at every random point tried: "
+                    f"{'; '.join(dict.fromkeys(singular))}. The closed form may "
+                    f"still hold where `{out.f}` is defined; pass verify=False to "
+                    f"skip the check, or declare the symbols (e.g. spd) so that "
+                    f"the expression is defined."
                 )
                 raise VerificationError(msg)
             got = np.asarray(out.fn(*vals))
@@ -654,6 +675,40 @@ def _verify(
                 raise VerificationError(msg)
             worst = max(worst, err)
     return worst
+
+
+# A sample point where a matrix that is inverted (or whose determinant is taken)
+# has a condition number above this is too close to singular to check at.
+_COND_LIMIT = 1e8
+
+
+def _inverted(out: Derivative) -> list[Expr]:
+    """The arguments of inv, det and log det in f and in the closed form."""
+    found: dict[Expr, None] = {}
+    stack = [out.f, out.expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Inv | Det | LogDet) and e.args[0].kind == "matrix":
+            found.setdefault(e.args[0], None)
+        stack.extend(e.args)
+    return list(found)
+
+
+def _singular_at(
+    mats: list[Expr], syms: tuple[Symbol, ...], vals: list, fn: str
+) -> str | None:
+    """Which inverted matrix is (nearly) singular at the point, or None."""
+    if not mats:
+        return None
+    used = [s for s in syms if any(m.depends_on(s) for m in mats)]
+    vals_used = [v for s, v in zip(syms, vals, strict=True) if s in used]
+    values = _codegen.evaluate(mats, used, vals_used, fn)
+    for m, v in zip(mats, values, strict=True):
+        v = np.asarray(v)
+        cond = np.linalg.cond(v) if np.all(np.isfinite(v)) else np.inf
+        if not cond < _COND_LIMIT:
+            return f"`{m}` has condition number {cond:.1e}"
+    return None
 
 
 def _fmt_sizes(dims: list[Dim], sizes: dict[int, int]) -> str:

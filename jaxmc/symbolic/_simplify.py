@@ -36,9 +36,11 @@ from jaxmc.symbolic._expr import (
     Transpose,
     Vec,
     Zero,
+    ZeroDivisionError_,
     add_many,
     broadcast,
     dim_mul,
+    is_constant_zero,
     is_scalar_shape,
     kind_of,
     same_dim,
@@ -138,6 +140,9 @@ def _node(e: Expr, args: tuple[Expr, ...]) -> Expr:  # noqa: C901 - a rule table
             return zero(e.shape)
         if _is_one(b):
             return a
+        if is_constant_zero(b):
+            msg = f"jaxmc.symbolic: division by zero: `{b}` is identically zero."
+            raise ZeroDivisionError_(msg)
         if isinstance(a, Const) and isinstance(b, Const):
             return Const(a.value / b.value)
         if isinstance(b, Const) and not isinstance(a, Broadcast):
@@ -151,6 +156,9 @@ def _node(e: Expr, args: tuple[Expr, ...]) -> Expr:  # noqa: C901 - a rule table
             return a
         if e.p == 0.0:
             return broadcast(Const(1.0), e.shape)
+        if e.p < 0 and is_constant_zero(a):
+            msg = f"jaxmc.symbolic: division by zero: `{a}` to the power {e.p:g}."
+            raise ZeroDivisionError_(msg)
         if isinstance(a, Const):
             return Const(a.value**e.p)
         if isinstance(a, Power) and float(e.p).is_integer():
