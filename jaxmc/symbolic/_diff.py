@@ -427,12 +427,18 @@ def jacobian_vec(df: Expr, dx: Symbol) -> Expr:
         elif isinstance(e, Vec):
             push(a[0], g)
         elif isinstance(e, Diag):
-            what = (
-                "diag of a vector"
-                if kind_of(e.shape) == "matrix"
-                else "diag of a matrix"
+            # vec(diag(u)) = D u and diag(M) = D' vec(M), with the selection
+            # D = diag(vec(I)) (1 kron I) of shape (n^2, n).
+            n = e.shape[0]
+            eye = identity(n)
+            sel = mm(
+                Diag((vec(eye),), (numel(eye.shape), numel(eye.shape))),
+                kron(Broadcast((Const(1.0),), (n, 1)), eye),
             )
-            _vec_unsupported(e, what)
+            if kind_of(e.shape) == "matrix":
+                push(a[0], mm(g, sel))
+            else:
+                push(a[0], mm(g, t(sel)))
         else:
             _vec_unsupported(e, type(e).__name__)
 
