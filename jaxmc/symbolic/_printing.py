@@ -66,6 +66,39 @@ def _neg_coef(e: Expr) -> tuple[float, Expr] | None:
     return None
 
 
+def _den(u: Expr, q: float) -> Expr:
+    """The denominator u^q, written as u (q = 1) or sqrt(u) (q = 1/2)."""
+    if q == 1.0:
+        return u
+    if q == 0.5:
+        return Func("sqrt", u)
+    return Power(u, q)
+
+
+def _fraction(e: Expr) -> tuple[Expr | None, Expr] | None:
+    """(numerator or None for 1, denominator) when ``e`` reads as a division.
+
+    ``s*a`` with ``s = u^(-q)`` or ``s = n/u`` (scalars) is ``a/u^q``; an
+    element-wise ``a .* u.^(-q)`` is ``a./u.^q``; ``u.^(-q)`` is ``1./u.^q``.
+    """
+    if isinstance(e, Power) and e.p < 0:
+        return None, _den(e.args[0], -e.p)
+    if isinstance(e, ScalarMul):
+        s, a = e.args
+        if isinstance(s, Power) and s.p < 0:
+            return a, _den(s.args[0], -s.p)
+        if isinstance(s, ElemDiv) and isinstance(s.args[0], Const):
+            n = s.args[0].value
+            num = a if n == 1.0 else ScalarMul((s.args[0], a), a.shape)
+            return num, s.args[1]
+    if isinstance(e, Hadamard):
+        a, b = e.args
+        for num, d in ((a, b), (b, a)):
+            if isinstance(d, Power) and d.p < 0:
+                return num, _den(d.args[0], -d.p)
+    return None
+
+
 # ------------------------------------------------------------------- text
 
 
@@ -110,6 +143,12 @@ def _tw(e: Expr, prec: int) -> str:
 def _t(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
     if isinstance(e, Symbol):
         return e.name, _ATOM
+    frac = _fraction(e)
+    if frac is not None:
+        num, den = frac
+        op = "/" if kind_of(den.shape) == "scalar" else "./"
+        top = "1" if num is None else _tw(num, _MUL)
+        return f"{top}{op}{_tw(den, _POW)}", _MUL
     if isinstance(e, Const):
         return _num(e.value), (_NEG if e.value < 0 else _ATOM)
     if isinstance(e, Zero):
@@ -226,6 +265,14 @@ _LFUNC = {
 def _l(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
     if isinstance(e, Symbol):
         return _lname(e.name), _ATOM
+    frac = _fraction(e)
+    if frac is not None:
+        num, den = frac
+        top = "1" if num is None else _l(num)[0]
+        if kind_of(den.shape) == "scalar":
+            return rf"\frac{{{top}}}{{{_l(den)[0]}}}", _ATOM
+        top = "1" if num is None else _lw(num, _MUL)
+        return rf"{top} \oslash {_lw(den, _POW)}", _MUL
     if isinstance(e, Const):
         return _num(e.value), (_NEG if e.value < 0 else _ATOM)
     if isinstance(e, Zero):

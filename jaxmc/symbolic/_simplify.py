@@ -379,6 +379,10 @@ def _scalar_mul(s: Expr, a: Expr) -> Expr:
         return s
     if isinstance(s, Const) and isinstance(a, Const):
         return Const(s.value * a.value)
+    if isinstance(s, Const) and s.value < 0:
+        flipped = _negate_sum_factor(a)
+        if flipped is not None:
+            return flipped if s.value == -1.0 else _smul(Const(-s.value), flipped)
     if isinstance(s, ScalarMul):
         return _scalar_mul(s.args[0], _scalar_mul(s.args[1], a))
     both = _combine_scalars(s, a)
@@ -398,6 +402,23 @@ def _scalar_mul(s: Expr, a: Expr) -> Expr:
         if isinstance(inner, Const):
             return Broadcast((Const(s.value * inner.value),), a.shape)
     return _smul(s, a)
+
+
+def _negate_sum_factor(a: Expr) -> Expr | None:
+    """-a with the sign taken into a sum factor that has more minus signs.
+
+    ``-2*(X - U*V')*V`` becomes ``2*(U*V' - X)*V``: no negation of a sum that
+    itself starts with a minus (None when ``a`` has no such factor).
+    """
+    fs = _factors(a)
+    for i, f in enumerate(fs):
+        if isinstance(f, Add):
+            coefs = [_split_coef(t)[0] for t in f.args]
+            if sum(c < 0 for c in coefs) >= sum(c > 0 for c in coefs):
+                terms = [_with_coef(-c, t) for c, t in map(_split_coef, f.args)]
+                neg = Add(tuple(terms), f.shape)
+                return _chain(fs[:i] + [neg] + fs[i + 1 :])
+    return None
 
 
 def _factors(e: Expr) -> list[Expr]:
@@ -514,17 +535,28 @@ def _add(terms: list[Expr], shape: tuple) -> Expr:
     if len(items) > 1 and c0 != 1.0 and all(abs(c) == c0 for c, _ in items):
         if all(c < 0 for c, _ in items):
             c0 = -c0
-        inner = tuple(_with_coef(c / c0, t) for c, t in items)
+        inner = tuple(_with_coef(c / c0, t) for c, t in _ordered(items))
         return _smul(Const(c0), Add(inner, shape))
     factored = _kron_factor(items, shape)
     if factored is None:
         factored = _factor(items, shape)
     if factored is not None:
         return factored
-    out = [_with_coef(c, t) for c, t in items]
+    out = [_with_coef(c, t) for c, t in _ordered(items)]
     if len(out) == 1:
         return out[0]
     return Add(tuple(out), shape)
+
+
+def _ordered(items: list[tuple[float, Expr]]) -> list[tuple[float, Expr]]:
+    """Canonical term order: positive terms first, then by their text.
+
+    So equal sums compare equal however they were built (``inv(A + x*x')`` and
+    ``inv(x*x' + A)``), and a sum reads ``A*x - b`` rather than ``-b + A*x``.
+    """
+    from jaxmc.symbolic._printing import to_text
+
+    return sorted(items, key=lambda ct: (ct[0] < 0, to_text(ct[1])))
 
 
 def _kron_factor(items: list[tuple[float, Expr]], shape: tuple) -> Expr | None:
@@ -547,10 +579,19 @@ def _kron_factor(items: list[tuple[float, Expr]], shape: tuple) -> Expr | None:
     return None
 
 
+def _scalar_and_factors(t: Expr) -> list[Expr]:
+    """The factors of a product, a scalar coefficient first: s*A*x -> [s, A, x]."""
+    if isinstance(t, ScalarMul) and not isinstance(t.args[0], Const):
+        return [t.args[0], *_factors(t.args[1])]
+    return _factors(t)
+
+
 def _factor(items: list[tuple[float, Expr]], shape: tuple) -> Expr | None:
     """Takes a factor shared by several products out of the sum, if there is one."""
-    chains = [(c, _factors(t)) for c, t in items]
     for side in (-1, 0):
+        # A scalar coefficient is a left factor: s*A*x + s*B*x = s*(A + B)*x.
+        split = _scalar_and_factors if side == 0 else _factors
+        chains = [(c, split(t)) for c, t in items]
         groups: dict[Expr, list[int]] = {}
         for i, (_, fs) in enumerate(chains):
             if len(fs) >= 2:
