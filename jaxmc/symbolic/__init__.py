@@ -22,9 +22,12 @@ gives readable forms such as ``2*A'*(A*x - b)``.
 
 Conventions: vectors are columns; sizes are symbolic (tied by use) unless
 declared; the default "mixed" layout gives gradients the variable's shape and
-Jacobians/Hessians in numerator layout (rows index f). Derivatives that need the
-vec layout (a matrix-valued f, a Hessian in a matrix) raise
-:class:`UnsupportedDerivative`; :func:`differential` covers them as differentials.
+Jacobians/Hessians in numerator layout (rows index f). Derivatives that are
+tensors of order 3 or 4 (a matrix-valued f, a Hessian by a matrix) come in
+Kronecker form with ``layout="vec"`` (Magnus & Neudecker's first identification
+theorem, d vec(f) = J d vec(X)): ``d vec(A X B) = (B' kron A) d vec(X)``,
+``d vec(X') = K d vec(X)`` with the commutation matrix, ``tr(X' A X)`` has the
+Hessian ``kron(I, A + A')``; the names are those of :mod:`jaxmc.vec`.
 
 Python operators follow NumPy (``@`` matrix product, ``*`` element-wise, ``.T``);
 strings follow matrixcalculus.org (``*`` matrix product, ``.*`` element-wise,

@@ -219,7 +219,15 @@ def derive(
       with ``hessian=True`` and a vector (or scalar) x, d(grad f) = H dx gives
       the Hessian H (``kind="hessian"``);
     - vector-valued f and a vector (or scalar) x: df = J dx gives the Jacobian
-      J (``kind="jacobian"``).
+      J (``kind="jacobian"``);
+    - with ``layout="vec"`` (or ``"jax"``), also a matrix-valued f, a vector f
+      by a matrix, and the Hessian by a matrix X: d vec(f) = J d vec(X) gives
+      J in Kronecker form, with the names of :mod:`jaxmc.vec` (``kron``,
+      ``vec``, ``commutation_matrix``): ``A*X*B`` gives ``kron(B', A)``,
+      ``X'`` the commutation matrix, ``inv(X)`` gives
+      ``-kron(inv(X'), inv(X))``, and ``tr(X'*A*X)`` with ``hessian=True``
+      gives ``kron(eye, A + A')``, an ``(nk, nk)`` matrix for X of shape
+      ``(n, k)``.
 
     The result is simplified to a readable closed form (``x'*A*x`` gives
     ``(A + A')*x``) and, unless ``verify=False``, checked against JAX autodiff
@@ -240,15 +248,27 @@ def derive(
     that layout and ``.fn`` returns the layout's explicit shape
     (:func:`jaxmc.layout_shape`). ``"vec"`` and ``"jax"`` have no closed form of
     their own: ``.expr`` is the mixed form and ``.fn`` converts its values with
-    :func:`jaxmc.convert_layout`.
+    :func:`jaxmc.convert_layout`, except for the Kronecker forms above, whose
+    ``.expr`` is the vec-layout closed form. ``.fn`` accepts a vector as ``(n,)``
+    or as a column ``(n, 1)`` (the derivative's shape follows
+    :func:`jaxmc.layout_shape` of the variable as given) and rejects complex
+    inputs.
+
+    The text and LaTeX read as a textbook writes them: positive terms first,
+    common factors taken out, division rather than negative powers
+    (``(x - a)/norm2(x - a)``), no double negation (``2*(U*V' - X)*V``).
 
     Args:
       f: an expression or a string in matrixcalculus.org syntax (see
         :func:`parse`).
       wrt: the variable: a symbol of ``f`` or its name.
-      hessian: derive the Hessian of a scalar ``f`` instead of the gradient.
+      hessian: derive the Hessian of a scalar ``f`` instead of the gradient
+        (a bool).
       layout: "mixed", "numerator", "denominator", "vec" or "jax".
-      verify: check the closed form against autodiff before returning it.
+      verify: check the closed form against autodiff before returning it (a
+        bool). Points where a matrix that is inverted is nearly singular are
+        skipped; if every point tried is, :class:`VerificationError` says the
+        expression is singular there.
       key: PRNG key for the verification's random sizes and points (default
         ``jax.random.key(0)``).
       **declarations: for a string ``f``: name -> "scalar", "vector",
@@ -262,12 +282,13 @@ def derive(
 
     Raises:
       ParseError: a syntax or shape error in the string (with its position).
-      UnsupportedDerivative: a matrix-valued f, a Hessian with respect to a
-        matrix, or a Jacobian through an element-wise function of a matrix that
-        depends on the variable (these need the vec layout); use
-        :func:`differential` there.
-      VerificationError: the closed form disagrees with autodiff.
-      TypeError, ValueError: bad arguments.
+      UnsupportedDerivative: a 3- or 4-way derivative (matrix-valued f, Hessian
+        by a matrix) outside ``layout="vec"``/``"jax"``, or a Jacobian through
+        an element-wise function of a matrix that depends on the variable
+        outside the vec layout; use ``layout="vec"`` or :func:`differential`.
+      VerificationError: the closed form disagrees with autodiff, or the
+        expression is singular at every random point tried.
+      TypeError, ValueError: bad arguments (``hessian``, ``verify`` not bools).
 
     >>> from jaxmc.symbolic import derive
     >>> print(derive("x'*A*x + b'*x", wrt="x").text)
@@ -276,6 +297,8 @@ def derive(
     2*A'*(A*x - b)
     >>> print(derive("log(det(X))", wrt="X").latex)
     X^{-\top}
+    >>> print(derive("tr(X'*A*X)", wrt="X", hessian=True, layout="vec").text)
+    kron(eye, A + A')
     """
     fn = "jaxmc.symbolic.derive"
     f = _as_expr(fn, f, declarations)
@@ -338,7 +361,14 @@ def derive(
         if df is None:
             result = zero((m, x.shape[0]))
         else:
-            result = _jacobian(g, df, x, dx)
+            try:
+                result = _jacobian(g, df, x, dx)
+            except UnsupportedDerivative:
+                if layout not in ("vec", "jax"):
+                    raise
+                # Through a matrix that depends on x: the Kronecker form.
+                kron_form = True
+                result, _ = _kron_form(g, df, x, dx, False)
         kind = "jacobian"
         if layout == "denominator":
             result = simplify(transpose(result))

@@ -269,9 +269,8 @@ def _through_matrix(e: Expr, what: str) -> None:
     msg = (
         f"{_FN}.derive: the Jacobian passes through the matrix-valued "
         f"intermediate `{e}` ({what}), which depends on the variable; reading it "
-        f"off needs Kronecker products (vec layout), which symbolic derivation "
-        f"does not support. Derive the gradient of a scalar expression, or use "
-        f"jax.jacfwd."
+        f"off needs Kronecker products: pass layout='vec' for the Kronecker "
+        f"form, or derive the gradient of a scalar expression."
     )
     raise UnsupportedDerivative(msg)
 
