@@ -558,7 +558,10 @@ def differential(
     df = _differential(simplify(f), x, dx)
     result = simplify(df) if df is not None else zero(f.shape)
     syms = (*f.symbols, dx)
-    call = _codegen.wrap(_codegen.make_function(result, syms, fn + " result"), syms)
+    raw = _codegen.make_function(result, syms, fn + " result")
+    call = _codegen.wrap(
+        _columns_in(raw, syms, syms.index(x), "differential", "mixed"), syms
+    )
     out = Derivative(
         f, x, "differential", "mixed", result, tuple(s.name for s in syms), call
     )

@@ -448,6 +448,14 @@ def _matmul(a: Expr, b: Expr) -> Expr:
         return _smul(a.args[0], _mm(a.args[1], b))
     if isinstance(b, ScalarMul):
         return _smul(b.args[0], _mm(a, b.args[1]))
+    # A repeated constant c*ones: the constant goes in front (no vector(-1)).
+    for i, f in enumerate((a, b)):
+        if isinstance(f, Broadcast) and isinstance(f.args[0], Const):
+            c = f.args[0].value
+            if c != 1.0:
+                ones = Broadcast((Const(1.0),), f.shape)
+                pair = (ones, b) if i == 0 else (a, ones)
+                return _smul(Const(c), _mm(*pair))
     # X^-1 X = X X^-1 = I at the junction of two factors.
     fa, fb = _factors(a), _factors(b)
     last, first = fa[-1], fb[0]
