@@ -28,69 +28,60 @@ CHECK = []
 
 
 # --- symbolic derivation (jaxmc.symbolic) ---------------------------------
-def _sym():
-    from jaxmc import symbolic
-
-    return symbolic
-
-
-def _derived_fn(text, wrt):
-    return _sym().derive(text, wrt=wrt, verify=False).fn
-
-
 SYMBOLIC = [
     # Division by a constant zero: a ParseError at the division's position.
-    case("sym-div-zero", lambda: _sym().derive("sum(x)/0", wrt="x"),
+    case("sym-div-zero", lambda: jaxmc.symbolic.derive("sum(x)/0", wrt="x"),
          ValueError, "jaxmc.symbolic.parse", "division by zero", "position 6"),
-    case("sym-x-div-zero", lambda: _sym().derive("x/0", wrt="x"),
+    case("sym-x-div-zero", lambda: jaxmc.symbolic.derive("x/0", wrt="x"),
          ValueError, "division by zero", "position 1"),
-    case("sym-ediv-zero", lambda: _sym().derive("sum(x)./0", wrt="x"),
+    case("sym-ediv-zero", lambda: jaxmc.symbolic.derive("sum(x)./0", wrt="x"),
          ValueError, "division by zero", "position 6"),
-    case("sym-times-one-over-zero", lambda: _sym().derive("sum(x)*(1/0)", wrt="x"),
+    case("sym-times-one-over-zero", lambda: jaxmc.symbolic.derive("sum(x)*(1/0)", wrt="x"),
          ValueError, "division by zero", "position 9"),
-    case("sym-div-identically-zero", lambda: _sym().parse("x./(x - x)"),
+    case("sym-div-identically-zero", lambda: jaxmc.symbolic.parse("x./(x - x)"),
          ValueError, "division by zero", "`x - x`", "position 1"),
-    case("sym-zero-negative-power", lambda: _sym().parse("0^-1*x"),
+    case("sym-zero-negative-power", lambda: jaxmc.symbolic.parse("0^-1*x"),
          ValueError, "division by zero", "position 1"),
     case("sym-python-div-zero",
-         lambda: _sym().Symbol("x", "vector") / 0,
+         lambda: jaxmc.symbolic.Symbol("x", "vector") / 0,
          ValueError, "jaxmc.symbolic", "division by the constant zero"),
     # Deep nesting: a clear limit, not a RecursionError.
     case("sym-deep-parentheses",
-         lambda: _sym().parse("(" * 200 + "x" + ")" * 200),
+         lambda: jaxmc.symbolic.parse("(" * 200 + "x" + ")" * 200),
          ValueError, "jaxmc.symbolic.parse", "nested more than 100 levels"),
-    case("sym-deep-signs", lambda: _sym().parse("-" * 300 + "x"),
+    case("sym-deep-signs", lambda: jaxmc.symbolic.parse("-" * 300 + "x"),
          ValueError, "nested more than 100 levels"),
     # Singular everywhere: said so, not blamed on a rule.
     case("sym-singular-rank-one",
-         lambda: _sym().derive("sum(inv(x*x')*b)", wrt="x"),
+         lambda: jaxmc.symbolic.derive("sum(inv(x*x')*b)", wrt="x"),
          ArithmeticError, "singular", "`x*x'` has condition number", "verify=False"),
     case("sym-singular-low-rank",
-         lambda: _sym().derive("log(det(A*A'))", wrt="A", A=(3, 2)),
+         lambda: jaxmc.symbolic.derive("log(det(A*A'))", wrt="A", A=(3, 2)),
          ArithmeticError, "singular", "`A*A'`", "rows(A)=3"),
     # Options take booleans only.
     case("sym-verify-string",
-         lambda: _sym().derive("x'*x", wrt="x", verify="no"),
+         lambda: jaxmc.symbolic.derive("x'*x", wrt="x", verify="no"),
          TypeError, "jaxmc.symbolic.derive", "`verify`", "bool", "'no'"),
     case("sym-hessian-int",
-         lambda: _sym().derive("x'*x", wrt="x", hessian=1),
+         lambda: jaxmc.symbolic.derive("x'*x", wrt="x", hessian=1),
          TypeError, "`hessian`", "bool", "int 1"),
     case("sym-differential-verify",
-         lambda: _sym().differential("inv(X)", wrt="X", verify=None),
+         lambda: jaxmc.symbolic.differential("inv(X)", wrt="X", verify=None),
          TypeError, "jaxmc.symbolic.differential", "`verify`", "None"),
     # The generated function rejects complex inputs.
     case("sym-fn-complex",
-         lambda: _derived_fn("x'*x", "x")(jnp.ones(3) * 1j),
+         lambda: jaxmc.symbolic.derive("x'*x", wrt="x", verify=False).fn(
+             jnp.ones(3) * 1j),
          TypeError, "argument `x`", "must be real", "complex128"),
     # Derivatives that are tensors outside the vec layout.
     case("sym-diag-3-way",
-         lambda: _sym().derive("diag(x)", wrt="x"),
+         lambda: jaxmc.symbolic.derive("diag(x)", wrt="x"),
          ValueError, "3-way tensor", "layout='vec'"),
     case("sym-inv-4-way",
-         lambda: _sym().derive("inv(X)", wrt="X"),
+         lambda: jaxmc.symbolic.derive("inv(X)", wrt="X"),
          ValueError, "matrix-valued", "4-way tensor", "layout='vec'"),
     case("sym-hessian-matrix-mixed",
-         lambda: _sym().derive("tr(X'*X)", wrt="X", hessian=True),
+         lambda: jaxmc.symbolic.derive("tr(X'*X)", wrt="X", hessian=True),
          ValueError, "Hessian", "4-way tensor", "layout='vec'"),
 ]  # fmt: skip
 
