@@ -33,6 +33,24 @@ for text, wrt, decl in [
     print(f"  d/d{wrt} {text:<18} = {d.text:<24} [{d.kind}, error {d.error:.0e}]")
 print(f"  d inv(X)               = {differential('inv(X)', wrt='X').text}")
 
+print("\nKronecker forms in the vec layout, d vec(f) = J d vec(X):")
+for text, opts in [
+    ("A*X*B", {}),
+    ("X'", {}),
+    ("inv(X)", {}),
+    ("tr(X'*A*X)", {"hessian": True}),
+]:
+    d = derive(text, wrt="X", layout="vec", **opts)
+    print(f"  {d.kind:<8} of {text:<11} = {d.text}")
+kA, kX = jax.random.split(jax.random.key(2))
+A = jax.random.normal(kA, (5, 5))
+X = jax.random.normal(kX, (5, 3))
+H = d.fn(X, A)  # the last one: the Hessian of tr(X'AX), (15, 15)
+H_auto = jax.hessian(lambda X: jnp.trace(X.T @ A @ X))(X)
+H_auto = H_auto.transpose(1, 0, 3, 2).reshape(15, 15)  # to the vec layout
+assert jnp.allclose(H, H_auto, rtol=1e-10, atol=1e-12)
+print(f"  kron(eye, A + A') matches jax.hessian: shape {H.shape}")
+
 print("\nThe two derivatives SymPy returns as 0:")
 ld = derive("log(det(X))", wrt="X")
 tt = derive("tr(A'*A) + tr(B'*B)", wrt="A")

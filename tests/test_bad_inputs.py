@@ -70,7 +70,62 @@ CHECK = []
 
 
 # --- symbolic derivation (jaxmc.symbolic) ---------------------------------
-SYMBOLIC = []
+SYMBOLIC = [
+    # Division by a constant zero: a ParseError at the division's position.
+    case("sym-div-zero", lambda: jaxmc.symbolic.derive("sum(x)/0", wrt="x"),
+         ValueError, "jaxmc.symbolic.parse", "division by zero", "position 6"),
+    case("sym-x-div-zero", lambda: jaxmc.symbolic.derive("x/0", wrt="x"),
+         ValueError, "division by zero", "position 1"),
+    case("sym-ediv-zero", lambda: jaxmc.symbolic.derive("sum(x)./0", wrt="x"),
+         ValueError, "division by zero", "position 6"),
+    case("sym-times-one-over-zero", lambda: jaxmc.symbolic.derive("sum(x)*(1/0)", wrt="x"),
+         ValueError, "division by zero", "position 9"),
+    case("sym-div-identically-zero", lambda: jaxmc.symbolic.parse("x./(x - x)"),
+         ValueError, "division by zero", "`x - x`", "position 1"),
+    case("sym-zero-negative-power", lambda: jaxmc.symbolic.parse("0^-1*x"),
+         ValueError, "division by zero", "position 1"),
+    case("sym-python-div-zero",
+         lambda: jaxmc.symbolic.Symbol("x", "vector") / 0,
+         ValueError, "jaxmc.symbolic", "division by the constant zero"),
+    # Deep nesting: a clear limit, not a RecursionError.
+    case("sym-deep-parentheses",
+         lambda: jaxmc.symbolic.parse("(" * 200 + "x" + ")" * 200),
+         ValueError, "jaxmc.symbolic.parse", "nested more than 100 levels"),
+    case("sym-deep-signs", lambda: jaxmc.symbolic.parse("-" * 300 + "x"),
+         ValueError, "nested more than 100 levels"),
+    # Singular everywhere: said so, not blamed on a rule.
+    case("sym-singular-rank-one",
+         lambda: jaxmc.symbolic.derive("sum(inv(x*x')*b)", wrt="x"),
+         ArithmeticError, "singular", "`x*x'` has condition number", "verify=False"),
+    case("sym-singular-low-rank",
+         lambda: jaxmc.symbolic.derive("log(det(A*A'))", wrt="A", A=(3, 2)),
+         ArithmeticError, "singular", "`A*A'`", "rows(A)=3"),
+    # Options take booleans only.
+    case("sym-verify-string",
+         lambda: jaxmc.symbolic.derive("x'*x", wrt="x", verify="no"),
+         TypeError, "jaxmc.symbolic.derive", "`verify`", "bool", "'no'"),
+    case("sym-hessian-int",
+         lambda: jaxmc.symbolic.derive("x'*x", wrt="x", hessian=1),
+         TypeError, "`hessian`", "bool", "int 1"),
+    case("sym-differential-verify",
+         lambda: jaxmc.symbolic.differential("inv(X)", wrt="X", verify=None),
+         TypeError, "jaxmc.symbolic.differential", "`verify`", "None"),
+    # The generated function rejects complex inputs.
+    case("sym-fn-complex",
+         lambda: jaxmc.symbolic.derive("x'*x", wrt="x", verify=False).fn(
+             jnp.ones(3) * 1j),
+         TypeError, "argument `x`", "must be real", "complex128"),
+    # Derivatives that are tensors outside the vec layout.
+    case("sym-diag-3-way",
+         lambda: jaxmc.symbolic.derive("diag(x)", wrt="x"),
+         ValueError, "3-way tensor", "layout='vec'"),
+    case("sym-inv-4-way",
+         lambda: jaxmc.symbolic.derive("inv(X)", wrt="X"),
+         ValueError, "matrix-valued", "4-way tensor", "layout='vec'"),
+    case("sym-hessian-matrix-mixed",
+         lambda: jaxmc.symbolic.derive("tr(X'*X)", wrt="X", hessian=True),
+         ValueError, "Hessian", "4-way tensor", "layout='vec'"),
+]  # fmt: skip
 
 
 # --- spectra and curvature operators (jaxmc.spectrum) ---------------------

@@ -185,7 +185,7 @@ def test_hessians_match_hand_written_and_jax_hessian():
 def test_symmetric_variable_gets_the_unconstrained_gradient():
     """X' is not replaced by X while differentiating in a symmetric X."""
     d = D("tr(A*(X + X')/2)", "X", X="symmetric")
-    assert d.text == "0.5*(A' + A)"
+    assert d.text == "0.5*(A + A')"
     A, X = rand(0, 3, 3), rand(1, 3, 3)
     close(d.fn(A, X + X.T), (A + A.T) / 2)
     assert D("tr(X'*X)", "X", X="symmetric").text == "2*X"
@@ -205,7 +205,7 @@ def test_jacobians_and_hessians_through_matrices_of_the_variable():
     ref = jax.jit(jax.jacfwd(lambda x: jnp.linalg.solve(A + jnp.outer(x, x), b)))
     close(d.fn(A, x, b), ref(x))
     h = D("x'*diag(x)*A*x", "x", hessian=True)
-    assert h.text == "2*(diag(A*x) + A'*diag(x) + diag(x)*A)"
+    assert h.text == "2*(A'*diag(x) + diag(A*x) + diag(x)*A)"
     close(h.fn(x, A), 2 * (np.diag(A @ x) + A.T * x[None, :] + x[:, None] * A))
     g = D("log(det(eye + x*x'))", "x", hessian=True)
     M = np.linalg.inv(np.eye(4) + np.outer(x, x))
@@ -219,7 +219,7 @@ def test_differential_of_the_inverse():
     X, dX = rand(0, 4, 4), rand(1, 4, 4)
     Xi = np.linalg.inv(X)
     close(d.fn(X, dX), -Xi @ dX @ Xi)
-    assert differential("X*X", wrt="X").text == "dX*X + X*dX"
+    assert differential("X*X", wrt="X").text == "X*dX + dX*X"
 
 
 def _sig(u):
@@ -314,7 +314,7 @@ def test_python_api_matches_the_parser():
     assert e.text == "sum(exp(W*x))"
     assert derive(e, wrt="x").text == "W'*exp(W*x)"
     S = Symbol("S", "matrix", spd=True)
-    assert derive(sym.logdet(S) + sym.tr(S @ A), wrt=S).text == "inv(S) + A'"
+    assert derive(sym.logdet(S) + sym.tr(S @ A), wrt=S).text == "A' + inv(S)"
     y = Symbol("y", "vector")
     assert (2 * x * y - y / 3).text == "2*x.*y - y/3"
     assert sym.norm2(x - 1).text == "norm2(x - 1)"
@@ -440,9 +440,7 @@ def test_bad_inputs():
         derive(parse("x'*x"), wrt="x", x="vector")
     with pytest.raises(UnsupportedDerivative, match="matrix-valued"):
         derive("inv(X)", wrt="X")
-    with pytest.raises(
-        UnsupportedDerivative, match="Hessian with respect to the matrix"
-    ):
+    with pytest.raises(UnsupportedDerivative, match="Hessian of `tr"):
         derive("tr(X'*X)", wrt="X", hessian=True)
     with pytest.raises(ValueError, match="hessian=True needs a scalar"):
         derive("A*x", wrt="x", hessian=True)
@@ -485,7 +483,7 @@ def test_cli_derive(capsys):
     assert "df = -inv(X)*dX*inv(X)" in capsys.readouterr().out
     assert main(["derive", "tr(A*X", "--wrt", "X"]) == 2
     err = capsys.readouterr().err
-    assert "position 6" in err and "\n        ^" in err
+    assert "position 6 of 'tr(A*X'" in err and err.count("\n") == 1
 
 
 def test_top_level_export():

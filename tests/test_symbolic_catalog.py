@@ -4,8 +4,8 @@ Each identity of ``jaxmc.identities.catalog()`` that the language of
 ``jaxmc.symbolic`` can state is written as an expression string (``STATED``),
 derived with ``derive`` (in the identity's layout, Hessian for order 2) and
 matched numerically to the catalog's closed form at the catalog's own sample.
-Identities that need the vec layout in closed form must raise
-``UnsupportedDerivative``; the rest are listed with the reason they cannot be
+Identities in the vec layout (matrix-valued f, Hessians by a matrix) are
+derived as Kronecker forms; the rest are listed with the reason they cannot be
 stated. A catalog identity in none of the three lists fails the coverage test.
 """
 
@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmc.symbolic import UnsupportedDerivative, derive
+from jaxmc.symbolic import derive
 
 identities = pytest.importorskip("jaxmc.identities")
 
@@ -138,10 +138,7 @@ STATED = {
     "nn.relu_neuron_db": "relu(w'*x + b)",
     "nn.relu_mse_cost_dw": "norm2(y - relu(X*w + b))^2/sum(y.^0)",
     "nn.relu_mse_cost_db": "norm2(y - relu(X*w + b))^2/sum(y.^0)",
-}
-
-# Stated, but the derivative of a matrix-valued f needs the vec layout.
-NEEDS_VEC = {
+    # Kronecker forms in the vec layout (matrix-valued f, Hessians by a matrix).
     "vec.AXB": "A*X*B",
     "vec.AX": "A*X",
     "vec.XB": "X*B",
@@ -218,7 +215,7 @@ def _declarations(rec):
 
 def test_every_catalog_identity_is_accounted_for():
     names = {rec.name for rec in identities.catalog()}
-    listed = set(STATED) | set(NEEDS_VEC) | NOT_STATABLE
+    listed = set(STATED) | NOT_STATABLE
     assert not (names - listed), (
         f"catalog identities not mapped: {sorted(names - listed)}"
     )
@@ -243,16 +240,3 @@ def test_catalog_identity_derived_symbolically(name):
     got = d.fn(**{n: by_name[n] for n in d.args})
     expected = rec.derivative(*vals)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10, err_msg=d.text)
-
-
-@pytest.mark.parametrize("name", sorted(NEEDS_VEC))
-def test_catalog_identities_that_need_the_vec_layout_are_refused(name):
-    rec = identities.get(name)
-    with pytest.raises(UnsupportedDerivative, match="vec layout"):
-        derive(
-            NEEDS_VEC[name],
-            wrt=rec.wrt,
-            hessian=rec.order == 2,
-            layout=rec.layout,
-            **_declarations(rec),
-        )

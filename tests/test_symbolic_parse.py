@@ -16,7 +16,7 @@ from jaxmc.symbolic import ParseError, Symbol, parse
         ("inv(X)", "matrix", "inv(X)"),
         ("x.*y./z", "vector", "x.*y./z"),
         ("x.^2 + 1", "vector", "x.^2 + 1"),
-        ("A^2", "matrix", "A*A"),
+        ("A^2", "matrix", "A^2"),
         ("A^-1", "matrix", "inv(A)"),
         ("x'", "row", "x'"),
         ("-x.^2", "vector", "-x.^2"),

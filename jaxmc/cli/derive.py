@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layout",
         default="mixed",
-        choices=["mixed", "numerator", "denominator"],
-        help="derivative layout (default mixed: gradients shaped like the variable)",
+        choices=["mixed", "numerator", "denominator", "vec"],
+        help="derivative layout (default mixed: gradients shaped like the variable;"
+        " vec: Kronecker forms, for matrix-valued f and Hessians by a matrix)",
     )
     for kind in _KINDS:
         parser.add_argument(
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prints the derivative; returns 0, or 2 on a parse or derivation error."""
+    """Prints the derivative; returns 0, or 2 (a one-line error on stderr)."""
     import jax
 
     from jaxmc import symbolic
@@ -77,7 +78,14 @@ def run(args: argparse.Namespace) -> int:
                 **decl,
             )
     except (ValueError, TypeError, ArithmeticError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        if isinstance(err, symbolic.ParseError):
+            text = (
+                f"jaxmc.symbolic.parse: {err.problem} at position {err.pos} of "
+                f"{err.text!r}"
+            )
+        else:
+            text = " ".join(str(err).split())
+        print(f"error: {text}", file=sys.stderr)
         return 2
     label = "df" if d.kind == "differential" else d.symbol
     print(f"f = {d.f.text}")

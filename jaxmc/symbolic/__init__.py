@@ -22,9 +22,12 @@ gives readable forms such as ``2*A'*(A*x - b)``.
 
 Conventions: vectors are columns; sizes are symbolic (tied by use) unless
 declared; the default "mixed" layout gives gradients the variable's shape and
-Jacobians/Hessians in numerator layout (rows index f). Derivatives that need the
-vec layout (a matrix-valued f, a Hessian in a matrix) raise
-:class:`UnsupportedDerivative`; :func:`differential` covers them as differentials.
+Jacobians/Hessians in numerator layout (rows index f). Derivatives that are
+tensors of order 3 or 4 (a matrix-valued f, a Hessian by a matrix) come in
+Kronecker form with ``layout="vec"`` (Magnus & Neudecker's first identification
+theorem, d vec(f) = J d vec(X)): ``d vec(A X B) = (B' kron A) d vec(X)``,
+``d vec(X') = K d vec(X)`` with the commutation matrix, ``tr(X' A X)`` has the
+Hessian ``kron(I, A + A')``; the names are those of :mod:`jaxmc.vec`.
 
 Python operators follow NumPy (``@`` matrix product, ``*`` element-wise, ``.T``);
 strings follow matrixcalculus.org (``*`` matrix product, ``.*`` element-wise,
@@ -47,8 +50,10 @@ from jaxmc.symbolic._functions import diag as diag
 from jaxmc.symbolic._functions import exp as exp
 from jaxmc.symbolic._functions import hadamard as hadamard
 from jaxmc.symbolic._functions import inv as inv
+from jaxmc.symbolic._functions import kron as kron
 from jaxmc.symbolic._functions import log as log
 from jaxmc.symbolic._functions import logdet as logdet
+from jaxmc.symbolic._functions import norm1 as norm1
 from jaxmc.symbolic._functions import norm2 as norm2
 from jaxmc.symbolic._functions import relu as relu
 from jaxmc.symbolic._functions import sigmoid as sigmoid
@@ -58,6 +63,8 @@ from jaxmc.symbolic._functions import sum as sum  # noqa: A004
 from jaxmc.symbolic._functions import symbols as symbols
 from jaxmc.symbolic._functions import tanh as tanh
 from jaxmc.symbolic._functions import tr as tr
+from jaxmc.symbolic._functions import trace as trace
+from jaxmc.symbolic._functions import vec as vec
 from jaxmc.symbolic._parse import ParseError as ParseError
 from jaxmc.symbolic._parse import parse as parse
 from jaxmc.symbolic._simplify import simplify as simplify
@@ -79,8 +86,10 @@ __all__ = [
     "exp",
     "hadamard",
     "inv",
+    "kron",
     "log",
     "logdet",
+    "norm1",
     "norm2",
     "parse",
     "relu",
@@ -93,4 +102,6 @@ __all__ = [
     "tanh",
     "to_jax",
     "tr",
+    "trace",
+    "vec",
 ]

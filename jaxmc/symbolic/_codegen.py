@@ -19,18 +19,23 @@ from jaxmc import _checks
 from jaxmc.symbolic._expr import (
     Add,
     Broadcast,
+    CommutationMatrix,
     Const,
     Det,
     Diag,
     Dim,
+    DimProd,
     ElemDiv,
     Expr,
     Func,
     Hadamard,
     Identity,
     Inv,
+    Kron,
     LogDet,
     MatMul,
+    MatPower,
+    Norm1,
     Norm2,
     Power,
     ScalarMul,
@@ -38,9 +43,11 @@ from jaxmc.symbolic._expr import (
     Symbol,
     Trace,
     Transpose,
+    Vec,
     Zero,
     kind_of,
 )
+from jaxmc.vec import commutation_matrix
 
 _FUNCS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "exp": jnp.exp,
@@ -86,6 +93,13 @@ def _bind(fn: str, syms: Sequence[Symbol], values: Sequence[Any]) -> tuple:
     sizes: dict[int, tuple[int, str]] = {}
     for s, v in zip(syms, values, strict=True):
         v = _checks.as_array(fn, s.name, v)
+        if jnp.issubdtype(v.dtype, jnp.complexfloating):
+            msg = (
+                f"{fn}: argument `{s.name}` must be real (the closed forms are "
+                f"derived for real matrices); got dtype {v.dtype}. Pass the real "
+                f"and imaginary parts separately, or use jax.grad on complex code."
+            )
+            raise TypeError(msg)
         if not jnp.issubdtype(v.dtype, jnp.inexact):
             v = v.astype(jnp.result_type(float))
         _checks.check_rank(fn, s.name, v, _rank(s))
@@ -116,6 +130,11 @@ def _bind(fn: str, syms: Sequence[Symbol], values: Sequence[Any]) -> tuple:
 def _size(d: Any, sizes: dict[int, int]) -> int:
     if not isinstance(d, Dim):
         return int(d)
+    if isinstance(d, DimProd):
+        out = 1
+        for f in d.factors:
+            out *= _size(f, sizes)
+        return out
     r = d.root()
     if id(r) in sizes:
         return sizes[id(r)]
@@ -123,6 +142,14 @@ def _size(d: Any, sizes: dict[int, int]) -> int:
         return r.value
     msg = f"jaxmc.symbolic: the size {r.label} is not set by any input."
     raise ValueError(msg)
+
+
+def concrete_shape(
+    e: Expr, syms: Sequence[Symbol], values: Sequence[Any], fn: str
+) -> tuple[int, int]:
+    """The 2-D shape of ``e`` at ``values`` of ``syms`` (sizes read from them)."""
+    _, sizes, _ = _bind(fn, syms, values)
+    return (_size(e.shape[0], sizes), _size(e.shape[1], sizes))
 
 
 def evaluate(
@@ -157,6 +184,9 @@ def evaluate(
             return jnp.zeros(shape(e), dtype)
         if isinstance(e, Identity):
             return jnp.eye(shape(e)[0], dtype=dtype)
+        if isinstance(e, CommutationMatrix):
+            m, n = _size(e.m, sizes), _size(e.n, sizes)
+            return commutation_matrix(m, n, dtype=dtype)
         if isinstance(e, Broadcast):
             return jnp.broadcast_to(ev(e.args[0]), shape(e))
         a = e.args
@@ -197,7 +227,19 @@ def evaluate(
         if isinstance(e, LogDet):
             return jnp.linalg.slogdet(x)[1].reshape(1, 1)
         if isinstance(e, Inv):
+            if isinstance(a[0], Transpose) and a[0] not in env:
+                # inv(X') as inv(X)': the same LU as inv(X) (and as jax.grad of
+                # log det X), so no worse conditioned than autodiff.
+                return jnp.linalg.inv(ev(a[0].args[0])).T
             return jnp.linalg.inv(x)
+        if isinstance(e, MatPower):
+            return jnp.linalg.matrix_power(x, e.k)
+        if isinstance(e, Norm1):
+            return jnp.sum(jnp.abs(x)).reshape(1, 1)
+        if isinstance(e, Vec):
+            return x.T.reshape(-1, 1)
+        if isinstance(e, Kron):
+            return jnp.kron(x, ev(a[1]))
         if isinstance(e, Sum):
             return jnp.sum(x).reshape(1, 1)
         if isinstance(e, Norm2):

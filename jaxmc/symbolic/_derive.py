@@ -16,15 +16,20 @@ from jaxmc.symbolic._diff import (
     UnsupportedDerivative,
     gradient_of_linear,
     jacobian_of_linear,
+    jacobian_vec,
 )
 from jaxmc.symbolic._diff import (
     differential as _differential,
 )
 from jaxmc.symbolic._expr import (
+    Det,
     Dim,
     Expr,
+    Inv,
+    LogDet,
     Symbol,
     matmul,
+    numel,
     substitute,
     transpose,
     unify_pairs,
@@ -214,7 +219,15 @@ def derive(
       with ``hessian=True`` and a vector (or scalar) x, d(grad f) = H dx gives
       the Hessian H (``kind="hessian"``);
     - vector-valued f and a vector (or scalar) x: df = J dx gives the Jacobian
-      J (``kind="jacobian"``).
+      J (``kind="jacobian"``);
+    - with ``layout="vec"`` (or ``"jax"``), also a matrix-valued f, a vector f
+      by a matrix, and the Hessian by a matrix X: d vec(f) = J d vec(X) gives
+      J in Kronecker form, with the names of :mod:`jaxmc.vec` (``kron``,
+      ``vec``, ``commutation_matrix``): ``A*X*B`` gives ``kron(B', A)``,
+      ``X'`` the commutation matrix, ``inv(X)`` gives
+      ``-kron(inv(X'), inv(X))``, and ``tr(X'*A*X)`` with ``hessian=True``
+      gives ``kron(eye, A + A')``, an ``(nk, nk)`` matrix for X of shape
+      ``(n, k)``.
 
     The result is simplified to a readable closed form (``x'*A*x`` gives
     ``(A + A')*x``) and, unless ``verify=False``, checked against JAX autodiff
@@ -235,15 +248,27 @@ def derive(
     that layout and ``.fn`` returns the layout's explicit shape
     (:func:`jaxmc.layout_shape`). ``"vec"`` and ``"jax"`` have no closed form of
     their own: ``.expr`` is the mixed form and ``.fn`` converts its values with
-    :func:`jaxmc.convert_layout`.
+    :func:`jaxmc.convert_layout`, except for the Kronecker forms above, whose
+    ``.expr`` is the vec-layout closed form. ``.fn`` accepts a vector as ``(n,)``
+    or as a column ``(n, 1)`` (the derivative's shape follows
+    :func:`jaxmc.layout_shape` of the variable as given) and rejects complex
+    inputs.
+
+    The text and LaTeX read as a textbook writes them: positive terms first,
+    common factors taken out, division rather than negative powers
+    (``(x - a)/norm2(x - a)``), no double negation (``2*(U*V' - X)*V``).
 
     Args:
       f: an expression or a string in matrixcalculus.org syntax (see
         :func:`parse`).
       wrt: the variable: a symbol of ``f`` or its name.
-      hessian: derive the Hessian of a scalar ``f`` instead of the gradient.
+      hessian: derive the Hessian of a scalar ``f`` instead of the gradient
+        (a bool).
       layout: "mixed", "numerator", "denominator", "vec" or "jax".
-      verify: check the closed form against autodiff before returning it.
+      verify: check the closed form against autodiff before returning it (a
+        bool). Points where a matrix that is inverted is nearly singular are
+        skipped; if every point tried is, :class:`VerificationError` says the
+        expression is singular there.
       key: PRNG key for the verification's random sizes and points (default
         ``jax.random.key(0)``).
       **declarations: for a string ``f``: name -> "scalar", "vector",
@@ -257,12 +282,13 @@ def derive(
 
     Raises:
       ParseError: a syntax or shape error in the string (with its position).
-      UnsupportedDerivative: a matrix-valued f, a Hessian with respect to a
-        matrix, or a Jacobian through an element-wise function of a matrix that
-        depends on the variable (these need the vec layout); use
-        :func:`differential` there.
-      VerificationError: the closed form disagrees with autodiff.
-      TypeError, ValueError: bad arguments.
+      UnsupportedDerivative: a 3- or 4-way derivative (matrix-valued f, Hessian
+        by a matrix) outside ``layout="vec"``/``"jax"``, or a Jacobian through
+        an element-wise function of a matrix that depends on the variable
+        outside the vec layout; use ``layout="vec"`` or :func:`differential`.
+      VerificationError: the closed form disagrees with autodiff, or the
+        expression is singular at every random point tried.
+      TypeError, ValueError: bad arguments (``hessian``, ``verify`` not bools).
 
     >>> from jaxmc.symbolic import derive
     >>> print(derive("x'*A*x + b'*x", wrt="x").text)
@@ -271,38 +297,32 @@ def derive(
     2*A'*(A*x - b)
     >>> print(derive("log(det(X))", wrt="X").latex)
     X^{-\top}
+    >>> print(derive("tr(X'*A*X)", wrt="X", hessian=True, layout="vec").text)
+    kron(eye, A + A')
     """
     fn = "jaxmc.symbolic.derive"
     f = _as_expr(fn, f, declarations)
     x = _variable(fn, f, wrt)
     _checks.check_one_of(fn, "layout", layout, LAYOUTS)
-    if not isinstance(hessian, bool):
-        msg = f"{fn}: argument `hessian` must be a bool; got {hessian!r}."
-        raise TypeError(msg)
+    _check_bool(fn, "hessian", hessian)
+    _check_bool(fn, "verify", verify)
     fk, xk = f.kind, x.declared_kind
-    if fk == "matrix":
-        msg = (
-            f"{fn}: `{f}` is matrix-valued; its derivative with respect to {x.name} "
-            f"is a 4-way tensor that needs the vec layout, which symbolic derivation "
-            f"does not support. Use jaxmc.symbolic.differential for d({f}), or "
-            f"derive a scalar function of it."
-        )
-        raise UnsupportedDerivative(msg)
     if hessian and fk != "scalar":
         msg = f"{fn}: hessian=True needs a scalar expression; `{f}` is a {fk}."
         raise ValueError(msg)
-    if hessian and xk == "matrix":
-        msg = (
-            f"{fn}: the Hessian with respect to the matrix {x.name} needs the vec "
-            f"layout, which symbolic derivation does not support; derive with "
-            f"respect to a vector, or use jax.hessian."
+    kron_form = fk == "matrix" or (xk == "matrix" and (hessian or fk != "scalar"))
+    if kron_form and layout not in ("vec", "jax"):
+        ways = 2 * _RANK[xk] if hessian else _RANK[fk] + _RANK[xk]
+        what = (
+            f"the Hessian of `{f}` with respect to the matrix {x.name}"
+            if hessian
+            else f"the derivative of the {fk}-valued `{f}` with respect to the {xk} "
+            f"{x.name}"
         )
-        raise UnsupportedDerivative(msg)
-    if fk != "scalar" and xk == "matrix":
         msg = (
-            f"{fn}: the Jacobian of the {fk} `{f}` with respect to the matrix "
-            f"{x.name} needs the vec layout, which symbolic derivation does not "
-            f"support; use jaxmc.symbolic.differential."
+            f"{fn}: {what} is a {ways}-way tensor, which the {layout!r} layout "
+            f"cannot hold as a matrix; pass layout='vec' for its Kronecker form "
+            f"(d vec(f) = J d vec({x.name})), or use jaxmc.symbolic.differential."
         )
         raise UnsupportedDerivative(msg)
 
@@ -313,12 +333,14 @@ def derive(
     g = simplify(substitute(f, x, x_free)) if x_free is not x else simplify(f)
     x_user, x = x, x_free
     dx = _direction(x)
-    if fk == "row":
+    if fk == "row" and not kron_form:
         g = simplify(transpose(g))
     df = _differential(g, x, dx)
     df = simplify(df) if df is not None else None
 
-    if fk == "scalar":
+    if kron_form:
+        result, kind = _kron_form(g, df, x, dx, hessian)
+    elif fk == "scalar":
         grad = simplify(gradient_of_linear(df, dx)) if df is not None else zero(x.shape)
         if hessian:
             ddf = _differential(grad, x, dx)
@@ -339,7 +361,14 @@ def derive(
         if df is None:
             result = zero((m, x.shape[0]))
         else:
-            result = _jacobian(g, df, x, dx)
+            try:
+                result = _jacobian(g, df, x, dx)
+            except UnsupportedDerivative:
+                if layout not in ("vec", "jax"):
+                    raise
+                # Through a matrix that depends on x: the Kronecker form.
+                kron_form = True
+                result, _ = _kron_form(g, df, x, dx, False)
         kind = "jacobian"
         if layout == "denominator":
             result = simplify(transpose(result))
@@ -349,13 +378,108 @@ def derive(
     x = x_user
     syms = f.symbols
     raw = _codegen.make_function(result, syms, fn + " result")
-    call = _codegen.wrap(_in_layout(raw, kind, layout, syms.index(x), fk), syms)
+    if kron_form:
+        shaped = _kron_layout(raw, f, kind, layout, syms, syms.index(x))
+    else:
+        shaped = _in_layout(raw, kind, layout, syms.index(x), fk)
+    call = _codegen.wrap(_columns_in(shaped, syms, syms.index(x), kind, layout), syms)
     out = Derivative(f, x, kind, layout, result, tuple(s.name for s in syms), call)
     if verify:
         key = _default_key(fn, key)
         err = _verify(fn, out, syms, key)
         out = dataclasses.replace(out, error=err)
     return out
+
+
+_RANK = {"scalar": 0, "vector": 1, "row": 1, "matrix": 2}
+
+
+def _check_bool(fn: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool | np.bool_):
+        msg = (
+            f"{fn}: argument `{name}` must be a bool (True or False); got "
+            f"{type(value).__name__} {value!r}."
+        )
+        raise TypeError(msg)
+
+
+def _kron_form(
+    g: Expr, df: Expr | None, x: Symbol, dx: Symbol, hessian: bool
+) -> tuple[Expr, str]:
+    """The vec-layout Jacobian (or Hessian) of g in Kronecker form, and its kind."""
+    if hessian:
+        grad = simplify(gradient_of_linear(df, dx)) if df is not None else zero(x.shape)
+        dg = _differential(grad, x, dx)
+        n = numel(x.shape)
+        if dg is None:
+            return zero((n, n)), "hessian"
+        return simplify(jacobian_vec(simplify(dg), dx)), "hessian"
+    if df is None:
+        return zero((numel(g.shape), numel(x.shape))), "jacobian"
+    return simplify(jacobian_vec(df, dx)), "jacobian"
+
+
+def _natural(shape: tuple[int, int], kind: str) -> tuple[int, ...]:
+    """A 2-D shape of an expression's kind as the array shape users pass."""
+    return {
+        "scalar": (),
+        "vector": shape[:1],
+        "row": shape[1:],
+        "matrix": shape,
+    }[kind]
+
+
+def _kron_layout(
+    raw: Callable, f: Expr, kind: str, layout: str, syms: tuple, i: int
+) -> Callable:
+    """Shapes a Kronecker-form result as the "vec" layout (or converts to "jax")."""
+
+    def out(*vals: Any) -> jax.Array:
+        y = raw(*vals)
+        x_shape = tuple(np.shape(vals[i]))
+        if kind == "hessian":
+            f_shape = x_shape
+        else:
+            f_shape = _natural(
+                _codegen.concrete_shape(f, syms, vals, "jaxmc.symbolic"), f.kind
+            )
+        y = y.reshape(layout_shape(x_shape, f_shape, "vec"))
+        if layout == "jax":
+            y = convert_layout(
+                y, in_shape=x_shape, out_shape=f_shape, src="vec", dst="jax"
+            )
+        return y
+
+    return out
+
+
+def _columns_in(
+    call: Callable, syms: tuple, i: int, kind: str, layout: str
+) -> Callable:
+    """Accepts an explicit column (n, 1) for vector symbols, as jaxmc.jacobian does.
+
+    Every vector argument may be given as (n,) or (n, 1); the derivative's
+    shape follows :func:`jaxmc.layout_shape` of the variable as given (a
+    gradient in the mixed layout of a column variable is a column).
+    """
+    vector = [s.declared_kind == "vector" for s in syms]
+
+    def f(*vals: Any) -> jax.Array:
+        vals = list(vals)
+        column = False
+        for j, v in enumerate(vals):
+            if vector[j] and np.ndim(v) == 2 and np.shape(v)[1] == 1:
+                vals[j] = v[:, 0] if hasattr(v, "shape") else v
+                column = column or j == i
+        y = call(*vals)
+        if column and kind == "gradient" and layout in ("mixed", "jax"):
+            y = y.reshape(-1, 1)
+        if column and kind == "hessian" and layout == "jax":
+            n = y.shape[0]
+            y = y.reshape(n, 1, n, 1)
+        return y
+
+    return f
 
 
 def _shapes(kind: str, f_kind: str, x_shape: tuple, mixed_shape: tuple) -> tuple:
@@ -429,11 +553,15 @@ def differential(
     fn = "jaxmc.symbolic.differential"
     f = _as_expr(fn, f, declarations)
     x = _variable(fn, f, wrt)
+    _check_bool(fn, "verify", verify)
     dx = _direction(x)
     df = _differential(simplify(f), x, dx)
     result = simplify(df) if df is not None else zero(f.shape)
     syms = (*f.symbols, dx)
-    call = _codegen.wrap(_codegen.make_function(result, syms, fn + " result"), syms)
+    raw = _codegen.make_function(result, syms, fn + " result")
+    call = _codegen.wrap(
+        _columns_in(raw, syms, syms.index(x), "differential", "mixed"), syms
+    )
     out = Derivative(
         f, x, "differential", "mixed", result, tuple(s.name for s in syms), call
     )
@@ -501,7 +629,12 @@ def _reference(out: Derivative, f: Callable, syms: tuple) -> Callable:
     def both(*vals):
         ref = op[out.kind](f, argnums=i)(*vals)  # the "jax" layout
         x_shape = tuple(np.shape(vals[i]))
-        ins, outs = _shapes(out.kind, out.f.kind, x_shape, ref.shape)
+        if out.kind == "hessian":
+            ins, outs = x_shape, x_shape
+        elif out.kind == "gradient":
+            ins, outs = x_shape, ()
+        else:
+            ins, outs = x_shape, jax.eval_shape(f, *vals).shape
         ref = convert_layout(
             ref, in_shape=ins, out_shape=outs, src="jax", dst=out.layout
         )
@@ -521,19 +654,37 @@ def _verify(
         id(d): d.value if d.value is not None else int(rng.integers(2, 6)) for d in dims
     }  # noqa: E501
     worst = 0.0
+    inverted = _inverted(out)
     with jax.enable_x64(True):
         check = _reference(out, _codegen.make_function(out.f, fsyms, fn), syms)
         for point in range(2):
-            for positive in (False, True):
+            singular: list[str] = []
+            for attempt, positive in enumerate((False, True, False, True)):
+                if attempt == 2:  # other sizes: X - X' is singular at odd sizes
+                    sizes = {
+                        id(d): d.value
+                        if d.value is not None
+                        else int(rng.integers(2, 6))
+                        for d in dims
+                    }
                 vals = _sample(syms, sizes, rng, positive)
                 fval, ref = (np.asarray(r) for r in check(*vals))
-                if np.all(np.isfinite(fval)) and np.all(np.isfinite(ref)):
+                where = _singular_at(inverted, syms, vals, fn)
+                finite = np.all(np.isfinite(fval)) and np.all(np.isfinite(ref))
+                if finite and where is None:
                     break
+                singular.append(
+                    (where or f"`{out.f}` or its autodiff derivative is not finite")
+                    + f" (sizes {_fmt_sizes(dims, sizes)})"
+                )
             else:
                 msg = (
-                    f"{fn}: could not verify `{out.text}`: `{out.f}` or its "
-                    f"autodiff derivative is not finite at the random points; pass "
-                    f"verify=False to skip the check."
+                    f"{fn}: could not verify `{out.text}`: the expression is "
+                    f"singular (or not finite) at every random point tried: "
+                    f"{'; '.join(dict.fromkeys(singular))}. The closed form may "
+                    f"still hold where `{out.f}` is defined; pass verify=False to "
+                    f"skip the check, or declare the symbols (e.g. spd) so that "
+                    f"the expression is defined."
                 )
                 raise VerificationError(msg)
             got = np.asarray(out.fn(*vals))
@@ -557,6 +708,40 @@ def _verify(
                 raise VerificationError(msg)
             worst = max(worst, err)
     return worst
+
+
+# A sample point where a matrix that is inverted (or whose determinant is taken)
+# has a condition number above this is too close to singular to check at.
+_COND_LIMIT = 1e8
+
+
+def _inverted(out: Derivative) -> list[Expr]:
+    """The arguments of inv, det and log det in f and in the closed form."""
+    found: dict[Expr, None] = {}
+    stack = [out.f, out.expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Inv | Det | LogDet) and e.args[0].kind == "matrix":
+            found.setdefault(e.args[0], None)
+        stack.extend(e.args)
+    return list(found)
+
+
+def _singular_at(
+    mats: list[Expr], syms: tuple[Symbol, ...], vals: list, fn: str
+) -> str | None:
+    """Which inverted matrix is (nearly) singular at the point, or None."""
+    if not mats:
+        return None
+    used = [s for s in syms if any(m.depends_on(s) for m in mats)]
+    vals_used = [v for s, v in zip(syms, vals, strict=True) if s in used]
+    values = _codegen.evaluate(mats, used, vals_used, fn)
+    for m, v in zip(mats, values, strict=True):
+        v = np.asarray(v)
+        cond = np.linalg.cond(v) if np.all(np.isfinite(v)) else np.inf
+        if not cond < _COND_LIMIT:
+            return f"`{m}` has condition number {cond:.1e}"
+    return None
 
 
 def _fmt_sizes(dims: list[Dim], sizes: dict[int, int]) -> str:

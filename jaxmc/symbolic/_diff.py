@@ -28,6 +28,7 @@ from __future__ import annotations
 from jaxmc.symbolic._expr import (
     Add,
     Broadcast,
+    CommutationMatrix,
     Const,
     Det,
     Diag,
@@ -36,8 +37,11 @@ from jaxmc.symbolic._expr import (
     Func,
     Hadamard,
     Inv,
+    Kron,
     LogDet,
     MatMul,
+    MatPower,
+    Norm1,
     Norm2,
     Power,
     ScalarMul,
@@ -45,6 +49,7 @@ from jaxmc.symbolic._expr import (
     Symbol,
     Trace,
     Transpose,
+    Vec,
     add,
     add_many,
     broadcast,
@@ -53,14 +58,19 @@ from jaxmc.symbolic._expr import (
     hadamard,
     identity,
     inv,
+    is_scalar_shape,
     kind_of,
+    kron,
     matmul,
     neg,
+    numel,
     power,
     scale,
     sum_,
     tr,
     transpose,
+    vec,
+    zero,
 )
 from jaxmc.symbolic._expr import func as F
 
@@ -155,6 +165,33 @@ def differential(e: Expr, x: Symbol, dx: Symbol) -> Expr | None:
             return ediv(sum_(hadamard(a[0], d(a[0]))), e)
         if isinstance(e, Diag):
             return diag(d(a[0]))
+        if isinstance(e, Norm1):
+            return sum_(hadamard(F("sign", a[0]), d(a[0])))
+        if isinstance(e, MatPower):
+            # d(A^k) = sum_i A^i dA A^(k-1-i)
+            da = d(a[0])
+
+            def pw(i: int) -> Expr:
+                return (
+                    identity(a[0].shape[0])
+                    if i == 0
+                    else a[0]
+                    if i == 1
+                    else MatPower(a[0], i)
+                )  # noqa: E501
+
+            terms = [matmul(matmul(pw(i), da), pw(e.k - 1 - i)) for i in range(e.k)]
+            return add_many(terms, e.shape)
+        if isinstance(e, Kron):
+            da, db = d(a[0]), d(a[1])
+            terms = []
+            if da is not None:
+                terms.append(kron(da, a[1]))
+            if db is not None:
+                terms.append(kron(a[0], db))
+            return Add(tuple(terms), e.shape) if len(terms) > 1 else terms[0]
+        if isinstance(e, Vec):
+            return vec(d(a[0]))
         if isinstance(e, Broadcast):
             return broadcast(d(a[0]), e.shape)
         msg = f"{_FN}: no differential rule for {type(e).__name__}."  # pragma: no cover
@@ -232,9 +269,8 @@ def _through_matrix(e: Expr, what: str) -> None:
     msg = (
         f"{_FN}.derive: the Jacobian passes through the matrix-valued "
         f"intermediate `{e}` ({what}), which depends on the variable; reading it "
-        f"off needs Kronecker products (vec layout), which symbolic derivation "
-        f"does not support. Derive the gradient of a scalar expression, or use "
-        f"jax.jacfwd."
+        f"off needs Kronecker products: pass layout='vec' for the Kronecker "
+        f"form, or derive the gradient of a scalar expression."
     )
     raise UnsupportedDerivative(msg)
 
@@ -304,3 +340,112 @@ def jacobian_of_linear(df: Expr, dx: Symbol) -> Expr:
     push(df, identity(m))
     shape = (m, dx.shape[0])
     return add_many(contributions, shape)
+
+
+def _vec_unsupported(e: Expr, why: str) -> None:
+    msg = (
+        f"{_FN}.derive: the vec-layout Jacobian passes through `{e}` ({why}), "
+        f"which has no Kronecker form in the expression language; use "
+        f"jaxmc.symbolic.differential for the differential, or jaxmc.jacobian "
+        f"(layout='vec') for values."
+    )
+    raise UnsupportedDerivative(msg)
+
+
+def jacobian_vec(df: Expr, dx: Symbol) -> Expr:
+    """J with vec(df) = J vec(dx), for ``df`` of any shape linear in ``dx``.
+
+    Magnus & Neudecker's first identification theorem: the cotangent
+    g = d vec(f) / d vec(e), of shape (numel f, numel e), is pushed down from
+    the root (where it is the identity) with vec(A U B) = (B' kron A) vec(U),
+    vec(U') = K vec(U) (the commutation matrix), vec(s U) = vec(U) s and
+    vec(U .* W) = diag(vec(W)) vec(U).
+    """
+    contributions: list[Expr] = []
+
+    def mm(a: Expr, b: Expr) -> Expr:
+        if is_scalar_shape(a.shape):
+            return ScalarMul((a, b), b.shape)
+        if is_scalar_shape(b.shape):
+            return ScalarMul((b, a), a.shape)
+        return MatMul((a, b), (a.shape[0], b.shape[1]))
+
+    def t(a: Expr) -> Expr:
+        return a if is_scalar_shape(a.shape) else Transpose((a,), a.shape[::-1])
+
+    def push(e: Expr, g: Expr) -> None:  # noqa: C901 - one rule per node type
+        if e is dx:
+            contributions.append(g)
+            return
+        if not e.depends_on(dx):
+            return
+        a = e.args
+        if isinstance(e, Add):
+            for u in a:
+                push(u, g)
+            return
+        dep = [u.depends_on(dx) for u in a]
+        if len(a) == 2 and all(dep):
+            _nonlinear(e)
+        if isinstance(e, ScalarMul):
+            s, u = a
+            if dep[1]:
+                push(u, mm(s, g))
+            else:
+                push(s, mm(g, vec(u)))
+        elif isinstance(e, MatMul):
+            u, v = a
+            if dep[0]:  # vec(u v) = (v' kron I) vec(u)
+                push(u, mm(g, kron(t(v), identity(u.shape[0]))))
+            else:  # vec(u v) = (I kron u) vec(v)
+                push(v, mm(g, kron(identity(v.shape[1]), u)))
+        elif isinstance(e, Transpose):
+            u = a[0]
+            if kind_of(u.shape) == "matrix":
+                push(u, mm(g, CommutationMatrix(u.shape[0], u.shape[1])))
+            else:
+                push(u, g)
+        elif isinstance(e, Hadamard):
+            u, w = (a[0], a[1]) if dep[0] else (a[1], a[0])
+            push(u, mm(g, Diag((vec(w),), (numel(w.shape), numel(w.shape)))))
+        elif isinstance(e, ElemDiv):
+            if dep[1]:
+                _nonlinear(e)
+            b = a[1]
+            if is_scalar_shape(b.shape):
+                push(a[0], ElemDiv((g, b), g.shape))
+            else:
+                n = numel(b.shape)
+                push(a[0], mm(g, Diag((Power(vec(b), -1.0),), (n, n))))
+        elif isinstance(e, Trace):
+            push(a[0], mm(g, t(vec(identity(a[0].shape[0])))))
+        elif isinstance(e, Sum):
+            push(a[0], mm(g, Broadcast((Const(1.0),), (1, numel(a[0].shape)))))
+        elif isinstance(e, Broadcast):
+            push(a[0], mm(g, Broadcast((Const(1.0),), (numel(e.shape), 1))))
+        elif isinstance(e, Vec):
+            push(a[0], g)
+        elif isinstance(e, Diag):
+            # vec(diag(u)) = D u and diag(M) = D' vec(M), with the selection
+            # D = diag(vec(I)) (1 kron I) of shape (n^2, n).
+            n = e.shape[0]
+            eye = identity(n)
+            sel = mm(
+                Diag((vec(eye),), (numel(eye.shape), numel(eye.shape))),
+                kron(Broadcast((Const(1.0),), (n, 1)), eye),
+            )
+            if kind_of(e.shape) == "matrix":
+                push(a[0], mm(g, sel))
+            else:
+                push(a[0], mm(g, t(sel)))
+        else:
+            _vec_unsupported(e, type(e).__name__)
+
+    m = numel(df.shape)
+    push(df, identity(m))
+    shape = (m, numel(dx.shape))
+    if not contributions:
+        return zero(shape)
+    if len(contributions) == 1:
+        return contributions[0]
+    return Add(tuple(contributions), contributions[0].shape)

@@ -44,6 +44,10 @@ class ShapeError(ValueError):
     """Raised when an expression combines operands of incompatible shapes."""
 
 
+class ZeroDivisionError_(ValueError):  # noqa: N801 - not the builtin
+    """Raised for a division by (or a negative power of) a constant zero."""
+
+
 class Dim:
     """An unknown size; sizes tied together by use share one root (union-find)."""
 
@@ -66,6 +70,64 @@ class Dim:
         return str(r.value) if r.value is not None else r.label
 
 
+class DimProd(Dim):
+    """The product of sizes (the length of ``vec`` of a matrix, a Kronecker size).
+
+    Products compare as multisets of their factors' classes, so ``m*n`` equals
+    ``n*m``; a product is never tied to other sizes by use.
+    """
+
+    __slots__ = ("factors",)
+
+    def __init__(self, factors: tuple[Dim, ...]):
+        super().__init__("*".join(f.label for f in factors))
+        self.factors = factors
+
+    def root(self) -> Dim:
+        """A product is its own representative."""
+        return self
+
+    @property  # type: ignore[override]
+    def value(self) -> int | None:  # noqa: D102 - the product of known factors
+        out = 1
+        for f in self.factors:
+            v = f.root().value
+            if v is None:
+                return None
+            out *= v
+        return out
+
+    @value.setter
+    def value(self, v: Any) -> None:  # a product's value follows its factors
+        pass
+
+    def key(self) -> tuple[int, ...]:
+        """The sorted ids of the factors' classes."""
+        return tuple(sorted(id(f.root()) for f in self.factors))
+
+    def __repr__(self) -> str:
+        v = self.value
+        return str(v) if v is not None else "*".join(repr(f) for f in self.factors)
+
+
+def dim_mul(a: Any, b: Any) -> Any:
+    """The product of two sizes (``1`` is the unit)."""
+    if not isinstance(a, Dim):
+        return b if a == 1 else a * b
+    if not isinstance(b, Dim):
+        return a if b == 1 else DimProd((a, b))
+
+    def flat(d: Dim) -> tuple[Dim, ...]:
+        return d.factors if isinstance(d, DimProd) else (d,)
+
+    return DimProd(flat(a) + flat(b))
+
+
+def numel(shape: tuple[Any, Any]) -> Any:
+    """The number of entries of a shape, as a size."""
+    return dim_mul(shape[0], shape[1])
+
+
 def _fmt_dim(d: Any) -> str:
     return "1" if d == 1 and not isinstance(d, Dim) else repr(d)
 
@@ -76,6 +138,12 @@ def fmt_shape(shape: tuple[Any, Any]) -> str:
 
 
 def _compatible(a: Any, b: Any) -> bool:
+    if isinstance(a, DimProd) or isinstance(b, DimProd):
+        return same_dim(a, b) or (
+            isinstance(a, Dim)
+            and isinstance(b, Dim)
+            and (a.value is None or b.value is None or a.value == b.value)
+        )
     if not isinstance(a, Dim) or not isinstance(b, Dim):
         return (not isinstance(a, Dim)) and (not isinstance(b, Dim)) and a == b
     ra, rb = a.root(), b.root()
@@ -83,6 +151,8 @@ def _compatible(a: Any, b: Any) -> bool:
 
 
 def _unify(a: Any, b: Any) -> None:
+    if isinstance(a, DimProd) or isinstance(b, DimProd):
+        return
     if isinstance(a, Dim) and isinstance(b, Dim):
         ra, rb = a.root(), b.root()
         if ra is not rb:
@@ -103,6 +173,10 @@ def unify_pairs(what: str, pairs: list[tuple[Any, Any]], detail: str) -> None:
 
 def same_dim(a: Any, b: Any) -> bool:
     """True when two sizes are known to be equal."""
+    if isinstance(a, DimProd) or isinstance(b, DimProd):
+        ka = a.key() if isinstance(a, DimProd) else (id(a.root()),)
+        kb = b.key() if isinstance(b, DimProd) else (id(b.root()),)
+        return isinstance(a, Dim) and isinstance(b, Dim) and ka == kb
     if isinstance(a, Dim) and isinstance(b, Dim):
         return a.root() is b.root()
     return (not isinstance(a, Dim)) and (not isinstance(b, Dim)) and a == b
@@ -292,6 +366,8 @@ def substitute(e: Expr, old: Expr, new: Expr) -> Expr:
                 out = e
             elif isinstance(e, Power):
                 out = Power(args[0], e.p)
+            elif isinstance(e, MatPower):
+                out = MatPower(args[0], e.k)
             elif isinstance(e, Func):
                 out = Func(e.name, args[0])
             else:
@@ -602,6 +678,61 @@ class Diag(Expr):
     op = "diag"
 
 
+class Norm1(Expr):
+    """The sum of absolute values of the entries (the entry-wise 1-norm)."""
+
+    __slots__ = ()
+    op = "norm1"
+
+
+class MatPower(Expr):
+    """The matrix power ``a^k`` of a square matrix, for an integer ``k >= 2``."""
+
+    __slots__ = ("k",)
+    op = "mpower"
+
+    def __init__(self, a: Expr, k: int):
+        self.k = int(k)
+        super().__init__((a,), a.shape)
+
+    def params(self) -> tuple[Any, ...]:
+        """The exponent."""
+        return (self.k,)
+
+
+class Kron(Expr):
+    """The Kronecker product ``kron(a, b)`` (:func:`jaxmc.vec` conventions)."""
+
+    __slots__ = ()
+    op = "kron"
+
+
+class Vec(Expr):
+    """``vec(a)``: the entries of ``a`` stacked column by column, a column."""
+
+    __slots__ = ()
+    op = "vec"
+
+
+class CommutationMatrix(Expr):
+    """``commutation_matrix(m, n)``: the K with ``vec(X') = K vec(X)``, X (m, n)."""
+
+    __slots__ = ("m", "n")
+    op = "commutation"
+    _shape_sensitive = True
+
+    def __init__(self, m: Any, n: Any):
+        self.m, self.n = m, n
+        d = dim_mul(m, n)
+        super().__init__((), (d, d))
+
+    def params(self) -> tuple[Any, ...]:
+        """The sizes (their classes)."""
+        return tuple(
+            id(d.root()) if isinstance(d, Dim) else d for d in (self.m, self.n)
+        )
+
+
 # ------------------------------------------------------ smart constructors
 
 
@@ -696,8 +827,19 @@ def hadamard(a: Expr, b: Expr) -> Expr:
     return Hadamard((a, b), a.shape)
 
 
+def is_constant_zero(e: Expr) -> bool:
+    """True when ``e`` is the constant 0 (or a zero vector or matrix)."""
+    return isinstance(e, Zero) or (
+        isinstance(e, Const | Broadcast)
+        and (e.value == 0.0 if isinstance(e, Const) else is_constant_zero(e.args[0]))
+    )
+
+
 def ediv(a: Expr, b: Expr) -> Expr:
     """The element-wise quotient; a scalar divisor divides every entry."""
+    if is_constant_zero(b):
+        msg = f"{_FN}: division by the constant zero `{b}` in `({a})/({b})`."
+        raise ZeroDivisionError_(msg)
     if b.kind == "scalar":
         return ElemDiv((a, b), a.shape)
     if a.kind == "scalar":
@@ -724,7 +866,11 @@ def _number(p: Any, what: str) -> float:
 
 def power(a: Expr, p: Any) -> Expr:
     """The element-wise power ``a .^ p`` for a constant ``p``."""
-    return Power(a, _number(p, "an element-wise power"))
+    q = _number(p, "an element-wise power")
+    if q < 0 and is_constant_zero(a):
+        msg = f"{_FN}: division by zero: the constant zero `{a}` to the power {q:g}."
+        raise ZeroDivisionError_(msg)
+    return Power(a, q)
 
 
 def _square(what: str, a: Expr) -> None:
@@ -754,10 +900,9 @@ def mpower(a: Expr, p: Any) -> Expr:
     base = inv(a) if k < 0 else a
     if k == 0:
         return identity(a.shape[0])
-    out = base
-    for _ in range(builtins.abs(k) - 1):
-        out = matmul(out, base)
-    return out
+    if builtins.abs(k) == 1:
+        return base
+    return MatPower(base, builtins.abs(k))
 
 
 def func(name: str, a: Expr) -> Expr:
@@ -812,6 +957,33 @@ def sum_(a: Expr) -> Expr:
 def norm2(a: Expr) -> Expr:
     """The Euclidean norm (Frobenius norm of a matrix)."""
     return Norm2((a,), (1, 1))
+
+
+def norm1(a: Expr) -> Expr:
+    """The sum of the absolute values of the entries."""
+    return Norm1((a,), (1, 1))
+
+
+def kron(a: Expr, b: Expr) -> Expr:
+    """The Kronecker product (a scalar factor scales)."""
+    if is_scalar_shape(a.shape) or is_scalar_shape(b.shape):
+        return ScalarMul(
+            (a, b) if is_scalar_shape(a.shape) else (b, a),
+            (b.shape if is_scalar_shape(a.shape) else a.shape),
+        )
+    return Kron(
+        (a, b), (dim_mul(a.shape[0], b.shape[0]), dim_mul(a.shape[1], b.shape[1]))
+    )
+
+
+def vec(a: Expr) -> Expr:
+    """``vec(a)``, column-major; a column vector is its own vec."""
+    k = kind_of(a.shape)
+    if k in ("scalar", "vector"):
+        return a
+    if k == "row":
+        return Transpose((a,), (a.shape[1], a.shape[0]))
+    return Vec((a,), (numel(a.shape), 1))
 
 
 def diag(a: Expr) -> Expr:

@@ -23,6 +23,11 @@ def tr(a: Expr, /) -> Expr:
     return ex.tr(_e("tr", a))
 
 
+def trace(a: Expr, /) -> Expr:
+    """The trace of a square matrix, ``trace(A)`` (an alias of :func:`tr`)."""
+    return ex.tr(_e("trace", a))
+
+
 def det(a: Expr, /) -> Expr:
     """The determinant of a square matrix, ``det(A)``."""
     return ex.det(_e("det", a))
@@ -46,6 +51,21 @@ def sum(a: Expr, /) -> Expr:  # noqa: A001 - the name of the operation
 def norm2(a: Expr, /) -> Expr:
     """The Euclidean norm of a vector (Frobenius norm of a matrix)."""
     return ex.norm2(_e("norm2", a))
+
+
+def norm1(a: Expr, /) -> Expr:
+    """The entry-wise 1-norm ``sum(abs(A))`` of a vector or matrix."""
+    return ex.norm1(_e("norm1", a))
+
+
+def kron(a: Expr, b: Expr, /) -> Expr:
+    """The Kronecker product ``kron(A, B)`` (as :func:`jax.numpy.kron`)."""
+    return ex.kron(_e("kron", a), _e("kron", b))
+
+
+def vec(a: Expr, /) -> Expr:
+    """``vec(A)``: the columns of A stacked into one column (:func:`jaxmc.vec`)."""
+    return ex.vec(_e("vec", a))
 
 
 def diag(a: Expr, /) -> Expr:

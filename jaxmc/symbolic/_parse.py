@@ -30,6 +30,10 @@ from jaxmc.symbolic._expr import Expr, ShapeError, Symbol
 
 _FN = "jaxmc.symbolic.parse"
 
+# Deepest nesting of parentheses, calls, signs and powers the parser accepts;
+# deeper trees would exhaust Python's recursion in the parser and the rules.
+MAX_DEPTH = 100
+
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+(?:\.(?![*/^])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
@@ -38,6 +42,9 @@ _TOKEN = re.compile(
 
 _UNARY_FUNCS = {
     "tr": ex.tr,
+    "trace": ex.tr,
+    "norm1": ex.norm1,
+    "vec": ex.vec,
     "det": ex.det,
     "logdet": ex.logdet,
     "inv": ex.inv,
@@ -47,7 +54,7 @@ _UNARY_FUNCS = {
 }
 KINDS = ("scalar", "vector", "matrix", "symmetric", "spd", "diagonal")
 RESERVED = frozenset(
-    set(_UNARY_FUNCS) | set(ex.ELEMENTWISE) | {"vector", "matrix", "eye"}
+    set(_UNARY_FUNCS) | set(ex.ELEMENTWISE) | {"vector", "matrix", "eye", "kron"}
 )
 
 
@@ -124,6 +131,16 @@ class _Parser:
         self.i = 0
         self.decl = declarations
         self.symbols: dict[str, Symbol] = {}
+        self.depth = 0
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(
+                f"the expression is nested more than {MAX_DEPTH} levels deep "
+                f"(parentheses, function calls, signs and powers); name an inner "
+                f"part as a symbol, or split the expression"
+            )
 
     # helpers -------------------------------------------------------------
     @property
@@ -159,6 +176,7 @@ class _Parser:
         return e
 
     def expr(self) -> Expr:
+        self.enter()
         e = self.term()
         while self.tok.value in ("+", "-") and self.tok.kind == "op":
             op = self.tok
@@ -168,6 +186,7 @@ class _Parser:
                 e = self.apply(op.pos, ex.add, e, rhs)
             else:
                 e = self.apply(op.pos, ex.add, e, ex.neg(rhs))
+        self.depth -= 1
         return e
 
     def term(self) -> Expr:
@@ -181,6 +200,7 @@ class _Parser:
             elif op.value == ".*":
                 e = self.apply(op.pos, ex.hadamard, e, rhs)
             elif op.value == "./":
+                self.nonzero(rhs, op.pos)
                 e = self.apply(op.pos, ex.ediv, e, rhs)
             else:
                 if rhs.kind != "scalar":
@@ -189,16 +209,31 @@ class _Parser:
                         f"`./` for element-wise division or inv() for the inverse",
                         op.pos,
                     )
+                self.nonzero(rhs, op.pos)
                 e = self.apply(op.pos, ex.ediv, e, rhs)
         return e
 
+    def nonzero(self, divisor: Expr, pos: int) -> None:
+        """Raises a ParseError when the divisor is identically zero."""
+        from jaxmc.symbolic._simplify import simplify
+
+        try:
+            zero = ex.is_constant_zero(simplify(divisor))
+        except ValueError:  # pragma: no cover - the divisor parsed cleanly
+            zero = False
+        if zero:
+            raise self.error(
+                f"division by zero: the divisor `{divisor}` is identically zero", pos
+            )
+
     def unary(self) -> Expr:
-        if self.tok.kind == "op" and self.tok.value == "-":
+        if self.tok.kind == "op" and self.tok.value in ("-", "+"):
+            sign = self.tok.value
             self.i += 1
-            return ex.neg(self.unary())
-        if self.tok.kind == "op" and self.tok.value == "+":
-            self.i += 1
-            return self.unary()
+            self.enter()
+            e = self.unary()
+            self.depth -= 1
+            return ex.neg(e) if sign == "-" else e
         return self.power()
 
     def power(self) -> Expr:
@@ -207,7 +242,9 @@ class _Parser:
             op = self.tok
             self.i += 1
             epos = self.tok.pos
+            self.enter()
             p = self.unary()
+            self.depth -= 1
             if not (
                 isinstance(p, ex.Const)
                 or (
@@ -265,6 +302,11 @@ class _Parser:
         if self.tok.kind == "op" and self.tok.value == ")":
             raise self.error(f"{name}() needs an argument")
         arg = self.expr()
+        if name == "kron":
+            self.expect(",")
+            second = self.expr()
+            self.expect(")")
+            return self.apply(tok.pos, ex.kron, arg, second)
         if self.tok.kind == "op" and self.tok.value == ",":
             raise self.error(f"{name}() takes one argument")
         self.expect(")")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from jaxmc.symbolic._expr import (
     Add,
     Broadcast,
+    CommutationMatrix,
     Const,
     Det,
     Diag,
@@ -23,8 +24,11 @@ from jaxmc.symbolic._expr import (
     Hadamard,
     Identity,
     Inv,
+    Kron,
     LogDet,
     MatMul,
+    MatPower,
+    Norm1,
     Norm2,
     Power,
     ScalarMul,
@@ -32,6 +36,7 @@ from jaxmc.symbolic._expr import (
     Symbol,
     Trace,
     Transpose,
+    Vec,
     Zero,
     kind_of,
 )
@@ -58,6 +63,39 @@ def _neg_coef(e: Expr) -> tuple[float, Expr] | None:
         c = e.args[0].value
         if c < 0:
             return -c, e.args[1]
+    return None
+
+
+def _den(u: Expr, q: float) -> Expr:
+    """The denominator u^q, written as u (q = 1) or sqrt(u) (q = 1/2)."""
+    if q == 1.0:
+        return u
+    if q == 0.5:
+        return Func("sqrt", u)
+    return Power(u, q)
+
+
+def _fraction(e: Expr) -> tuple[Expr | None, Expr] | None:
+    """(numerator or None for 1, denominator) when ``e`` reads as a division.
+
+    ``s*a`` with ``s = u^(-q)`` or ``s = n/u`` (scalars) is ``a/u^q``; an
+    element-wise ``a .* u.^(-q)`` is ``a./u.^q``; ``u.^(-q)`` is ``1./u.^q``.
+    """
+    if isinstance(e, Power) and e.p < 0:
+        return None, _den(e.args[0], -e.p)
+    if isinstance(e, ScalarMul):
+        s, a = e.args
+        if isinstance(s, Power) and s.p < 0:
+            return a, _den(s.args[0], -s.p)
+        if isinstance(s, ElemDiv) and isinstance(s.args[0], Const):
+            n = s.args[0].value
+            num = a if n == 1.0 else ScalarMul((s.args[0], a), a.shape)
+            return num, s.args[1]
+    if isinstance(e, Hadamard):
+        a, b = e.args
+        for num, d in ((a, b), (b, a)):
+            if isinstance(d, Power) and d.p < 0:
+                return num, _den(d.args[0], -d.p)
     return None
 
 
@@ -105,6 +143,12 @@ def _tw(e: Expr, prec: int) -> str:
 def _t(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
     if isinstance(e, Symbol):
         return e.name, _ATOM
+    frac = _fraction(e)
+    if frac is not None:
+        num, den = frac
+        op = "/" if kind_of(den.shape) == "scalar" else "./"
+        top = "1" if num is None else _tw(num, _MUL)
+        return f"{top}{op}{_tw(den, _POW)}", _MUL
     if isinstance(e, Const):
         return _num(e.value), (_NEG if e.value < 0 else _ATOM)
     if isinstance(e, Zero):
@@ -143,13 +187,21 @@ def _t(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
         return f"{_tw(e.args[0], _POST)}{op}{p}", _POW
     if isinstance(e, Transpose):
         return _tw(e.args[0], _POST) + "'", _POST
+    if isinstance(e, MatPower):
+        return f"{_tw(e.args[0], _POST)}^{e.k}", _POW
+    if isinstance(e, Kron):
+        return f"kron({_t(e.args[0])[0]}, {_t(e.args[1])[0]})", _ATOM
+    if isinstance(e, CommutationMatrix):
+        return f"commutation_matrix({e.m!r}, {e.n!r})", _ATOM
     name = {
         Trace: "tr",
         Det: "det",
         Inv: "inv",
         Sum: "sum",
         Norm2: "norm2",
+        Norm1: "norm1",
         Diag: "diag",
+        Vec: "vec",
     }.get(type(e))
     if isinstance(e, Func):
         name = e.name
@@ -189,6 +241,14 @@ def _lname(name: str) -> str:
     return rf"\mathit{{{name}}}"
 
 
+def _ldim(d: object) -> str:
+    """A size in LaTeX: a number, or rows(X) as m_X and cols(X) as n_X."""
+    s = repr(d)
+    for word, letter in (("rows(", "m_"), ("cols(", "n_"), ("len(", "n_")):
+        s = s.replace(word, letter)
+    return s.replace(")", "")
+
+
 _LFUNC = {
     "exp": r"\exp",
     "log": r"\log",
@@ -205,6 +265,14 @@ _LFUNC = {
 def _l(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
     if isinstance(e, Symbol):
         return _lname(e.name), _ATOM
+    frac = _fraction(e)
+    if frac is not None:
+        num, den = frac
+        top = "1" if num is None else _l(num)[0]
+        if kind_of(den.shape) == "scalar":
+            return rf"\frac{{{top}}}{{{_l(den)[0]}}}", _ATOM
+        top = "1" if num is None else _lw(num, _MUL)
+        return rf"{top} \oslash {_lw(den, _POW)}", _MUL
     if isinstance(e, Const):
         return _num(e.value), (_NEG if e.value < 0 else _ATOM)
     if isinstance(e, Zero):
@@ -248,6 +316,15 @@ def _l(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
         if isinstance(a, Transpose):
             return _lw(a.args[0], _POST) + r"^{-\top}", _POST
         return _lw(a, _POST) + "^{-1}", _POST
+    if isinstance(e, MatPower):
+        a = e.args[0]
+        base = _lw(a, _ATOM) if isinstance(a, Transpose | Inv) else _lw(a, _POST)
+        return f"{base}^{{{e.k}}}", _POST
+    if isinstance(e, Kron):
+        # Looser than the matrix product: (A kron B) C is written with parentheses.
+        return rf"{_lw(e.args[0], _MUL)} \otimes {_lw(e.args[1], _POW)}", _NEG
+    if isinstance(e, CommutationMatrix):
+        return rf"K_{{{_ldim(e.m)},{_ldim(e.n)}}}", _ATOM
     a = _l(e.args[0])[0]
     if isinstance(e, Func):
         if e.name == "abs":
@@ -256,13 +333,17 @@ def _l(e: Expr) -> tuple[str, int]:  # noqa: C901 - one case per node type
             return rf"\sqrt{{{a}}}", _ATOM
         return rf"{_LFUNC[e.name]}\left({a}\right)", _ATOM
     if isinstance(e, Norm2):
-        return rf"\left\lVert {a}\right\rVert_2", _ATOM
+        sub = "F" if kind_of(e.args[0].shape) == "matrix" else "2"
+        return rf"\lVert {a}\rVert_{sub}", _ATOM
+    if isinstance(e, Norm1):
+        return rf"\lVert {a}\rVert_1", _ATOM
     name = {
         Trace: r"\operatorname{tr}",
         Det: r"\det",
         LogDet: r"\log\det",
         Sum: r"\operatorname{sum}",
         Diag: r"\operatorname{diag}",
+        Vec: r"\operatorname{vec}",
     }.get(type(e))
     if name is None:  # pragma: no cover
         msg = f"jaxmc.symbolic: no LaTeX form for {type(e).__name__}."

@@ -13,6 +13,7 @@ from __future__ import annotations
 from jaxmc.symbolic._expr import (
     Add,
     Broadcast,
+    CommutationMatrix,
     Const,
     Det,
     Diag,
@@ -22,8 +23,10 @@ from jaxmc.symbolic._expr import (
     Hadamard,
     Identity,
     Inv,
+    Kron,
     LogDet,
     MatMul,
+    MatPower,
     Norm2,
     Power,
     ScalarMul,
@@ -31,11 +34,16 @@ from jaxmc.symbolic._expr import (
     Symbol,
     Trace,
     Transpose,
+    Vec,
     Zero,
+    ZeroDivisionError_,
     add_many,
     broadcast,
+    dim_mul,
+    is_constant_zero,
     is_scalar_shape,
     kind_of,
+    same_dim,
     zero,
 )
 
@@ -79,6 +87,8 @@ def _rebuild(e: Expr, args: tuple[Expr, ...]) -> Expr:
         return e
     if isinstance(e, Power):
         return Power(args[0], e.p)
+    if isinstance(e, MatPower):
+        return MatPower(args[0], e.k)
     if isinstance(e, Func):
         return Func(e.name, args[0])
     return type(e)(args, e.shape)
@@ -130,6 +140,9 @@ def _node(e: Expr, args: tuple[Expr, ...]) -> Expr:  # noqa: C901 - a rule table
             return zero(e.shape)
         if _is_one(b):
             return a
+        if is_constant_zero(b):
+            msg = f"jaxmc.symbolic: division by zero: `{b}` is identically zero."
+            raise ZeroDivisionError_(msg)
         if isinstance(a, Const) and isinstance(b, Const):
             return Const(a.value / b.value)
         if isinstance(b, Const) and not isinstance(a, Broadcast):
@@ -143,6 +156,9 @@ def _node(e: Expr, args: tuple[Expr, ...]) -> Expr:  # noqa: C901 - a rule table
             return a
         if e.p == 0.0:
             return broadcast(Const(1.0), e.shape)
+        if e.p < 0 and is_constant_zero(a):
+            msg = f"jaxmc.symbolic: division by zero: `{a}` to the power {e.p:g}."
+            raise ZeroDivisionError_(msg)
         if isinstance(a, Const):
             return Const(a.value**e.p)
         if isinstance(a, Power) and float(e.p).is_integer():
@@ -224,7 +240,47 @@ def _node(e: Expr, args: tuple[Expr, ...]) -> Expr:  # noqa: C901 - a rule table
         if isinstance(a, ScalarMul):
             return _smul(a.args[0], Diag((a.args[1],), e.shape))
         return _rebuild(e, args)
+    if isinstance(e, Kron):
+        return _kron(args[0], args[1])
+    if isinstance(e, Vec):
+        a = args[0]
+        if _is_zero(a):
+            return zero(e.shape)
+        if isinstance(a, ScalarMul):
+            return _smul(a.args[0], Vec((a.args[1],), e.shape))
+        return _rebuild(e, args)
+    if isinstance(e, MatPower):
+        a = args[0]
+        if isinstance(a, Identity):
+            return a
+        if isinstance(a, ScalarMul):
+            return _smul(Power(a.args[0], float(e.k)), MatPower(a.args[1], e.k))
+        if isinstance(a, MatPower):
+            return MatPower(a.args[0], a.k * e.k)
+        return _rebuild(e, args)
     return _rebuild(e, args)
+
+
+def _kron(a: Expr, b: Expr) -> Expr:
+    """kron(a, b), with scalars and zeros taken out."""
+    shape = (dim_mul(a.shape[0], b.shape[0]), dim_mul(a.shape[1], b.shape[1]))
+    if is_scalar_shape(a.shape):
+        return _scalar_mul(a, b)
+    if is_scalar_shape(b.shape):
+        return _scalar_mul(b, a)
+    if _is_zero(a) or _is_zero(b):
+        return zero(shape)
+    if isinstance(a, ScalarMul):
+        return _scalar_mul(a.args[0], _kron(a.args[1], b))
+    if isinstance(b, ScalarMul):
+        return _scalar_mul(b.args[0], _kron(a, b.args[1]))
+    if isinstance(a, Identity) and isinstance(b, Identity):
+        return Identity((), shape)
+    return Kron((a, b), shape)
+
+
+def _base_exp(e: Expr) -> tuple[Expr, int]:
+    return (e.args[0], e.k) if isinstance(e, MatPower) else (e, 1)
 
 
 def _hfactors(e: Expr) -> list[Expr]:
@@ -299,6 +355,12 @@ def _transpose(a: Expr) -> Expr:
         return _mm(_t(a.args[1]), _t(a.args[0]))
     if isinstance(a, Inv):
         return Inv((_t(a.args[0]),), (a.shape[1], a.shape[0]))
+    if isinstance(a, MatPower):
+        return MatPower(_t(a.args[0]), a.k)
+    if isinstance(a, Kron):
+        return Kron((_t(a.args[0]), _t(a.args[1])), (a.shape[1], a.shape[0]))
+    if isinstance(a, CommutationMatrix):
+        return CommutationMatrix(a.n, a.m)
     if isinstance(a, Add):
         return Add(tuple(_t(x) for x in a.args), (a.shape[1], a.shape[0]))
     return _t(a)
@@ -317,6 +379,10 @@ def _scalar_mul(s: Expr, a: Expr) -> Expr:
         return s
     if isinstance(s, Const) and isinstance(a, Const):
         return Const(s.value * a.value)
+    if isinstance(s, Const) and s.value < 0:
+        flipped = _negate_sum_factor(a)
+        if flipped is not None:
+            return flipped if s.value == -1.0 else _smul(Const(-s.value), flipped)
     if isinstance(s, ScalarMul):
         return _scalar_mul(s.args[0], _scalar_mul(s.args[1], a))
     both = _combine_scalars(s, a)
@@ -336,6 +402,23 @@ def _scalar_mul(s: Expr, a: Expr) -> Expr:
         if isinstance(inner, Const):
             return Broadcast((Const(s.value * inner.value),), a.shape)
     return _smul(s, a)
+
+
+def _negate_sum_factor(a: Expr) -> Expr | None:
+    """-a with the sign taken into a sum factor that has more minus signs.
+
+    ``-2*(X - U*V')*V`` becomes ``2*(U*V' - X)*V``: no negation of a sum that
+    itself starts with a minus (None when ``a`` has no such factor).
+    """
+    fs = _factors(a)
+    for i, f in enumerate(fs):
+        if isinstance(f, Add):
+            coefs = [_split_coef(t)[0] for t in f.args]
+            if sum(c < 0 for c in coefs) >= sum(c > 0 for c in coefs):
+                terms = [_with_coef(-c, t) for c, t in map(_split_coef, f.args)]
+                neg = Add(tuple(terms), f.shape)
+                return _chain(fs[:i] + [neg] + fs[i + 1 :])
+    return None
 
 
 def _factors(e: Expr) -> list[Expr]:
@@ -365,6 +448,14 @@ def _matmul(a: Expr, b: Expr) -> Expr:
         return _smul(a.args[0], _mm(a.args[1], b))
     if isinstance(b, ScalarMul):
         return _smul(b.args[0], _mm(a, b.args[1]))
+    # A repeated constant c*ones: the constant goes in front (no vector(-1)).
+    for i, f in enumerate((a, b)):
+        if isinstance(f, Broadcast) and isinstance(f.args[0], Const):
+            c = f.args[0].value
+            if c != 1.0:
+                ones = Broadcast((Const(1.0),), f.shape)
+                pair = (ones, b) if i == 0 else (a, ones)
+                return _smul(Const(c), _mm(*pair))
     # X^-1 X = X X^-1 = I at the junction of two factors.
     fa, fb = _factors(a), _factors(b)
     last, first = fa[-1], fb[0]
@@ -375,6 +466,27 @@ def _matmul(a: Expr, b: Expr) -> Expr:
         if not rest:
             return Identity((), shape)
         return _chain(rest)
+    (b1, p1), (b2, p2) = _base_exp(last), _base_exp(first)
+    if b1 == b2 and kind_of(b1.shape) == "matrix":
+        return _chain(fa[:-1] + [MatPower(b1, p1 + p2)] + fb[1:])
+    if (
+        isinstance(last, Kron)
+        and isinstance(first, Kron)
+        and same_dim(last.args[0].shape[1], first.args[0].shape[0])
+        and same_dim(last.args[1].shape[1], first.args[1].shape[0])
+    ):
+        merged = _kron(
+            _matmul(last.args[0], first.args[0]), _matmul(last.args[1], first.args[1])
+        )
+        return _chain(fa[:-1] + [merged] + fb[1:])
+    if (
+        isinstance(last, CommutationMatrix)
+        and isinstance(first, CommutationMatrix)
+        and same_dim(last.m, first.n)
+        and same_dim(last.n, first.m)
+    ):
+        rest = fa[:-1] + fb[1:]
+        return _chain(rest) if rest else Identity((), shape)
     if (
         isinstance(last, Diag)
         and isinstance(first, Diag)
@@ -431,21 +543,63 @@ def _add(terms: list[Expr], shape: tuple) -> Expr:
     if len(items) > 1 and c0 != 1.0 and all(abs(c) == c0 for c, _ in items):
         if all(c < 0 for c, _ in items):
             c0 = -c0
-        inner = tuple(_with_coef(c / c0, t) for c, t in items)
+        inner = tuple(_with_coef(c / c0, t) for c, t in _ordered(items))
         return _smul(Const(c0), Add(inner, shape))
-    factored = _factor(items, shape)
+    factored = _kron_factor(items, shape)
+    if factored is None:
+        factored = _factor(items, shape)
     if factored is not None:
         return factored
-    out = [_with_coef(c, t) for c, t in items]
+    out = [_with_coef(c, t) for c, t in _ordered(items)]
     if len(out) == 1:
         return out[0]
     return Add(tuple(out), shape)
 
 
+def _ordered(items: list[tuple[float, Expr]]) -> list[tuple[float, Expr]]:
+    """Canonical term order: positive terms first, then by their text.
+
+    So equal sums compare equal however they were built (``inv(A + x*x')`` and
+    ``inv(x*x' + A)``), and a sum reads ``A*x - b`` rather than ``-b + A*x``.
+    """
+    from jaxmc.symbolic._printing import to_text
+
+    return sorted(items, key=lambda ct: (ct[0] < 0, to_text(ct[1])))
+
+
+def _kron_factor(items: list[tuple[float, Expr]], shape: tuple) -> Expr | None:
+    """kron(A, B) + kron(A, C) = kron(A, B + C) (and on the right)."""
+    for side in (0, 1):
+        groups: dict[Expr, list[int]] = {}
+        for i, (_, t) in enumerate(items):
+            if isinstance(t, Kron):
+                groups.setdefault(t.args[side], []).append(i)
+        for f, idx in groups.items():
+            if len(idx) < 2:
+                continue
+            other = [_with_coef(items[i][0], items[i][1].args[1 - side]) for i in idx]
+            inner = _add(other, other[0].shape)
+            merged = _kron(f, inner) if side == 0 else _kron(inner, f)
+            rest = [_with_coef(c, t) for i, (c, t) in enumerate(items) if i not in idx]
+            if not rest:
+                return merged
+            return Add(tuple([merged, *rest]), shape)
+    return None
+
+
+def _scalar_and_factors(t: Expr) -> list[Expr]:
+    """The factors of a product, a scalar coefficient first: s*A*x -> [s, A, x]."""
+    if isinstance(t, ScalarMul) and not isinstance(t.args[0], Const):
+        return [t.args[0], *_factors(t.args[1])]
+    return _factors(t)
+
+
 def _factor(items: list[tuple[float, Expr]], shape: tuple) -> Expr | None:
     """Takes a factor shared by several products out of the sum, if there is one."""
-    chains = [(c, _factors(t)) for c, t in items]
     for side in (-1, 0):
+        # A scalar coefficient is a left factor: s*A*x + s*B*x = s*(A + B)*x.
+        split = _scalar_and_factors if side == 0 else _factors
+        chains = [(c, split(t)) for c, t in items]
         groups: dict[Expr, list[int]] = {}
         for i, (_, fs) in enumerate(chains):
             if len(fs) >= 2:
