@@ -77,7 +77,9 @@ def test_tracks_dense_top_eigenvalue_inside_scan(dtype, rtol):
     # A Ritz value never exceeds the top eigenvalue (up to rounding).
     assert bool(jnp.all(values <= dense * (1 + 10 * jnp.finfo(dtype).eps) + 1e-12))
     # |theta - lambda| <= residual^2 / gap: the residual is about sqrt of the error.
-    assert bool(jnp.all(residuals[3:] <= jnp.sqrt(rtol) * jnp.abs(dense[3:]))), residuals
+    assert bool(jnp.all(residuals[3:] <= jnp.sqrt(rtol) * jnp.abs(dense[3:]))), (
+        residuals
+    )
 
 
 def test_update_is_pure_and_jittable():
