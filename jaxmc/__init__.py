@@ -7,6 +7,8 @@ is re-exported here; the modules stay importable (``from jaxmc import vec``).
 """
 
 from jaxmc import identities as identities
+from jaxmc._cache import disable_compilation_cache as disable_compilation_cache
+from jaxmc._cache import enable_compilation_cache as enable_compilation_cache
 from jaxmc.check import CheckReport as CheckReport
 from jaxmc.check import check_gradient as check_gradient
 from jaxmc.check import check_jacobian as check_jacobian
@@ -36,6 +38,7 @@ from jaxmc.spectrum import hessian_operator as hessian_operator
 from jaxmc.spectrum import input_hessian_operator as input_hessian_operator
 from jaxmc.spectrum import kpm_density as kpm_density
 from jaxmc.spectrum import layer_spectra as layer_spectra
+from jaxmc.spectrum import sharpness_tracker as sharpness_tracker
 from jaxmc.spectrum import spectral_density as spectral_density
 from jaxmc.symbolic import derive as derive
 from jaxmc.vec import commutation_matrix as commutation_matrix
@@ -93,6 +96,11 @@ __all__ = [
     "kpm_density",
     "layer_spectra",
     "spectral_density",
+    # sharpness inside a training step (jaxmc.spectrum)
+    "sharpness_tracker",
+    # JAX's persistent compilation cache, in a per-user directory
+    "disable_compilation_cache",
+    "enable_compilation_cache",
     # symbolic matrix calculus
     "derive",
 ]

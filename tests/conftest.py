@@ -4,10 +4,17 @@ float32 behaviour is tested explicitly by creating float32 inputs; ``tol`` gives
 the tolerance used for each dtype throughout the suite.
 """
 
+import os
+
 import jax
 import jax.numpy as jnp
 import pytest
 from hypothesis import HealthCheck, settings
+
+# The CLI turns on JAX's persistent compilation cache; in-process CLI tests
+# would then turn it on for the rest of the suite, and compile counts would
+# depend on earlier runs. tests/test_cli.py tests the cache in subprocesses.
+os.environ["JAXMC_NO_CACHE"] = "1"
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")

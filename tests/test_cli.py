@@ -34,3 +34,51 @@ def test_python_dash_m_runs():
         check=True,
     )
     assert out.stdout.startswith("jaxmc ")
+
+
+def _run_cli(args, env):
+    import os
+
+    full = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "jaxmc", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=300,
+    )
+
+
+def test_cli_writes_and_reuses_the_persistent_cache(tmp_path):
+    cache = tmp_path / "cache"
+    env = {"JAXMC_NO_CACHE": "", "JAXMC_CACHE_DIR": str(cache)}
+    first = _run_cli(["tour", "--n", "3"], env)
+    assert first.returncode == 0, first.stderr
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries, "the first run wrote no compiled program"
+    second = _run_cli(["tour", "--n", "3"], env)
+    assert second.returncode == 0, second.stderr
+    # The second run compiles the same programs: it reads them, adding none.
+    assert sorted(p.name for p in cache.iterdir()) == entries
+    assert first.stdout == second.stdout
+
+
+def test_cli_no_cache_writes_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    env = {"JAXMC_NO_CACHE": "", "JAXMC_CACHE_DIR": str(cache)}
+    out = _run_cli(["tour", "--n", "3", "--no-cache"], env)
+    assert out.returncode == 0, out.stderr
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_help_says_where_the_cache_lives(tmp_path, capsys):
+    import os
+
+    os.environ["JAXMC_CACHE_DIR"] = str(tmp_path / "here")
+    try:
+        with pytest.raises(SystemExit):
+            main(["spectrum", "--help"])
+    finally:
+        del os.environ["JAXMC_CACHE_DIR"]
+    out = capsys.readouterr().out
+    assert "--no-cache" in out and str(tmp_path / "here") in out.replace("\n", "")

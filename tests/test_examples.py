@@ -8,7 +8,9 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).parent.parent
-EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+# Examples run by a test of their own (which checks their results), not here.
+OWN_TEST = {"multiprocess_spectrum": "tests/test_spectrum_multiprocess.py"}
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if p.stem not in OWN_TEST)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])

@@ -3,12 +3,18 @@
 Each subcommand lives in ``jaxmc/cli/<name>.py`` and defines ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. Adding a subcommand means adding
 its module and its name to ``_COMMANDS``.
+
+Every subcommand turns on JAX's persistent compilation cache
+(:func:`jaxmc.enable_compilation_cache`) unless ``--no-cache`` is given or the
+environment sets ``JAXMC_NO_CACHE=1``, so a second run reuses the compiled
+programs of the first.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 __all__ = ["main"]
@@ -28,17 +34,31 @@ _DEFAULT = "tour"
 def build_parser() -> argparse.ArgumentParser:
     """Builds the argument parser with one subparser per subcommand."""
     from jaxmc import __version__
+    from jaxmc._cache import default_cache_dir
 
+    cache_note = (
+        f"Compiled programs are cached in {default_cache_dir()} (set "
+        f"JAXMC_CACHE_DIR to move it; --no-cache or JAXMC_NO_CACHE=1 turns "
+        f"the cache off)."
+    )
     parser = argparse.ArgumentParser(
         prog="jaxmc",
         description="Matrix-calculus tools for JAX.",
+        epilog=cache_note,
     )
     parser.add_argument("--version", action="version", version=f"jaxmc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in _COMMANDS.items():
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(
+            name, help=module.HELP, description=module.HELP, epilog=cache_note
+        )
         module.add_arguments(p)
+        p.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="do not use the persistent compilation cache (see below)",
+        )
         p.set_defaults(_run=module.run)
     return parser
 
@@ -51,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if not args.no_cache and os.environ.get("JAXMC_NO_CACHE", "") in ("", "0"):
+        from jaxmc._cache import enable_compilation_cache
+
+        try:
+            enable_compilation_cache()
+        except ValueError as err:  # an unwritable cache only slows the run
+            print(f"jaxmc: {err} Running without the cache.", file=sys.stderr)
     return int(args._run(args) or 0)
 
 

@@ -28,6 +28,9 @@ from jaxmc.spectrum._operator import matrix_operator as matrix_operator
 from jaxmc.spectrum._plot import plot_density as plot_density
 from jaxmc.spectrum._plot import plot_eigenvalues as plot_eigenvalues
 from jaxmc.spectrum._plot import plot_layer_spectra as plot_layer_spectra
+from jaxmc.spectrum._sharpness import SharpnessState as SharpnessState
+from jaxmc.spectrum._sharpness import SharpnessTracker as SharpnessTracker
+from jaxmc.spectrum._sharpness import sharpness_tracker as sharpness_tracker
 from jaxmc.spectrum._trace import DiagonalEstimate as DiagonalEstimate
 from jaxmc.spectrum._trace import TraceEstimate as TraceEstimate
 from jaxmc.spectrum._trace import diagonal as diagonal
@@ -53,6 +56,10 @@ __all__ = [
     "kpm_density",
     "layer_spectra",
     "spectral_density",
+    # sharpness inside a training step
+    "SharpnessState",
+    "SharpnessTracker",
+    "sharpness_tracker",
     # figures (matplotlib, the `plot` extra)
     "plot_density",
     "plot_eigenvalues",
