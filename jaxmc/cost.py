@@ -352,6 +352,12 @@ def cost_report(
         modes = MODES
     if isinstance(modes, str):
         modes = (modes,)
+    if not isinstance(modes, Sequence | set | frozenset):
+        msg = (
+            f"{fn}: argument `modes` must be a mode name or a sequence of them "
+            f"(from {', '.join(MODES)}); got {type(modes).__name__} {modes!r:.60}."
+        )
+        raise TypeError(msg)
     for i, mode in enumerate(modes):
         _checks.check_one_of(fn, f"modes[{i}]", mode, MODES)
     if not _checks.is_concrete(args):
@@ -462,9 +468,12 @@ def choose_mode(
             f"were given."
         )
         raise ValueError(msg)
+    refine = _checks.check_bool(fn, "refine", refine)
     x = args[argnums]
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         x = _checks.as_array(fn, f"args[{argnums}]", x)
+    _checks.check_floating(fn, f"args[{argnums}]", x)
+    _checks.check_nonempty(fn, f"args[{argnums}]", x)
     shape = tuple(np.shape(x))
     before, after = tuple(args[:argnums]), tuple(args[argnums + 1 :])
 
@@ -472,6 +481,8 @@ def choose_mode(
         return f(*before, v.reshape(shape), *after)
 
     spec = jax.ShapeDtypeStruct((math.prod(shape),), x.dtype)
+    spec_args = (*before, jax.ShapeDtypeStruct(shape, x.dtype), *after)
+    _checks.eval_user(fn, "f", f, spec_args)
     out = jax.eval_shape(g, spec)
     if not (hasattr(out, "shape") and hasattr(out, "dtype")):
         msg = f"{fn}: `f` must return one array; got {type(out).__name__}."

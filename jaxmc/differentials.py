@@ -68,6 +68,7 @@ References:
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -97,11 +98,8 @@ def _tree_shapes(tree: Any) -> list[tuple[int, ...]]:
 
 
 def _as_real_variable(fn: str, name: str, X: Any) -> Any:
-    """Converts every leaf of ``X`` to an array and checks it is real floating."""
-    X = jax.tree_util.tree_map(lambda leaf: _checks.as_array(fn, name, leaf), X)
-    for leaf in jax.tree_util.tree_leaves(X):
-        _checks.check_floating(fn, name, leaf)
-    return X
+    """``X`` as a non-empty pytree of real floating arrays (lists become arrays)."""
+    return _checks.as_variable(fn, name, X)
 
 
 def _vec_any(x: jax.Array) -> jax.Array:
@@ -133,11 +131,19 @@ def _check_scalar_output(fn: str, name: str, out: Any) -> None:
 
 
 def _check_linear_at_zero(fn: str, name: str, d: Callable, zero: Any) -> None:
-    """Raises if concrete ``d(0)`` is non-zero (an affine, not linear, map)."""
+    """Raises if concrete ``d(0)`` is non-zero (an affine, not linear, map).
+
+    A value check, so it runs only on concrete values: when ``d`` closes over a
+    traced value (under ``jax.jit``, ``jax.vmap``, ``jax.grad`` or
+    ``jax.jacfwd``) it is skipped, and ``jax.linear_transpose`` alone rejects
+    maps that are not linear.
+    """
     if not _checks.is_concrete(zero):
         return
-    values = jax.tree_util.tree_leaves(d(zero))
-    for value in values:
+    values = d(zero)
+    if not _checks.is_concrete(values):
+        return
+    for value in jax.tree_util.tree_leaves(values):
         arr = np.asarray(value)
         if np.issubdtype(arr.dtype, np.inexact) and np.any(arr != 0):
             msg = (
@@ -231,6 +237,7 @@ def differential(f: Callable, argnums: int = 0) -> Callable:
             full[index] = x
             return f(*full)
 
+        _checks.eval_user(fn, "f", f_of_x, (X,))
         return jax.jvp(f_of_x, (X,), (dX,))[1]
 
     return df
@@ -275,7 +282,7 @@ def gradient_from_differential(df: Callable, X: Any, /) -> Any:
     _checks.check_callable(fn, "df", df)
     X = _as_real_variable(fn, "X", X)
     zero = jax.tree_util.tree_map(jnp.zeros_like, X)
-    out = jax.eval_shape(df, zero)
+    out = _checks.eval_user(fn, "df", df, (zero,))
     _check_scalar_output(fn, "df", out)
     _check_linear_at_zero(fn, "df", df, zero)
     try:
@@ -329,9 +336,21 @@ def jacobian_from_differential(dF: Callable, X: jax.Array, /) -> jax.Array:
     X = _checks.as_array(fn, "X", X)
     _checks.check_floating(fn, "X", X)
     _check_vec_rank(fn, "argument `X`", X)
+    _checks.check_nonempty(fn, "X", X)
     zero = jnp.zeros_like(X)
-    out = jax.eval_shape(dF, zero)
+    out = _checks.eval_user(fn, "dF", dF, (zero,))
     _check_vec_rank(fn, "the value of `dF`", out)
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        msg = (
+            f"{fn}: argument `dF` must return a floating array; got dtype {out.dtype}."
+        )
+        raise TypeError(msg)
+    if math.prod(out.shape) == 0:
+        msg = (
+            f"{fn}: argument `dF` returned an array with no entries (shape "
+            f"{_checks._shape_str(out.shape)}), so the Jacobian has none."
+        )
+        raise ValueError(msg)
     _check_linear_at_zero(fn, "dF", dF, zero)
     try:  # Tracing the transpose (no FLOPs) rejects maps that are not linear.
         jax.eval_shape(jax.linear_transpose(dF, zero), out)
@@ -396,8 +415,9 @@ def hessian_from_second_differential(d2f: Callable, x: jax.Array, /) -> jax.Arra
     x = _checks.as_array(fn, "x", x)
     _checks.check_floating(fn, "x", x)
     _check_vec_rank(fn, "argument `x`", x)
+    _checks.check_nonempty(fn, "x", x)
     zero = jnp.zeros_like(x)
-    _check_scalar_output(fn, "d2f", jax.eval_shape(d2f, zero))
+    _check_scalar_output(fn, "d2f", _checks.eval_user(fn, "d2f", d2f, (zero,)))
     shape = x.shape
 
     def quadratic(v: jax.Array) -> jax.Array:
@@ -451,6 +471,7 @@ def symmetric_gradient(G: jax.Array, /, convention: str = "sym") -> jax.Array:
     fn = "jaxmc.symmetric_gradient"
     G = _checks.as_array(fn, "G", G)
     _checks.check_square(fn, "G", G)
+    _checks.check_finite(fn, "G", G)
     _checks.check_one_of(fn, "convention", convention, _CONVENTIONS)
     if convention == "sym":
         return (G + G.T) / 2
