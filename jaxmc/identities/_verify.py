@@ -218,8 +218,8 @@ def verify(
         ``rtol`` is not a real number, or a count is not an int (bools are not
         counts).
       ValueError: for an unknown name, an empty selection, a dtype other than
-        float32/float64, float64 without x64, a negative or non-finite ``rtol``, or non-positive
-        ``trials``/``sizes``/``max_size < 2``.
+        float32/float64, float64 without x64, a negative or non-finite
+        ``rtol``, or non-positive ``trials``/``sizes``/``max_size < 2``.
 
     Example:
       >>> import jax
