@@ -333,8 +333,11 @@ def cost_report(
 
     Raises:
         TypeError: if ``f`` is not callable, ``x`` is not a floating array, an
-            argument is traced, or ``f`` does not return one array.
-        ValueError: for an unknown mode, ``repeats < 1`` or a bad ``argnums``.
+            argument is traced, ``modes`` is not a sequence of names, or ``f``
+            does not return one array.
+        ValueError: for an unknown mode, ``repeats < 1``, a bad ``argnums``,
+            an ``x`` with no entries, or ``f`` raising on the arguments (its
+            error is quoted).
 
     Example:
         >>> import jax.numpy as jnp
@@ -433,7 +436,9 @@ def choose_mode(
     they are traced (under ``jax.jit``); if XLA gives no FLOPs, the size rule
     stands.
 
-    Only shapes are needed, so it works under ``jax.jit``.
+    Only shapes are needed, so it works under ``jax.jit``: it returns a
+    Python string while tracing, to choose a branch with (a jitted function
+    cannot return a string, so do not jit ``choose_mode`` itself).
 
     Args:
         f: the function; its output must be one array.
@@ -446,8 +451,10 @@ def choose_mode(
         ``"forward"`` or ``"reverse"``.
 
     Raises:
-        TypeError: if ``f`` is not callable or ``f`` returns no single array.
-        ValueError: if ``argnums`` is out of range.
+        TypeError: if ``f`` is not callable, ``x`` is not floating, ``refine``
+            is not a bool, or ``f`` returns no single array.
+        ValueError: if ``argnums`` is out of range, ``x`` has no entries, or
+            ``f`` raises on the arguments.
 
     Example:
         >>> import jax.numpy as jnp
@@ -586,7 +593,8 @@ def hessian(
         TypeError: if ``f`` is not callable, ``argnums``/``chunk_size``/
             ``memory_limit`` are not ints, or ``x`` is not floating.
         ValueError: for an unknown mode, both ``chunk_size`` and
-            ``memory_limit``, non-positive sizes, a non-scalar ``f``, or a
+            ``memory_limit``, non-positive sizes, an ``x`` with no entries, a
+            non-scalar ``f``, ``f`` raising on the arguments, or a
             ``memory_limit`` that even one HVP at a time cannot meet.
 
     Example:

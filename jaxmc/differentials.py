@@ -58,6 +58,16 @@ Conventions
 ``vec`` is column-major (Magnus & Neudecker). Variables and values of rank 0,
 1 or 2 are supported by the vec-layout functions; a scalar counts as a vector
 of length 1. Real floating dtypes only; results take the dtype of ``X``.
+A variable with no entries raises a ``ValueError`` (nothing to differentiate),
+and a user function that raises is reported with its error quoted.
+
+Transforms. Every function here works under ``jax.jit``, ``jax.vmap``,
+``jax.grad`` and ``jax.jacfwd``, also when the differential closes over a
+traced value (``vmap`` over the point ``X``, ``grad`` with respect to a matrix
+inside ``df``). The check that a differential is linear has two parts:
+``jax.linear_transpose`` rejects maps it cannot transpose, always; the value
+check ``df(0) == 0`` (which catches a constant term) needs concrete values and
+is skipped under tracing.
 
 References:
   J. R. Magnus and H. Neudecker, *Matrix Differential Calculus with
@@ -455,7 +465,9 @@ def symmetric_gradient(G: jax.Array, /, convention: str = "sym") -> jax.Array:
       Works under ``jax.jit`` and ``jax.vmap``.
 
     Raises:
-      ValueError: if ``G`` is not a square matrix or ``convention`` is unknown.
+      ValueError: if ``G`` is not a square matrix, ``convention`` is unknown,
+        or (for concrete ``G``, not under tracing) ``G`` holds NaN or
+        infinity; the message gives the first such entry.
 
     Example:
       >>> import jax.numpy as jnp

@@ -60,6 +60,22 @@ matrix by matrix     --          --           --        (kl, pq)    (k, l, p, q)
 A combination marked ``--`` has no standard form in that layout: asking for it
 raises a ``ValueError`` that points to ``layout="vec"`` or ``layout="jax"``.
 
+Pytrees. :func:`gradient` and :func:`jacobian` also take a pytree (a dict, a
+list or tuple of arrays, ...) as the differentiated argument, as ``jax.grad``
+does: the result is a pytree of the same structure whose leaf is the derivative
+by that leaf, in the chosen layout (so ``layout="vec"`` gives one
+``(dim Y, dim leaf)`` matrix per leaf; flatten the pytree with
+``jax.flatten_util.ravel_pytree`` first for one matrix over all of it). A
+Python number or a plain (nested) list of numbers is made one array first.
+The value of ``f`` must be one array.
+
+Degenerate and non-finite values. A differentiated argument (or a value of
+``f``, for :func:`jacobian`) with no entries raises a ``ValueError``: there is
+nothing to differentiate. NaN and infinity are JAX's semantics and are passed
+on unchanged: ``gradient(lambda x: jnp.sum(jnp.sqrt(x)))`` at ``x < 0`` is
+NaN, exactly as ``jax.grad`` gives it (check with ``jnp.isfinite``, or run
+with ``jax.config.update("jax_debug_nans", True)`` to find where it arises).
+
 References:
   J. R. Magnus and H. Neudecker, *Matrix Differential Calculus with
   Applications in Statistics and Econometrics*, 3rd ed., Wiley, 2019, ch. 9.
@@ -537,7 +553,9 @@ def jacobian(
         array ``Y`` (a scalar, vector or matrix; any rank for ``"vec"`` and
         ``"jax"``). Keyword arguments are passed through, not differentiated.
       argnums: the positional argument to differentiate by (an int), or a tuple
-        of them.
+        of them. That argument may be an array, a Python number or list of
+        numbers (made an array), or a pytree of arrays (see the module
+        docstring).
       layout: ``"mixed"`` (default), ``"numerator"``, ``"denominator"``,
         ``"vec"`` or ``"jax"``.
       mode: ``"forward"`` (``jax.jacfwd``), ``"reverse"`` (``jax.jacrev``) or
@@ -554,18 +572,21 @@ def jacobian(
 
     Returns:
       A function with the signature of ``f`` returning the derivative of shape
-      ``layout_shape(x.shape, f(x).shape, layout)`` with ``f``'s output dtype, or
-      a tuple of them (one per index) for tuple ``argnums``. It works under
-      ``jax.jit``.
+      ``layout_shape(x.shape, f(x).shape, layout)`` with ``f``'s output dtype
+      (for a pytree ``x``, a pytree of such derivatives, one per leaf), or a
+      tuple of them (one per index) for tuple ``argnums``. It works under
+      ``jax.jit``, ``jax.vmap`` and ``jax.grad``.
 
     Raises:
       ValueError: for an unknown layout or mode (the message lists the valid
         ones), bad ``argnums``, both ``chunk_size`` and ``memory_limit`` or
         non-positive ones, a ``memory_limit`` one basis vector at a time
         cannot meet, or (when called) a combination the layout does
-        not define, pointing to ``"vec"`` or ``"jax"``. TypeError: if ``f`` is
-        not callable, or (when called) a differentiated argument is not
-        floating or ``f`` does not return a single floating array.
+        not define, pointing to ``"vec"`` or ``"jax"``, a differentiated
+        argument or a value with no entries, or ``f`` raising on the
+        arguments (its error is quoted). TypeError: if ``f`` is not callable,
+        or (when called) a differentiated argument (or leaf) is not floating
+        or ``f`` does not return a single floating array.
 
     Example:
       >>> import jax.numpy as jnp
@@ -638,18 +659,22 @@ def gradient(
 
     Args:
       f: a function returning a real floating scalar (shape ``()``).
-      argnums: the positional argument to differentiate by, or a tuple of them.
+      argnums: the positional argument to differentiate by, or a tuple of them;
+        an array, a Python number or list of numbers, or a pytree of arrays.
       layout: ``"mixed"`` (default), ``"numerator"``, ``"denominator"``,
         ``"vec"`` or ``"jax"``.
 
     Returns:
       A function with the signature of ``f`` returning the gradient of shape
-      ``layout_shape(x.shape, (), layout)`` (a tuple for tuple ``argnums``).
-      It works under ``jax.jit``.
+      ``layout_shape(x.shape, (), layout)`` (for a pytree ``x``, a pytree of
+      them, as ``jax.grad`` returns; a tuple for tuple ``argnums``). It works
+      under ``jax.jit``, ``jax.vmap`` and ``jax.grad``. NaN from ``f`` (e.g.
+      ``jnp.sqrt`` at a negative ``x``) passes through, as in ``jax.grad``.
 
     Raises:
       ValueError: if ``f`` does not return a scalar (the message names the
-        output shape), for an unknown layout or bad ``argnums``. TypeError: if
+        output shape), for an unknown layout or bad ``argnums``, an argument
+        with no entries, or ``f`` raising on the arguments. TypeError: if
         ``f`` is not callable or an argument or the output is not floating.
 
     Example:
