@@ -83,13 +83,8 @@ def split_argument(
     _checks.check_nonempty(fn, f"args[{argnums}]", x)
     shape = x.shape
     before, after = tuple(args[:argnums]), tuple(args[argnums + 1 :])
-    out = _checks.eval_user(fn, "f", f, (*before, x, *after))
-    if not isinstance(out, jax.ShapeDtypeStruct):
-        msg = (
-            f"{fn}: argument `f` must return a single array; got "
-            f"{type(out).__name__} {jax.tree_util.tree_structure(out)}."
-        )
-        raise TypeError(msg)
+    # Raises with the user's error quoted; the callers check what f returns.
+    _checks.eval_user(fn, "f", f, (*before, x, *after))
 
     def g(v: jax.Array) -> Any:
         return f(*before, v.reshape(shape), *after)
