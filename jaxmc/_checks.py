@@ -12,8 +12,9 @@ bare ``AssertionError`` or an XLA trace.
 
 from __future__ import annotations
 
+import math
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import chex
@@ -30,6 +31,9 @@ def _shape_str(shape: Sequence[Any]) -> str:
     )
 
 
+_ARRAY_KINDS = "a jax.Array, a numpy array, a Python number or a nested list of numbers"
+
+
 def as_array(fn: str, name: str, x: Any) -> jax.Array:
     """Converts ``x`` to a JAX array, or raises a TypeError naming ``fn``."""
     if isinstance(x, jax.Array):
@@ -37,9 +41,15 @@ def as_array(fn: str, name: str, x: Any) -> jax.Array:
     try:
         return jnp.asarray(x)
     except (TypeError, ValueError) as err:
+        hint = (
+            " For a pytree of arrays (a dict, a list of arrays), pass one array "
+            "(jax.flatten_util.ravel_pytree flattens a pytree)."
+            if isinstance(x, dict | list | tuple)
+            else ""
+        )
         msg = (
-            f"{fn}: argument `{name}` must be an array (or array-like); "
-            f"got {type(x).__name__}."
+            f"{fn}: argument `{name}` must be an array ({_ARRAY_KINDS}); "
+            f"got {type(x).__name__}.{hint}"
         )
         raise TypeError(msg) from err
 
@@ -98,6 +108,10 @@ def check_equal_shapes(fn: str, names: Sequence[str], xs: Sequence[Any]) -> None
         raise ValueError(msg) from None
 
 
+# The policy of check_floating: any real floating dtype JAX has.
+_FLOATS = "float16, bfloat16, float32 or float64"
+
+
 def check_floating(fn: str, name: str, x: Any) -> None:
     """Raises TypeError unless ``x`` has a floating (real) dtype."""
     try:
@@ -105,7 +119,7 @@ def check_floating(fn: str, name: str, x: Any) -> None:
     except AssertionError:
         msg = (
             f"{fn}: argument `{name}` must have a floating dtype "
-            f"(float32 or float64); got {jnp.result_type(x)}."
+            f"({_FLOATS}); got {jnp.result_type(x)}."
         )
         raise TypeError(msg) from None
 
@@ -133,7 +147,13 @@ def static_int(fn: str, name: str, n: Any, *, minimum: int = 0) -> int:
             f"(static_argnums / static_argnames) or close over it."
         )
         raise TypeError(msg)
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+    if isinstance(n, bool | np.bool_):
+        msg = (
+            f"{fn}: argument `{name}` must be an int, not a bool; got {n!r}. "
+            f"(True and False are not sizes or counts.)"
+        )
+        raise TypeError(msg)
+    if not isinstance(n, int | np.integer):
         try:
             n = operator.index(n)
         except TypeError:
@@ -234,3 +254,192 @@ def describe(x: Any) -> str:
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return f"array of shape {_shape_str(x.shape)} and dtype {x.dtype}"
     return type(x).__name__
+
+
+def check_bool(fn: str, name: str, value: Any) -> bool:
+    """Returns ``value`` as a bool; raises TypeError for anything but True/False.
+
+    Options that switch something on or off take booleans only: a string such as
+    ``"no"`` is truthy and would silently mean yes.
+    """
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    msg = f"{fn}: argument `{name}` must be True or False; got {value!r}."
+    raise TypeError(msg)
+
+
+def check_number(
+    fn: str,
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    strict: bool = False,
+) -> float:
+    """Returns a real option (a tolerance, a scale) as a Python float, or raises.
+
+    Accepts Python and numpy ints and floats and concrete 0-d real arrays; rejects
+    bools, strings, complex numbers, traced values, NaN and infinity (TypeError
+    for the kind, ValueError for the value). ``minimum`` is a lower bound,
+    exclusive when ``strict``.
+    """
+    if isinstance(value, jax.core.Tracer):
+        msg = (
+            f"{fn}: argument `{name}` must be a concrete number (a Python or "
+            f"numpy float); got a traced value. Under jax.jit, close over it or "
+            f"mark it static."
+        )
+        raise TypeError(msg)
+    kind_ok = isinstance(value, int | float | np.integer | np.floating) or (
+        isinstance(value, jax.Array | np.ndarray)
+        and value.shape == ()
+        and (
+            jnp.issubdtype(value.dtype, jnp.floating)
+            or jnp.issubdtype(value.dtype, jnp.integer)
+        )
+    )
+    if isinstance(value, bool | np.bool_) or not kind_ok:
+        msg = (
+            f"{fn}: argument `{name}` must be a real number (e.g. 1e-6); got "
+            f"{type(value).__name__} {value!r}."
+        )
+        raise TypeError(msg)
+    number = float(value)
+    if not np.isfinite(number):
+        msg = f"{fn}: argument `{name}` must be finite; got {number}."
+        raise ValueError(msg)
+    if minimum is not None and (number <= minimum if strict else number < minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        msg = f"{fn}: argument `{name}` must be {bound}; got {number:g}."
+        raise ValueError(msg)
+    return number
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float | complex | np.generic) and not isinstance(
+        x, np.ndarray
+    )
+
+
+def _is_number_sequence(x: Any) -> bool:
+    """A plain (nested) list or tuple of Python or numpy numbers, e.g. [1.0, 2.0]."""
+    if type(x) not in (list, tuple):
+        return False
+    leaves = jax.tree_util.tree_leaves(x)
+    return bool(leaves) and all(_is_number(leaf) for leaf in leaves)
+
+
+def as_variable(fn: str, name: str, x: Any) -> Any:
+    """The argument to differentiate, as a pytree of real floating arrays.
+
+    A Python number or a plain (nested) list of numbers becomes one array, like
+    ``jnp.asarray`` makes it; a pytree (dict, list or tuple of arrays, ...) keeps
+    its structure with every leaf made an array. Raises TypeError for leaves that
+    are not arrays or not real floating (naming the leaf), and ValueError for an
+    argument with no entries at all (nothing to differentiate).
+    """
+    if _is_number_sequence(x):
+        try:
+            x = jnp.asarray(x)
+        except (TypeError, ValueError) as err:
+            msg = (
+                f"{fn}: argument `{name}` is a list of numbers that does not form "
+                f"an array (ragged nesting?); got {x!r:.80}."
+            )
+            raise ValueError(msg) from err
+    pairs, treedef = jax.tree_util.tree_flatten_with_path(x)
+    if not pairs:
+        msg = (
+            f"{fn}: argument `{name}` must hold arrays to differentiate "
+            f"({_ARRAY_KINDS}, or a pytree of arrays); got {type(x).__name__} "
+            f"{x!r:.80} with none."
+        )
+        raise ValueError(msg)
+    leaves = []
+    for path, leaf in pairs:
+        where = name + jax.tree_util.keystr(path)
+        if not (isinstance(leaf, jax.Array | np.ndarray) or _is_number(leaf)):
+            msg = (
+                f"{fn}: argument `{where}` must be an array ({_ARRAY_KINDS}) or a "
+                f"pytree of them; got {type(leaf).__name__} {leaf!r:.60}."
+            )
+            raise TypeError(msg)
+        leaf = as_array(fn, where, leaf)
+        check_floating(fn, where, leaf)
+        leaves.append(leaf)
+    if sum(leaf.size for leaf in leaves) == 0:
+        shapes = ", ".join(_shape_str(leaf.shape) for leaf in leaves)
+        msg = (
+            f"{fn}: argument `{name}` has no entries (shape {shapes}), so there is "
+            f"nothing to differentiate; pass a non-empty array."
+        )
+        raise ValueError(msg)
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def check_nonempty(fn: str, name: str, x: Any) -> None:
+    """Raises ValueError if the array ``x`` has no entries (a dimension of size 0)."""
+    if math.prod(np.shape(x)) == 0:
+        msg = (
+            f"{fn}: argument `{name}` has no entries (shape "
+            f"{_shape_str(np.shape(x))}), so there is nothing to differentiate; "
+            f"pass a non-empty array."
+        )
+        raise ValueError(msg)
+
+
+class _NotAnArray(Exception):
+    """Raised inside a traced call when the user's function returns a non-array."""
+
+    def __init__(self, value: Any):
+        super().__init__(type(value).__name__)
+        self.value = value
+
+
+def _describe_args(args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    parts = [
+        describe(a) if hasattr(a, "shape") else f"a {type(a).__name__}" for a in args
+    ]
+    parts += [f"{k}={type(v).__name__}" for k, v in kwargs.items()]
+    return "(" + ", ".join(parts) + ")"
+
+
+def eval_user(
+    fn: str,
+    name: str,
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """``jax.eval_shape(f, *args, **kwargs)`` with the user's errors explained.
+
+    If ``f`` raises, the error is re-raised as a ValueError that names ``fn``,
+    the function argument ``name`` and the argument shapes, and quotes the
+    original error ("calling `f` on (...) failed; it raised ..."). If ``f``
+    returns something that is not an array or a pytree of arrays (a string, say),
+    a TypeError says what it returned. Costs one trace, no FLOPs.
+    """
+    kwargs = {} if kwargs is None else kwargs
+
+    def checked(*a: Any, **k: Any) -> Any:
+        out = f(*a, **k)
+        for leaf in jax.tree_util.tree_leaves(out):
+            if not (isinstance(leaf, jax.Array | np.ndarray) or _is_number(leaf)):
+                raise _NotAnArray(leaf)
+        return out
+
+    try:
+        return jax.eval_shape(checked, *args, **kwargs)
+    except _NotAnArray as err:
+        msg = (
+            f"{fn}: argument `{name}` must return an array; it returned "
+            f"{type(err.value).__name__} {err.value!r:.60}."
+        )
+        raise TypeError(msg) from None
+    except Exception as err:  # noqa: BLE001 - re-raised with context
+        msg = (
+            f"{fn}: calling `{name}` on {_describe_args(args, kwargs)} failed; "
+            f"check that `{name}` accepts arguments of these shapes and dtypes. "
+            f"It raised {type(err).__name__}: {err}"
+        )
+        raise ValueError(msg) from err

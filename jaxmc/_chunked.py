@@ -80,8 +80,11 @@ def split_argument(
         raise ValueError(msg)
     x = _checks.as_array(fn, f"args[{argnums}]", args[argnums])
     _checks.check_floating(fn, f"args[{argnums}]", x)
+    _checks.check_nonempty(fn, f"args[{argnums}]", x)
     shape = x.shape
     before, after = tuple(args[:argnums]), tuple(args[argnums + 1 :])
+    # Raises with the user's error quoted; the callers check what f returns.
+    _checks.eval_user(fn, "f", f, (*before, x, *after))
 
     def g(v: jax.Array) -> Any:
         return f(*before, v.reshape(shape), *after)
@@ -199,6 +202,13 @@ def jacobian_blocks(
         )
         raise TypeError(msg)
     n_in, n_out = x.size, math.prod(out.shape)
+    if n_out == 0:
+        msg = (
+            f"{fn}: the function returned an array with no entries (shape "
+            f"{_checks._shape_str(out.shape)}), so its Jacobian has none; check "
+            f"the slicing or sizes inside the function."
+        )
+        raise ValueError(msg)
     if mode == "forward":
         _, jvp = jax.linearize(g, xf)
         batch = n_in if chunk is None else min(chunk, n_in)

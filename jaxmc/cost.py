@@ -333,8 +333,11 @@ def cost_report(
 
     Raises:
         TypeError: if ``f`` is not callable, ``x`` is not a floating array, an
-            argument is traced, or ``f`` does not return one array.
-        ValueError: for an unknown mode, ``repeats < 1`` or a bad ``argnums``.
+            argument is traced, ``modes`` is not a sequence of names, or ``f``
+            does not return one array.
+        ValueError: for an unknown mode, ``repeats < 1``, a bad ``argnums``,
+            an ``x`` with no entries, or ``f`` raising on the arguments (its
+            error is quoted).
 
     Example:
         >>> import jax.numpy as jnp
@@ -352,6 +355,12 @@ def cost_report(
         modes = MODES
     if isinstance(modes, str):
         modes = (modes,)
+    if not isinstance(modes, Sequence | set | frozenset):
+        msg = (
+            f"{fn}: argument `modes` must be a mode name or a sequence of them "
+            f"(from {', '.join(MODES)}); got {type(modes).__name__} {modes!r:.60}."
+        )
+        raise TypeError(msg)
     for i, mode in enumerate(modes):
         _checks.check_one_of(fn, f"modes[{i}]", mode, MODES)
     if not _checks.is_concrete(args):
@@ -427,7 +436,9 @@ def choose_mode(
     they are traced (under ``jax.jit``); if XLA gives no FLOPs, the size rule
     stands.
 
-    Only shapes are needed, so it works under ``jax.jit``.
+    Only shapes are needed, so it works under ``jax.jit``: it returns a
+    Python string while tracing, to choose a branch with (a jitted function
+    cannot return a string, so do not jit ``choose_mode`` itself).
 
     Args:
         f: the function; its output must be one array.
@@ -440,8 +451,10 @@ def choose_mode(
         ``"forward"`` or ``"reverse"``.
 
     Raises:
-        TypeError: if ``f`` is not callable or ``f`` returns no single array.
-        ValueError: if ``argnums`` is out of range.
+        TypeError: if ``f`` is not callable, ``x`` is not floating, ``refine``
+            is not a bool, or ``f`` returns no single array.
+        ValueError: if ``argnums`` is out of range, ``x`` has no entries, or
+            ``f`` raises on the arguments.
 
     Example:
         >>> import jax.numpy as jnp
@@ -462,9 +475,12 @@ def choose_mode(
             f"were given."
         )
         raise ValueError(msg)
+    refine = _checks.check_bool(fn, "refine", refine)
     x = args[argnums]
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         x = _checks.as_array(fn, f"args[{argnums}]", x)
+    _checks.check_floating(fn, f"args[{argnums}]", x)
+    _checks.check_nonempty(fn, f"args[{argnums}]", x)
     shape = tuple(np.shape(x))
     before, after = tuple(args[:argnums]), tuple(args[argnums + 1 :])
 
@@ -472,6 +488,8 @@ def choose_mode(
         return f(*before, v.reshape(shape), *after)
 
     spec = jax.ShapeDtypeStruct((math.prod(shape),), x.dtype)
+    spec_args = (*before, jax.ShapeDtypeStruct(shape, x.dtype), *after)
+    _checks.eval_user(fn, "f", f, spec_args)
     out = jax.eval_shape(g, spec)
     if not (hasattr(out, "shape") and hasattr(out, "dtype")):
         msg = f"{fn}: `f` must return one array; got {type(out).__name__}."
@@ -575,7 +593,8 @@ def hessian(
         TypeError: if ``f`` is not callable, ``argnums``/``chunk_size``/
             ``memory_limit`` are not ints, or ``x`` is not floating.
         ValueError: for an unknown mode, both ``chunk_size`` and
-            ``memory_limit``, non-positive sizes, a non-scalar ``f``, or a
+            ``memory_limit``, non-positive sizes, an ``x`` with no entries, a
+            non-scalar ``f``, ``f`` raising on the arguments, or a
             ``memory_limit`` that even one HVP at a time cannot meet.
 
     Example:

@@ -60,6 +60,16 @@ Conventions
 ``vec`` is column-major (Magnus & Neudecker). Variables and values of rank 0,
 1 or 2 are supported by the vec-layout functions; a scalar counts as a vector
 of length 1. Real floating dtypes only; results take the dtype of ``X``.
+A variable with no entries raises a ``ValueError`` (nothing to differentiate),
+and a user function that raises is reported with its error quoted.
+
+Transforms. Every function here works under ``jax.jit``, ``jax.vmap``,
+``jax.grad`` and ``jax.jacfwd``, also when the differential closes over a
+traced value (``vmap`` over the point ``X``, ``grad`` with respect to a matrix
+inside ``df``). The check that a differential is linear has two parts:
+``jax.linear_transpose`` rejects maps it cannot transpose, always; the value
+check ``df(0) == 0`` (which catches a constant term) needs concrete values and
+is skipped under tracing.
 
 References:
   J. R. Magnus and H. Neudecker, *Matrix Differential Calculus with
@@ -70,6 +80,7 @@ References:
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -99,11 +110,8 @@ def _tree_shapes(tree: Any) -> list[tuple[int, ...]]:
 
 
 def _as_real_variable(fn: str, name: str, X: Any) -> Any:
-    """Converts every leaf of ``X`` to an array and checks it is real floating."""
-    X = jax.tree_util.tree_map(lambda leaf: _checks.as_array(fn, name, leaf), X)
-    for leaf in jax.tree_util.tree_leaves(X):
-        _checks.check_floating(fn, name, leaf)
-    return X
+    """``X`` as a non-empty pytree of real floating arrays (lists become arrays)."""
+    return _checks.as_variable(fn, name, X)
 
 
 def _vec_any(x: jax.Array) -> jax.Array:
@@ -135,11 +143,19 @@ def _check_scalar_output(fn: str, name: str, out: Any) -> None:
 
 
 def _check_linear_at_zero(fn: str, name: str, d: Callable, zero: Any) -> None:
-    """Raises if concrete ``d(0)`` is non-zero (an affine, not linear, map)."""
+    """Raises if concrete ``d(0)`` is non-zero (an affine, not linear, map).
+
+    A value check, so it runs only on concrete values: when ``d`` closes over a
+    traced value (under ``jax.jit``, ``jax.vmap``, ``jax.grad`` or
+    ``jax.jacfwd``) it is skipped, and ``jax.linear_transpose`` alone rejects
+    maps that are not linear.
+    """
     if not _checks.is_concrete(zero):
         return
-    values = jax.tree_util.tree_leaves(d(zero))
-    for value in values:
+    values = d(zero)
+    if not _checks.is_concrete(values):
+        return
+    for value in jax.tree_util.tree_leaves(values):
         arr = np.asarray(value)
         if np.issubdtype(arr.dtype, np.inexact) and np.any(arr != 0):
             msg = (
@@ -233,6 +249,7 @@ def differential(f: Callable, argnums: int = 0) -> Callable:
             full[index] = x
             return f(*full)
 
+        _checks.eval_user(fn, "f", f_of_x, (X,))
         return jax.jvp(f_of_x, (X,), (dX,))[1]
 
     return df
@@ -277,7 +294,7 @@ def gradient_from_differential(df: Callable, X: Any, /) -> Any:
     _checks.check_callable(fn, "df", df)
     X = _as_real_variable(fn, "X", X)
     zero = jax.tree_util.tree_map(jnp.zeros_like, X)
-    out = jax.eval_shape(df, zero)
+    out = _checks.eval_user(fn, "df", df, (zero,))
     _check_scalar_output(fn, "df", out)
     _check_linear_at_zero(fn, "df", df, zero)
     try:
@@ -331,9 +348,21 @@ def jacobian_from_differential(dF: Callable, X: jax.Array, /) -> jax.Array:
     X = _checks.as_array(fn, "X", X)
     _checks.check_floating(fn, "X", X)
     _check_vec_rank(fn, "argument `X`", X)
+    _checks.check_nonempty(fn, "X", X)
     zero = jnp.zeros_like(X)
-    out = jax.eval_shape(dF, zero)
+    out = _checks.eval_user(fn, "dF", dF, (zero,))
     _check_vec_rank(fn, "the value of `dF`", out)
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        msg = (
+            f"{fn}: argument `dF` must return a floating array; got dtype {out.dtype}."
+        )
+        raise TypeError(msg)
+    if math.prod(out.shape) == 0:
+        msg = (
+            f"{fn}: argument `dF` returned an array with no entries (shape "
+            f"{_checks._shape_str(out.shape)}), so the Jacobian has none."
+        )
+        raise ValueError(msg)
     _check_linear_at_zero(fn, "dF", dF, zero)
     try:  # Tracing the transpose (no FLOPs) rejects maps that are not linear.
         jax.eval_shape(jax.linear_transpose(dF, zero), out)
@@ -479,8 +508,9 @@ def hessian_from_second_differential(d2f: Callable, x: jax.Array, /) -> jax.Arra
     x = _checks.as_array(fn, "x", x)
     _checks.check_floating(fn, "x", x)
     _check_vec_rank(fn, "argument `x`", x)
+    _checks.check_nonempty(fn, "x", x)
     zero = jnp.zeros_like(x)
-    _check_scalar_output(fn, "d2f", jax.eval_shape(d2f, zero))
+    _check_scalar_output(fn, "d2f", _checks.eval_user(fn, "d2f", d2f, (zero,)))
     _check_quadratic_form(fn, d2f, x)
     shape = x.shape
 
@@ -519,7 +549,9 @@ def symmetric_gradient(G: jax.Array, /, convention: str = "sym") -> jax.Array:
       Works under ``jax.jit`` and ``jax.vmap``.
 
     Raises:
-      ValueError: if ``G`` is not a square matrix or ``convention`` is unknown.
+      ValueError: if ``G`` is not a square matrix, ``convention`` is unknown,
+        or (for concrete ``G``, not under tracing) ``G`` holds NaN or
+        infinity; the message gives the first such entry.
 
     Example:
       >>> import jax.numpy as jnp
@@ -535,6 +567,7 @@ def symmetric_gradient(G: jax.Array, /, convention: str = "sym") -> jax.Array:
     fn = "jaxmc.symmetric_gradient"
     G = _checks.as_array(fn, "G", G)
     _checks.check_square(fn, "G", G)
+    _checks.check_finite(fn, "G", G)
     _checks.check_one_of(fn, "convention", convention, _CONVENTIONS)
     if convention == "sym":
         return (G + G.T) / 2

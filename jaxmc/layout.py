@@ -70,6 +70,22 @@ matrix by matrix     --          --           --        (kl, pq)    (k, l, p, q)
 A combination marked ``--`` has no standard form in that layout: asking for it
 raises a ``ValueError`` that points to ``layout="vec"`` or ``layout="jax"``.
 
+Pytrees. :func:`gradient` and :func:`jacobian` also take a pytree (a dict, a
+list or tuple of arrays, ...) as the differentiated argument, as ``jax.grad``
+does: the result is a pytree of the same structure whose leaf is the derivative
+by that leaf, in the chosen layout (so ``layout="vec"`` gives one
+``(dim Y, dim leaf)`` matrix per leaf; flatten the pytree with
+``jax.flatten_util.ravel_pytree`` first for one matrix over all of it). A
+Python number or a plain (nested) list of numbers is made one array first.
+The value of ``f`` must be one array.
+
+Degenerate and non-finite values. A differentiated argument (or a value of
+``f``, for :func:`jacobian`) with no entries raises a ``ValueError``: there is
+nothing to differentiate. NaN and infinity are JAX's semantics and are passed
+on unchanged: ``gradient(lambda x: jnp.sum(jnp.sqrt(x)))`` at ``x < 0`` is
+NaN, exactly as ``jax.grad`` gives it (check with ``jnp.isfinite``, or run
+with ``jax.config.update("jax_debug_nans", True)`` to find where it arises).
+
 References:
   J. R. Magnus and H. Neudecker, *Matrix Differential Calculus with
   Applications in Statistics and Econometrics*, 3rd ed., Wiley, 2019, ch. 9.
@@ -85,6 +101,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks
 from jaxmc._chunked import blocked, check_chunking, size_rule
@@ -372,7 +389,30 @@ def _jax_jacobian(
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
     cache = {} if cache is None else cache
     Js = tuple(
-        blocked(
+        _blocked_jacobian(g, args, i, mode, chunk_size, memory_limit, cache)
+        for i in nums
+    )
+    return Js if isinstance(argnums, tuple) else Js[0]
+
+
+def _blocked_jacobian(
+    g: Callable[..., Any],
+    args: tuple[Any, ...],
+    i: int,
+    mode: str,
+    chunk_size: int | None,
+    memory_limit: int | None,
+    cache: dict[Any, int],
+) -> Any:
+    """The JAX-layout Jacobian by argument ``i`` in blocks (a pytree for pytrees).
+
+    A pytree argument is flattened into one vector (``ravel_pytree``), so the
+    blocks run over all its entries; the result is split back into one
+    ``out_shape + leaf.shape`` block per leaf.
+    """
+    x = args[i]
+    if isinstance(x, jax.Array):
+        return blocked(
             "jaxmc.jacobian",
             "jacobian",
             g,
@@ -383,9 +423,31 @@ def _jax_jacobian(
             memory_limit,
             cache,
         )
-        for i in nums
+    flat, unravel = ravel_pytree(x)
+    before, after = args[:i], args[i + 1 :]
+
+    def g_flat(*a: Any) -> Any:
+        return g(*a[:i], unravel(a[i]), *a[i + 1 :])
+
+    J = blocked(
+        "jaxmc.jacobian",
+        "jacobian",
+        g_flat,
+        (*before, flat, *after),
+        i,
+        mode,
+        chunk_size,
+        memory_limit,
+        cache,
     )
-    return Js if isinstance(argnums, tuple) else Js[0]
+    out_shape = J.shape[:-1]
+    leaves, treedef = jax.tree_util.tree_flatten(x)
+    blocks, start = [], 0
+    for leaf in leaves:
+        block = J[..., start : start + leaf.size]
+        blocks.append(block.reshape(out_shape + leaf.shape))
+        start += leaf.size
+    return jax.tree_util.tree_unflatten(treedef, blocks)
 
 
 def _check_argnums(fn: str, argnums: Any) -> tuple[int, ...]:
@@ -403,11 +465,54 @@ def _check_argnums(fn: str, argnums: Any) -> tuple[int, ...]:
     return (_checks.static_int(fn, "argnums", argnums),)
 
 
-def _call_shapes(
+class _Variable:
+    """One differentiated argument: its pytree structure and leaf shapes.
+
+    A plain array is a pytree with one leaf and is returned bare; any other
+    pytree gives a pytree of derivatives of the same structure.
+    """
+
+    def __init__(self, index: int, value: Any):
+        pairs, self.treedef = jax.tree_util.tree_flatten_with_path(value)
+        self.name = f"args[{index}]"
+        self.paths = [self.name + jax.tree_util.keystr(p) for p, _ in pairs]
+        self.shapes = [tuple(jnp.shape(leaf)) for _, leaf in pairs]
+        self.bare = isinstance(value, jax.Array)
+        self.size = sum(math.prod(s) for s in self.shapes)
+
+    def targets(self, fn: str, out_shape: tuple[int, ...], layout: str) -> list:
+        """The layout shape of the derivative by each leaf (raising if undefined)."""
+        out = []
+        for path, shape in zip(self.paths, self.shapes, strict=True):
+            try:
+                out.append(_layout_shape(fn, shape, out_shape, layout))
+            except ValueError as err:
+                if self.bare:
+                    raise
+                raise ValueError(f"{err} (the leaf `{path}`)") from None
+        return out
+
+    def convert(self, J: Any, out_shape: tuple[int, ...], layout: str, targets):
+        """The JAX-layout derivative (array or pytree) in ``layout``."""
+        leaves = self.treedef.flatten_up_to(J)
+        converted = [
+            _from_jax(Ji, s, out_shape, layout, t)
+            for Ji, s, t in zip(leaves, self.shapes, targets, strict=True)
+        ]
+        return jax.tree_util.tree_unflatten(self.treedef, converted)
+
+
+def _prepare_call(
     fn: str, f: Callable[..., Any], nums: tuple[int, ...], args, kwargs
-) -> tuple[list[tuple[int, ...]], tuple[int, ...]]:
-    """Checks the differentiated arguments and f's value; returns their shapes."""
-    in_shapes = []
+) -> tuple[tuple[Any, ...], list[_Variable], tuple[int, ...], Any]:
+    """Checks the differentiated arguments and f's value.
+
+    Returns the arguments (differentiated ones converted to arrays, lists of
+    numbers to one array), one :class:`_Variable` per index, and the shape and
+    dtype of ``f``'s value.
+    """
+    args = list(args)
+    variables = []
     for i in nums:
         if i >= len(args):
             msg = (
@@ -415,22 +520,23 @@ def _call_shapes(
                 f"called with {len(args)} positional argument(s)."
             )
             raise ValueError(msg)
-        _checks.check_floating(fn, f"args[{i}]", args[i])
-        in_shapes.append(tuple(jnp.shape(args[i])))
-    out = jax.eval_shape(f, *args, **kwargs)
+        args[i] = _checks.as_variable(fn, f"args[{i}]", args[i])
+        variables.append(_Variable(i, args[i]))
+    out = _checks.eval_user(fn, "f", f, args, kwargs)
     if not isinstance(out, jax.ShapeDtypeStruct):
         msg = (
             f"{fn}: argument `f` must return a single array; got "
-            f"{type(out).__name__} {jax.tree_util.tree_structure(out)}."
+            f"{type(out).__name__} {jax.tree_util.tree_structure(out)}. For a "
+            f"pytree output, differentiate each output leaf separately."
         )
         raise TypeError(msg)
     if not jnp.issubdtype(out.dtype, jnp.floating):
         msg = (
-            f"{fn}: argument `f` must return a floating array (float32 or "
-            f"float64); got dtype {out.dtype}."
+            f"{fn}: argument `f` must return a floating array "
+            f"({_checks._FLOATS}); got dtype {out.dtype}."
         )
         raise TypeError(msg)
-    return in_shapes, tuple(out.shape)
+    return tuple(args), variables, tuple(out.shape), out.dtype
 
 
 def jacobian(
@@ -457,7 +563,9 @@ def jacobian(
         array ``Y`` (a scalar, vector or matrix; any rank for ``"vec"`` and
         ``"jax"``). Keyword arguments are passed through, not differentiated.
       argnums: the positional argument to differentiate by (an int), or a tuple
-        of them.
+        of them. That argument may be an array, a Python number or list of
+        numbers (made an array), or a pytree of arrays (see the module
+        docstring).
       layout: ``"mixed"`` (default), ``"numerator"``, ``"denominator"``,
         ``"vec"`` or ``"jax"``.
       mode: ``"forward"`` (``jax.jacfwd``), ``"reverse"`` (``jax.jacrev``) or
@@ -474,18 +582,21 @@ def jacobian(
 
     Returns:
       A function with the signature of ``f`` returning the derivative of shape
-      ``layout_shape(x.shape, f(x).shape, layout)`` with ``f``'s output dtype, or
-      a tuple of them (one per index) for tuple ``argnums``. It works under
-      ``jax.jit``.
+      ``layout_shape(x.shape, f(x).shape, layout)`` with ``f``'s output dtype
+      (for a pytree ``x``, a pytree of such derivatives, one per leaf), or a
+      tuple of them (one per index) for tuple ``argnums``. It works under
+      ``jax.jit``, ``jax.vmap`` and ``jax.grad``.
 
     Raises:
       ValueError: for an unknown layout or mode (the message lists the valid
         ones), bad ``argnums``, both ``chunk_size`` and ``memory_limit`` or
         non-positive ones, a ``memory_limit`` one basis vector at a time
         cannot meet, or (when called) a combination the layout does
-        not define, pointing to ``"vec"`` or ``"jax"``. TypeError: if ``f`` is
-        not callable, or (when called) a differentiated argument is not
-        floating or ``f`` does not return a single floating array.
+        not define, pointing to ``"vec"`` or ``"jax"``, a differentiated
+        argument or a value with no entries, or ``f`` raising on the
+        arguments (its error is quoted). TypeError: if ``f`` is not callable,
+        or (when called) a differentiated argument (or leaf) is not floating
+        or ``f`` does not return a single floating array.
 
     Example:
       >>> import jax.numpy as jnp
@@ -508,11 +619,18 @@ def jacobian(
 
     @functools.wraps(f)
     def derivative(*args, **kwargs):
-        in_shapes, out_shape = _call_shapes(fn, f, nums, args, kwargs)
-        targets = [_layout_shape(fn, s, out_shape, layout) for s in in_shapes]
+        args, variables, out_shape, _ = _prepare_call(fn, f, nums, args, kwargs)
+        if math.prod(out_shape) == 0:
+            msg = (
+                f"{fn}: argument `f` returned an array with no entries (shape "
+                f"{_checks._shape_str(out_shape)}), so its derivative has none; "
+                f"check the slicing or sizes inside `f`."
+            )
+            raise ValueError(msg)
+        targets = [v.targets(fn, out_shape, layout) for v in variables]
         chosen = mode
         if mode == "auto":
-            in_size = sum(math.prod(s) for s in in_shapes)
+            in_size = sum(v.size for v in variables)
             chosen = _choose_mode(in_size, math.prod(out_shape))
         J = _jax_jacobian(
             f,
@@ -526,8 +644,8 @@ def jacobian(
         )
         Js = J if as_tuple else (J,)
         out = tuple(
-            _from_jax(Ji, s, out_shape, layout, t)
-            for Ji, s, t in zip(Js, in_shapes, targets, strict=True)
+            v.convert(Ji, out_shape, layout, t)
+            for Ji, v, t in zip(Js, variables, targets, strict=True)
         )
         return out if as_tuple else out[0]
 
@@ -551,18 +669,22 @@ def gradient(
 
     Args:
       f: a function returning a real floating scalar (shape ``()``).
-      argnums: the positional argument to differentiate by, or a tuple of them.
+      argnums: the positional argument to differentiate by, or a tuple of them;
+        an array, a Python number or list of numbers, or a pytree of arrays.
       layout: ``"mixed"`` (default), ``"numerator"``, ``"denominator"``,
         ``"vec"`` or ``"jax"``.
 
     Returns:
       A function with the signature of ``f`` returning the gradient of shape
-      ``layout_shape(x.shape, (), layout)`` (a tuple for tuple ``argnums``).
-      It works under ``jax.jit``.
+      ``layout_shape(x.shape, (), layout)`` (for a pytree ``x``, a pytree of
+      them, as ``jax.grad`` returns; a tuple for tuple ``argnums``). It works
+      under ``jax.jit``, ``jax.vmap`` and ``jax.grad``. NaN from ``f`` (e.g.
+      ``jnp.sqrt`` at a negative ``x``) passes through, as in ``jax.grad``.
 
     Raises:
       ValueError: if ``f`` does not return a scalar (the message names the
-        output shape), for an unknown layout or bad ``argnums``. TypeError: if
+        output shape), for an unknown layout or bad ``argnums``, an argument
+        with no entries, or ``f`` raising on the arguments. TypeError: if
         ``f`` is not callable or an argument or the output is not floating.
 
     Example:
@@ -580,7 +702,7 @@ def gradient(
 
     @functools.wraps(f)
     def grad(*args, **kwargs):
-        in_shapes, out_shape = _call_shapes(fn, f, nums, args, kwargs)
+        args, variables, out_shape, _ = _prepare_call(fn, f, nums, args, kwargs)
         if out_shape != ():
             msg = (
                 f"{fn}: argument `f` must return a scalar (shape ()); got an "
@@ -588,12 +710,12 @@ def gradient(
                 f"matrix-valued functions use jaxmc.jacobian(f, layout=...)."
             )
             raise ValueError(msg)
-        targets = [_layout_shape(fn, s, (), layout) for s in in_shapes]
+        targets = [v.targets(fn, (), layout) for v in variables]
         g = jax.grad(f, argnums=nums if as_tuple else nums[0])(*args, **kwargs)
         gs = g if as_tuple else (g,)
         out = tuple(
-            _from_jax(gi, s, (), layout, t)
-            for gi, s, t in zip(gs, in_shapes, targets, strict=True)
+            v.convert(gi, (), layout, t)
+            for gi, v, t in zip(gs, variables, targets, strict=True)
         )
         return out if as_tuple else out[0]
 

@@ -62,6 +62,521 @@ GENERAL = [
         "jaxmc.hessian_from_second_differential",
         "polarisation identity",
     ),
+    # zero-size variables and outputs: nothing to differentiate
+    case(
+        "hessian-zero-size",
+        lambda: jaxmc.hessian(lambda x: jnp.sum(x**2))(jnp.ones(0)),
+        ValueError,
+        "jaxmc.hessian",
+        "args[0]",
+        "no entries",
+        "(0,)",
+    ),
+    case(
+        "hessian-zero-size-chunked",
+        lambda: jaxmc.hessian(jnp.sum, chunk_size=2)(jnp.ones((0, 3))),
+        ValueError,
+        "jaxmc.hessian",
+        "no entries",
+    ),
+    case(
+        "jacobian-zero-size-chunked",
+        lambda: jaxmc.jacobian(jnp.sin, chunk_size=2)(jnp.ones(0)),
+        ValueError,
+        "jaxmc.jacobian",
+        "args[0]",
+        "no entries",
+    ),
+    case(
+        "jacobian-zero-size",
+        lambda: jaxmc.jacobian(jnp.sin, layout="vec")(jnp.ones((2, 0))),
+        ValueError,
+        "jaxmc.jacobian",
+        "no entries",
+    ),
+    case(
+        "jacobian-empty-output",
+        lambda: jaxmc.jacobian(lambda x: x[:0], mode="reverse", chunk_size=2)(
+            jnp.ones(3)
+        ),
+        ValueError,
+        "jaxmc.jacobian",
+        "`f` returned an array with no entries",
+    ),
+    case(
+        "gradient-zero-size",
+        lambda: jaxmc.gradient(jnp.sum)(jnp.ones(0)),
+        ValueError,
+        "jaxmc.gradient",
+        "no entries",
+    ),
+    case(
+        "gradient-empty-pytree",
+        lambda: jaxmc.gradient(lambda p: 0.0)({}),
+        ValueError,
+        "jaxmc.gradient",
+        "args[0]",
+        "arrays to differentiate",
+    ),
+    case(
+        "cost-report-zero-size",
+        lambda: jaxmc.cost_report(jnp.sin, jnp.ones(0), repeats=1),
+        ValueError,
+        "cost_report",
+        "no entries",
+    ),
+    case(
+        "choose-mode-zero-size",
+        lambda: jaxmc.choose_mode(jnp.sin, jnp.ones((0, 2))),
+        ValueError,
+        "choose_mode",
+        "no entries",
+    ),
+    case(
+        "jacobian-from-differential-zero-size",
+        lambda: jaxmc.jacobian_from_differential(lambda d: 2 * d, jnp.ones((0, 2))),
+        ValueError,
+        "jacobian_from_differential",
+        "`X`",
+        "no entries",
+    ),
+    case(
+        "gradient-from-differential-zero-size",
+        lambda: jaxmc.gradient_from_differential(jnp.sum, jnp.ones(0)),
+        ValueError,
+        "gradient_from_differential",
+        "no entries",
+    ),
+    case(
+        "hessian-from-second-differential-zero-size",
+        lambda: jaxmc.hessian_from_second_differential(lambda d: d @ d, jnp.ones(0)),
+        ValueError,
+        "hessian_from_second_differential",
+        "no entries",
+    ),
+    case(
+        "differential-zero-size",
+        lambda: jaxmc.differential(jnp.sum)(jnp.ones(0), jnp.ones(0)),
+        ValueError,
+        "jaxmc.differential",
+        "no entries",
+    ),
+    # degenerate sizes in the identity samplers
+    case(
+        "sample-size-zero",
+        lambda: jaxmc.identities.get("logdet.X").sample(
+            jnp.array([0, 0], dtype=jnp.uint32), {"m": 0, "n": 0, "p": 0, "q": 0}
+        ),
+        ValueError,
+        "Identity.sample",
+        "dims['m']",
+        ">= 1",
+        "got 0",
+    ),
+    case(
+        "sample-size-negative",
+        lambda: jaxmc.identities.get("trace.AX").sample(
+            jnp.array([0, 0], dtype=jnp.uint32), {"m": 2, "n": -1, "p": 2, "q": 2}
+        ),
+        ValueError,
+        "dims['n']",
+        ">= 1",
+        "got -1",
+    ),
+    case(
+        "sample-size-bool",
+        lambda: jaxmc.identities.get("trace.AX").sample(
+            jnp.array([0, 0], dtype=jnp.uint32), {"m": True, "n": 2, "p": 2, "q": 2}
+        ),
+        TypeError,
+        "dims['m']",
+        "not a bool",
+    ),
+    case(
+        "sample-size-float",
+        lambda: jaxmc.identities.get("trace.AX").sample(
+            jnp.array([0, 0], dtype=jnp.uint32), {"m": 2.5, "n": 2, "p": 2, "q": 2}
+        ),
+        TypeError,
+        "dims['m']",
+        "must be an int",
+    ),
+    case(
+        "sample-dims-not-a-dict",
+        lambda: jaxmc.identities.get("trace.AX").sample(
+            jnp.array([0, 0], dtype=jnp.uint32), 3
+        ),
+        TypeError,
+        "`dims`",
+        "dict of sizes",
+        "int",
+    ),
+    case(
+        "sample-unknown-symbol",
+        lambda: jaxmc.identities.get("trace.AX").sample(
+            jnp.array([0, 0], dtype=jnp.uint32),
+            {"m": 2, "n": 2, "p": 2, "q": 2, "k": 3},
+        ),
+        ValueError,
+        "unknown size symbols",
+        "'k'",
+    ),
+    case(
+        "sample-dtype",
+        lambda: jaxmc.identities.get("trace.AX").sample(
+            jnp.array([0, 0], dtype=jnp.uint32), dtype="small"
+        ),
+        ValueError,
+        "Identity.sample",
+        "`dtype`",
+        "float32 or float64",
+        "'small'",
+    ),
+    # options not validated
+    case(
+        "verify-rtol-negative",
+        lambda: jaxmc.identities.verify(
+            "trace.AX", key=jnp.array([0, 0], dtype=jnp.uint32), rtol=-1
+        ),
+        ValueError,
+        "identities.verify",
+        "`rtol`",
+        ">= 0",
+        "-1",
+    ),
+    case(
+        "verify-rtol-nan",
+        lambda: jaxmc.identities.verify(
+            "trace.AX", key=jnp.array([0, 0], dtype=jnp.uint32), rtol=float("nan")
+        ),
+        ValueError,
+        "`rtol`",
+        "finite",
+    ),
+    case(
+        "verify-rtol-string",
+        lambda: jaxmc.identities.verify(
+            "trace.AX", key=jnp.array([0, 0], dtype=jnp.uint32), rtol="small"
+        ),
+        TypeError,
+        "`rtol`",
+        "real number",
+        "'small'",
+    ),
+    case(
+        "verify-rtol-bool",
+        lambda: jaxmc.identities.verify(
+            "trace.AX", key=jnp.array([0, 0], dtype=jnp.uint32), rtol=True
+        ),
+        TypeError,
+        "`rtol`",
+        "real number",
+        "bool",
+    ),
+    case(
+        "verify-empty-list",
+        lambda: jaxmc.identities.verify([], key=jnp.array([0, 0], dtype=jnp.uint32)),
+        ValueError,
+        "identities.verify",
+        "`identity`",
+        "selects no identity",
+    ),
+    case(
+        "verify-dtype-string",
+        lambda: jaxmc.identities.verify(
+            "trace.AX", key=jnp.array([0, 0], dtype=jnp.uint32), dtype="small"
+        ),
+        ValueError,
+        "`dtype`",
+        "float32 or float64",
+    ),
+    case(
+        "verify-trials-bool",
+        lambda: jaxmc.identities.verify(
+            "trace.AX", key=jnp.array([0, 0], dtype=jnp.uint32), trials=True
+        ),
+        TypeError,
+        "`trials`",
+        "not a bool",
+    ),
+    case(
+        "commutation-matrix-bool",
+        lambda: jaxmc.commutation_matrix(True, 2),
+        TypeError,
+        "commutation_matrix",
+        "`m`",
+        "not a bool",
+    ),
+    case(
+        "duplication-matrix-float",
+        lambda: jaxmc.duplication_matrix(2.0),
+        TypeError,
+        "duplication_matrix",
+        "`n`",
+        "must be an int",
+    ),
+    case(
+        "commute-negative",
+        lambda: jaxmc.commute(jnp.ones(4), -2, -2),
+        ValueError,
+        "commute",
+        "`m`",
+        ">= 0",
+    ),
+    case(
+        "jacobian-chunk-bool",
+        lambda: jaxmc.jacobian(jnp.sin, chunk_size=True),
+        TypeError,
+        "`chunk_size`",
+        "not a bool",
+    ),
+    case(
+        "hessian-memory-limit-float",
+        lambda: jaxmc.hessian(jnp.sum, memory_limit=1e9),
+        TypeError,
+        "`memory_limit`",
+        "must be an int",
+    ),
+    case(
+        "choose-mode-integer-input",
+        lambda: jaxmc.choose_mode(lambda x: 2 * x, jnp.arange(3)),
+        TypeError,
+        "choose_mode",
+        "args[0]",
+        "floating dtype",
+        "int",
+    ),
+    case(
+        "choose-mode-refine-string",
+        lambda: jaxmc.choose_mode(jnp.sin, jnp.ones(3), refine="no"),
+        TypeError,
+        "choose_mode",
+        "`refine`",
+        "True or False",
+    ),
+    case(
+        "cost-report-modes-int",
+        lambda: jaxmc.cost_report(jnp.sin, jnp.ones(3), modes=5),
+        TypeError,
+        "cost_report",
+        "`modes`",
+        "sequence",
+        "int 5",
+    ),
+    case(
+        "cost-report-repeats-zero",
+        lambda: jaxmc.cost_report(jnp.sin, jnp.ones(3), repeats=np.int64(0)),
+        ValueError,
+        "cost_report",
+        "`repeats`",
+        ">= 1",
+    ),
+    case(
+        "layout-unknown",
+        lambda: jaxmc.gradient(jnp.sum, layout="rows"),
+        ValueError,
+        "jaxmc.gradient",
+        "`layout`",
+        "'numerator'",
+        "'rows'",
+    ),
+    case(
+        "layout-undefined-for-a-pytree-leaf",
+        lambda: jaxmc.jacobian(lambda p: p["W"] * 2.0, layout="numerator")(
+            {"W": jnp.ones((2, 2))}
+        ),
+        ValueError,
+        "jaxmc.jacobian",
+        "layout='vec'",
+        "args[0]['W']",
+    ),
+    # user functions of the wrong kind
+    case(
+        "jacobian-f-returns-string",
+        lambda: jaxmc.jacobian(lambda x: "y")(jnp.ones(3)),
+        TypeError,
+        "jaxmc.jacobian",
+        "`f` must return an array",
+        "str",
+    ),
+    case(
+        "jacobian-f-raises",
+        lambda: jaxmc.jacobian(lambda x: jnp.ones((2, 3)) @ x)(jnp.ones(4)),
+        ValueError,
+        "jaxmc.jacobian",
+        "calling `f` on (array of shape (4,)",
+        "failed",
+        "It raised TypeError",
+    ),
+    case(
+        "gradient-f-raises",
+        lambda: jaxmc.gradient(lambda x: jnp.reshape(x, (7,)))(jnp.ones(3)),
+        ValueError,
+        "jaxmc.gradient",
+        "calling `f`",
+        "cannot reshape",
+    ),
+    case(
+        "gradient-f-returns-none",
+        lambda: jaxmc.gradient(lambda x: None)(jnp.ones(3)),
+        TypeError,
+        "jaxmc.gradient",
+        "`f` must return a single array",
+    ),
+    case(
+        "cost-report-f-returns-string",
+        lambda: jaxmc.cost_report(lambda x: "y", jnp.ones(3), repeats=1),
+        TypeError,
+        "cost_report",
+        "`f` must return an array",
+        "str",
+    ),
+    case(
+        "cost-report-f-raises",
+        lambda: jaxmc.cost_report(
+            (lambda x: jnp.reshape(x, (7,))), jnp.ones(3), repeats=1
+        ),
+        ValueError,
+        "cost_report",
+        "calling `f`",
+        "cannot reshape",
+    ),
+    case(
+        "hessian-f-raises",
+        lambda: jaxmc.hessian(lambda x: jnp.reshape(x, (7,)))(jnp.ones(3)),
+        ValueError,
+        "jaxmc.hessian",
+        "calling `f`",
+        "TypeError: cannot reshape",
+    ),
+    case(
+        "choose-mode-f-raises",
+        lambda: jaxmc.choose_mode((lambda x: jnp.reshape(x, (7,))), jnp.ones(3)),
+        ValueError,
+        "choose_mode",
+        "calling `f`",
+    ),
+    case(
+        "jacobian-from-differential-returns-string",
+        lambda: jaxmc.jacobian_from_differential(lambda d: "dF", jnp.ones(3)),
+        TypeError,
+        "jacobian_from_differential",
+        "`dF` must return an array",
+    ),
+    case(
+        "jacobian-from-differential-raises",
+        lambda: jaxmc.jacobian_from_differential(
+            (lambda x: jnp.reshape(x, (7,))), jnp.ones(3)
+        ),
+        ValueError,
+        "jacobian_from_differential",
+        "calling `dF`",
+        "cannot reshape",
+    ),
+    case(
+        "gradient-from-differential-raises",
+        lambda: jaxmc.gradient_from_differential(
+            lambda d: jnp.trace(jnp.ones((3, 3)) @ d), jnp.ones((2, 2))
+        ),
+        ValueError,
+        "gradient_from_differential",
+        "calling `df` on (array of shape (2, 2)",
+    ),
+    case(
+        "hessian-from-second-differential-returns-string",
+        lambda: jaxmc.hessian_from_second_differential(lambda d: "q", jnp.ones(2)),
+        TypeError,
+        "hessian_from_second_differential",
+        "`d2f` must return an array",
+    ),
+    case(
+        "differential-f-raises",
+        lambda: jaxmc.differential(lambda x: jnp.reshape(x, (7,)))(
+            jnp.ones(2), jnp.ones(2)
+        ),
+        ValueError,
+        "jaxmc.differential",
+        "calling `f`",
+    ),
+    # non-finite values where jaxmc computes the result from the input
+    case(
+        "symmetric-gradient-nan",
+        lambda: jaxmc.symmetric_gradient(jnp.full((2, 2), jnp.nan)),
+        ValueError,
+        "symmetric_gradient",
+        "`G`",
+        "finite",
+        "index (0, 0)",
+    ),
+    case(
+        "symmetric-gradient-inf-vech",
+        lambda: jaxmc.symmetric_gradient(
+            jnp.array([[1.0, jnp.inf], [0.0, 1.0]]), convention="vech"
+        ),
+        ValueError,
+        "`G`",
+        "1 non-finite entry",
+        "(0, 1)",
+    ),
+    # pytrees and lists: leaves that are not arrays, ragged lists, int leaves
+    case(
+        "gradient-pytree-string-leaf",
+        lambda: jaxmc.gradient(lambda p: jnp.sum(p["a"]))({"a": jnp.ones(2), "b": "x"}),
+        TypeError,
+        "jaxmc.gradient",
+        "args[0]['b']",
+        "must be an array",
+        "str",
+    ),
+    case(
+        "jacobian-pytree-int-leaf",
+        lambda: jaxmc.jacobian(lambda p: p[0] * 2.0)([jnp.ones(2), jnp.arange(2)]),
+        TypeError,
+        "args[0][1]",
+        "floating dtype",
+        "int",
+    ),
+    case(
+        "jacobian-ragged-list",
+        lambda: jaxmc.jacobian(lambda x: x)([[1.0, 2.0], [3.0]]),
+        ValueError,
+        "jaxmc.jacobian",
+        "args[0]",
+        "does not form an array",
+    ),
+    case(
+        "jacobian-int-scalar",
+        lambda: jaxmc.jacobian(lambda x: x**2)(3),
+        TypeError,
+        "args[0]",
+        "floating dtype",
+    ),
+    case(
+        "jacobian-pytree-output",
+        lambda: jaxmc.jacobian(lambda x: {"y": x})(jnp.ones(2)),
+        TypeError,
+        "jaxmc.jacobian",
+        "single array",
+        "pytree output",
+    ),
+    case(
+        "hessian-dict-argument",
+        lambda: jaxmc.hessian(lambda p: jnp.sum(p["a"] ** 2))({"a": jnp.ones(2)}),
+        TypeError,
+        "jaxmc.hessian",
+        "args[0]",
+        "must be an array",
+        "dict",
+        "ravel_pytree",
+    ),
+    case(
+        "jacobian-from-differential-dict",
+        lambda: jaxmc.jacobian_from_differential(lambda d: d, {"a": jnp.ones(2)}),
+        TypeError,
+        "jacobian_from_differential",
+        "`X`",
+        "dict",
+    ),
 ]
 
 

@@ -387,11 +387,11 @@ def test_cli_cost_bad_inputs(tmp_path, capsys):
 
     assert parse_shape("10x10") == (10, 10) and parse_shape("scalar") == ()
     assert main(["cost", "no_such_module_xyz:f", "--shapes", "3"]) == 2
-    assert "ModuleNotFoundError" in capsys.readouterr().out
+    assert "ModuleNotFoundError" in capsys.readouterr().err
     assert main(["cost", "jax.numpy:sin"]) == 2
-    assert "give --shapes" in capsys.readouterr().out
+    assert "give --shapes" in capsys.readouterr().err
     assert main(["cost", "jax.numpy:sin", "--shapes", "3y"]) == 2
-    assert "is not like 100 or 10x10" in capsys.readouterr().out
+    assert "is not like 100 or 10x10" in capsys.readouterr().err
 
 
 # ------------------------------------- jaxmc.jacobian: auto mode and blocks

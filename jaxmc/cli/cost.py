@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from jaxmc.cli import UsageError, int_at_least, seed
+
 HELP = "Cost of f and its derivatives (jvp, vjp, jacfwd, jacrev, Hessians)."
 
 
@@ -34,24 +36,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--argnums",
-        type=int,
+        type=int_at_least(0),
         default=None,
         help="argument to differentiate (default: 0, or the identity's variable)",
     )
     parser.add_argument(
         "--size",
-        type=int,
+        type=int_at_least(1),
         default=None,
         help="for an identity: every size symbol (m, n, p, q, M) set to this",
     )
     parser.add_argument(
         "--modes", nargs="+", default=None, help="modes to report (default: all)"
     )
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per mode")
+    parser.add_argument(
+        "--repeats", type=int_at_least(1), default=5, help="timed calls per mode"
+    )
     parser.add_argument(
         "--dtype", default="float32", choices=["float32", "float64"], help="dtype"
     )
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed for inputs")
+    parser.add_argument("--seed", type=seed, default=0, help="PRNG seed for inputs")
     parser.add_argument(
         "--plot",
         default=None,
@@ -61,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sizes",
         nargs="+",
-        type=int,
+        type=int_at_least(1),
         default=[4, 16, 64, 256, 1024],
         help="input sizes for --plot: the first axis of the differentiated "
         "input, or for an identity every size symbol",
@@ -76,32 +80,57 @@ def parse_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(d) for d in text.replace("*", "x").split("x"))
     except ValueError:
-        msg = f"jaxmc cost: --shapes entry {text!r} is not like 100 or 10x10."
-        raise ValueError(msg) from None
+        msg = f"--shapes entry {text!r} is not like 100 or 10x10 or scalar."
+        raise UsageError(msg) from None
     if any(d < 0 for d in shape):
-        msg = f"jaxmc cost: --shapes entry {text!r} has a negative size."
-        raise ValueError(msg)
+        msg = f"--shapes entry {text!r} has a negative size; sizes are ints >= 0."
+        raise UsageError(msg)
     return shape
 
 
 def load_function(target: str) -> Callable[..., Any]:
-    """Imports ``module:function`` or ``path/to/file.py:function``."""
+    """Imports ``module:function`` or ``path/to/file.py:function``.
+
+    Raises:
+      UsageError: for a missing file, a module that cannot be imported (the
+        error it raised is quoted), a missing attribute or one not callable.
+    """
     module_name, _, attr = target.rpartition(":")
-    if module_name.endswith(".py"):
-        spec = importlib.util.spec_from_file_location("_jaxmc_cost_target", module_name)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {module_name}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(module_name)
+    if not module_name or not attr:
+        msg = f"target {target!r} must be module:function or file.py:function."
+        raise UsageError(msg)
+    try:
+        if module_name.endswith(".py"):
+            if not os.path.isfile(module_name):
+                msg = f"target {target!r}: no such file {module_name!r}."
+                raise UsageError(msg)
+            spec = importlib.util.spec_from_file_location(
+                "_jaxmc_cost_target", module_name
+            )
+            if spec is None or spec.loader is None:
+                raise UsageError(f"target {target!r}: cannot load {module_name!r}.")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(module_name)
+    except UsageError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the user's module; quoted
+        msg = (
+            f"target {target!r}: importing {module_name!r} failed with "
+            f"{type(err).__name__}: {err}"
+        )
+        raise UsageError(msg) from err
     f = module
     for part in attr.split("."):
+        if not hasattr(f, part):
+            msg = f"target {target!r}: {module_name!r} has no attribute {attr!r}."
+            raise UsageError(msg)
         f = getattr(f, part)
     if not callable(f):
-        raise TypeError(f"{target} is not callable")
+        raise UsageError(f"target {target!r} is not callable.")
     return f
 
 
@@ -130,11 +159,18 @@ def identity_target(
         from jaxmc import identities
     except ImportError:
         msg = (
-            f"jaxmc cost: {name!r} is not module:function and the identity "
-            f"catalog (jaxmc.identities) is not available in this build."
+            f"{name!r} is not module:function and the identity catalog "
+            f"(jaxmc.identities) is not available in this build."
         )
-        raise ValueError(msg) from None
-    ident = identities.get(name)
+        raise UsageError(msg) from None
+    try:
+        ident = identities.get(name)
+    except (KeyError, ValueError) as err:
+        msg = (
+            f"target {name!r} is neither module:function (or file.py:function) "
+            f"nor an identity's name: {str(err).strip(chr(39))}"
+        )
+        raise UsageError(msg) from err
 
     def sample(s: int | None) -> list:
         dims = None if s is None else dict.fromkeys(_SIZE_SYMBOLS, s)
@@ -143,42 +179,56 @@ def identity_target(
     return ident.f, sample, int(getattr(ident, "argnum", 0))
 
 
+def _check_plot_path(path: str) -> None:
+    """Raises UsageError unless ``path`` can be written (before any work)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--plot {path!r}: the folder {folder!r} does not exist.")
+    if not os.access(folder, os.W_OK) or (
+        os.path.exists(path) and not os.access(path, os.W_OK)
+    ):
+        raise UsageError(f"--plot {path!r}: the path is not writable.")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Prints the cost report (and writes the plot); returns 0, or 2 on bad input."""
+    """Prints the cost report (and writes the plot); returns 0.
+
+    Raises:
+      UsageError: for a bad target, shapes, sizes, modes or plot path, or an
+        error from the target function on the given inputs (exit status 2).
+    """
     import jax
     import jax.numpy as jnp
 
     from jaxmc.cost import choose_mode, cost_report
 
+    if args.plot:
+        _check_plot_path(args.plot)
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     dtype = jnp.dtype(args.dtype)
     sample = None
-    try:
-        if ":" in args.target:
-            if not args.shapes:
-                print("jaxmc cost: give --shapes for module:function targets.")
-                return 2
-            f = load_function(args.target)
-            shapes = [parse_shape(s) for s in args.shapes]
-            fargs = random_args(shapes, dtype, args.seed)
-            argnums = 0 if args.argnums is None else args.argnums
-        else:
-            f, sample, argnums = identity_target(
-                args.target, args.seed, dtype, args.size
-            )
-            argnums = argnums if args.argnums is None else args.argnums
+    if ":" in args.target:
+        if not args.shapes:
+            raise UsageError("give --shapes for module:function targets.")
+        f = load_function(args.target)
+        shapes = [parse_shape(s) for s in args.shapes]
+        fargs = random_args(shapes, dtype, args.seed)
+        argnums = 0 if args.argnums is None else args.argnums
+    else:
+        f, sample, argnums = identity_target(args.target, args.seed, dtype, args.size)
+        argnums = argnums if args.argnums is None else args.argnums
+        try:
             fargs = sample(args.size)
-            shapes = [tuple(jnp.shape(a)) for a in fargs]
+        except (TypeError, ValueError) as err:
+            raise UsageError(f"--size {args.size}: {err}") from err
+        shapes = [tuple(jnp.shape(a)) for a in fargs]
+    try:
         report = cost_report(
             f, *fargs, argnums=argnums, modes=args.modes, repeats=args.repeats
         )
-    except (ImportError, AttributeError, TypeError, ValueError, KeyError) as err:
-        text = str(err).strip("'\"")
-        if not text.startswith("jaxmc"):
-            text = f"jaxmc cost: {type(err).__name__}: {text}"
-        print(text)
-        return 2
+    except (TypeError, ValueError) as err:
+        raise UsageError(str(err)) from err
     print(f"{args.target} on inputs {', '.join(str(s) for s in shapes)} ({dtype})")
     print(report)
     mode = choose_mode(f, *fargs, argnums=argnums)
@@ -188,8 +238,7 @@ def run(args: argparse.Namespace) -> int:
 
         base = shapes[argnums]
         if not base:
-            print("jaxmc cost: --plot needs a differentiated input with an axis.")
-            return 2
+            raise UsageError("--plot needs a differentiated input with an axis.")
 
         def make_args(s: int) -> list:
             if sample is not None:  # an identity: every size symbol set to s
@@ -203,13 +252,16 @@ def run(args: argparse.Namespace) -> int:
                 f, make_args, args.sizes, argnums=argnums, repeats=args.repeats
             )
         except (TypeError, ValueError) as err:
-            print(f"jaxmc cost: --plot: f cannot take other input sizes ({err}).")
-            return 2
+            msg = f"--plot: f cannot take the --sizes {args.sizes} ({err})."
+            raise UsageError(msg) from err
         for p in points:
             print(
                 f"  n = {p.n_in:>6}, m = {p.n_out:>6}: jacfwd {p.t_forward * 1e3:9.3f}"
                 f" ms, jacrev {p.t_reverse * 1e3:9.3f} ms, auto: {p.auto}"
             )
-        plot_crossover(points, args.plot, f"jacfwd vs jacrev: {args.target}")
+        try:
+            plot_crossover(points, args.plot, f"jacfwd vs jacrev: {args.target}")
+        except OSError as err:
+            raise UsageError(f"--plot {args.plot!r}: {err}") from err
         print(f"wrote {args.plot}")
     return 0

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jaxmc.cli import seed
+
 HELP = "Derive the closed-form gradient/Jacobian/Hessian of a matrix expression."
 
 _KINDS = ("scalar", "vector", "matrix", "symmetric", "spd", "diagonal")
@@ -45,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f"--{kind}", nargs="+", default=[], metavar="NAME", help=f"{kind} names"
         )
     parser.add_argument("--no-verify", action="store_true", help="skip the check")
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed for the check")
+    parser.add_argument("--seed", type=seed, default=0, help="PRNG seed for the check")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from jaxmc.cli import UsageError, int_at_least, seed
+
 HELP = "List the matrix-calculus identity catalog; --verify checks it by autodiff."
 
 
@@ -28,7 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     mode.add_argument("--latex", action="store_true", help="print a LaTeX table")
     parser.add_argument(
-        "--trials", type=int, default=4, help="random draws per identity (default 4)"
+        "--trials",
+        type=int_at_least(1),
+        default=4,
+        help="random draws per identity (default 4)",
     )
     parser.add_argument(
         "--dtype",
@@ -36,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="float64",
         help="dtype of the draws for --verify (default float64)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed for --verify")
+    parser.add_argument("--seed", type=seed, default=0, help="PRNG seed for --verify")
 
 
 def _select(args: argparse.Namespace):
@@ -48,10 +53,10 @@ def _select(args: argparse.Namespace):
         unknown = [f for f in args.family if f not in known]
         if unknown:
             msg = (
-                f"jaxmc identities: unknown family {', '.join(unknown)}; "
+                f"--family: unknown family {', '.join(unknown)}; "
                 f"choose from {', '.join(known)}."
             )
-            raise SystemExit(msg)
+            raise UsageError(msg)
         items = tuple(i for i in items if i.family in args.family)
     if args.name:
         names = {i.name for i in items}

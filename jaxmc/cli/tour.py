@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from jaxmc.cli import int_at_least, seed
+
+# The tour forms Kronecker products of (n, n + 1) and (n + 2, n) matrices, about
+# n^4 entries: 64 keeps them near 17 million.
+_MAX_N = 64
+
 HELP = "A short tour of jaxmc: each identity is computed and checked."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the tour's arguments (a size)."""
     parser.add_argument(
-        "--n", type=int, default=4, help="size of the random matrices (default 4)"
+        "--n",
+        type=int_at_least(1, _MAX_N),
+        default=4,
+        help=f"size of the random matrices, 1 to {_MAX_N} (default 4)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
+    parser.add_argument("--seed", type=seed, default=0, help="PRNG seed")
 
 
 def _line(label: str, err: float, tol: float) -> bool:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import dataclasses
 import functools
 import inspect
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -100,15 +101,36 @@ def dims_from_key(key: jax.Array, max_size: int = 4) -> dict[str, int]:
     return {"m": m, "n": n, "p": p, "q": q, "M": m + n, "T": n * (n + 1) // 2}
 
 
-def complete_dims(dims: dict[str, int]) -> dict[str, int]:
-    """Fills the derived sizes ``M = m + n`` and ``T = n (n + 1) / 2`` if absent."""
+def complete_dims(dims: dict[str, int], fn: str = "jaxmc.identities") -> dict[str, int]:
+    """Fills the derived sizes ``M = m + n`` and ``T = n (n + 1) / 2`` if absent.
+
+    Raises TypeError unless ``dims`` is a dict of ints (bools are not sizes), and
+    ValueError for missing or unknown symbols and sizes below 1 (every sampler
+    needs at least one row and column).
+    """
+    if not isinstance(dims, Mapping):
+        msg = (
+            f"{fn}: argument `dims` must be a dict of sizes such as "
+            f"{{'m': 3, 'n': 2, 'p': 2, 'q': 2}}; got {type(dims).__name__} "
+            f"{dims!r:.60}."
+        )
+        raise TypeError(msg)
     base = [s for s in ("m", "n", "p", "q") if s not in dims]
     if base:
         msg = (
-            f"jaxmc.identities: `dims` must give the sizes m, n, p, q; "
-            f"missing {base} in {dims!r}."
+            f"{fn}: `dims` must give the sizes m, n, p, q; missing {base} in {dims!r}."
         )
         raise ValueError(msg)
+    unknown = [s for s in dims if s not in _SYMBOLS]
+    if unknown:
+        msg = (
+            f"{fn}: `dims` has unknown size symbols {unknown}; the symbols are "
+            f"{', '.join(_SYMBOLS)}."
+        )
+        raise ValueError(msg)
+    dims = {
+        s: _checks.static_int(fn, f"dims[{s!r}]", d, minimum=1) for s, d in dims.items()
+    }
     out = dict(dims)
     out.setdefault("M", out["m"] + out["n"])
     out.setdefault("T", out["n"] * (out["n"] + 1) // 2)
@@ -119,6 +141,30 @@ def shape_of(spec: str, dims: dict[str, int]) -> tuple[int, ...]:
     """The concrete shape of a shape string ``spec`` for the sizes ``dims``."""
     dims = complete_dims(dims)
     return tuple(int(t) if t.isdigit() else dims[t] for t in spec.split())
+
+
+_DTYPES = ("float32", "float64")
+
+
+def check_dtype(fn: str, dtype: Any) -> jnp.dtype:
+    """``dtype`` (None: JAX's default float) as float32 or float64, or raises."""
+    if dtype is None:
+        return jnp.dtype(jnp.result_type(float))
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _DTYPES:
+        msg = f"{fn}: argument `dtype` must be float32 or float64; got {dtype!r}."
+        raise ValueError(msg)
+    if dt == jnp.float64 and not jax.config.jax_enable_x64:
+        msg = (
+            f"{fn}: dtype float64 needs 64-bit mode; call "
+            f"jax.config.update('jax_enable_x64', True) first, or pass "
+            f"dtype=jnp.float32."
+        )
+        raise ValueError(msg)
+    return dt
 
 
 def _jit(fn: Callable, static: tuple[str, ...] = ()) -> Callable:
@@ -318,19 +364,24 @@ class Identity:
 
         Args:
           key: a PRNG key.
-          dims: the sizes ``{"m", "n", "p", "q"}`` (``M = m + n`` and
-            ``T = n (n + 1) / 2`` unless given); drawn from ``key`` in [2, 4]
-            when None (so sizes are random too).
-          dtype: float dtype of the inputs (default: JAX's default float).
+          dims: the sizes ``{"m", "n", "p", "q"}``, ints >= 1 (``M = m + n``
+            and ``T = n (n + 1) / 2`` unless given); drawn from ``key`` in
+            [2, 4] when None (so sizes are random too).
+          dtype: ``float32`` or ``float64`` (default: JAX's default float).
 
         Returns:
           A tuple of arrays, one per input, in order.
+
+        Raises:
+          TypeError: if ``key`` is not a PRNG key or ``dims`` is not a dict of
+            ints. ValueError: for missing or unknown size symbols, sizes below
+            1, or a dtype other than float32/float64.
         """
-        key = _checks.check_key("jaxmc.identities.Identity.sample", "key", key)
-        dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+        fn = "jaxmc.identities.Identity.sample"
+        key = _checks.check_key(fn, "key", key)
+        dtype = check_dtype(fn, dtype)
         kd, key = jax.random.split(key)
-        if dims is None:
-            dims = dims_from_key(kd)
+        dims = dims_from_key(kd) if dims is None else complete_dims(dims, fn)
         keys = jax.random.split(key, len(self.inputs))
         return tuple(
             _domains.sample(inp.domain, k, shape, dtype)

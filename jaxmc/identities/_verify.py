@@ -13,7 +13,7 @@ import numpy as np
 
 from jaxmc import _checks, layout
 from jaxmc.identities import _catalog
-from jaxmc.identities._record import Identity, dims_from_key
+from jaxmc.identities._record import Identity, check_dtype, dims_from_key
 
 __all__ = ["DEFAULT_RTOL", "VerifyRow", "VerifyTable", "verify"]
 
@@ -220,9 +220,12 @@ def verify(
       every one passed, ``str()`` prints the table.
 
     Raises:
-      TypeError: if ``key`` is not a PRNG key or ``identity`` has a wrong type.
-      ValueError: for an unknown name, a non-float dtype, float64 without x64,
-        or non-positive ``trials``/``sizes``/``max_size < 2``.
+      TypeError: if ``key`` is not a PRNG key, ``identity`` has a wrong type,
+        ``rtol`` is not a real number, or a count is not an int (bools are not
+        counts).
+      ValueError: for an unknown name, an empty selection, a dtype other than
+        float32/float64, float64 without x64, a negative or non-finite
+        ``rtol``, or non-positive ``trials``/``sizes``/``max_size < 2``.
 
     Example:
       >>> import jax
@@ -238,19 +241,20 @@ def verify(
     trials = _checks.static_int(fn, "trials", trials, minimum=1)
     sizes = _checks.static_int(fn, "sizes", sizes, minimum=1)
     max_size = _checks.static_int(fn, "max_size", max_size, minimum=2)
-    dtype = jnp.dtype(jnp.result_type(float) if dtype is None else dtype)
-    if dtype not in DEFAULT_RTOL:
-        msg = f"{fn}: argument `dtype` must be float32 or float64; got {dtype}."
-        raise ValueError(msg)
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+    dtype = check_dtype(fn, dtype)
+    tol = (
+        DEFAULT_RTOL[dtype]
+        if rtol is None
+        else _checks.check_number(fn, "rtol", rtol, minimum=0.0)
+    )
+    idents = _resolve(identity)
+    if not idents:
         msg = (
-            f"{fn}: dtype float64 needs 64-bit mode; call "
-            f"jax.config.update('jax_enable_x64', True) first, or pass "
-            f"dtype=jnp.float32."
+            f"{fn}: argument `identity` selects no identity (got "
+            f"{identity!r:.60}); pass None for the whole catalog, or names such "
+            f"as 'trace.AX' (identities.catalog() lists them)."
         )
         raise ValueError(msg)
-    tol = DEFAULT_RTOL[dtype] if rtol is None else float(rtol)
-    idents = _resolve(identity)
     groups = min(sizes, trials)
     counts = [trials // groups + (g < trials % groups) for g in range(groups)]
     size_key, draw_key = jax.random.split(key)
