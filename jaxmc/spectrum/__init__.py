@@ -54,6 +54,7 @@ __all__ = [
     "KPMDensity",
     "LayerSpectra",
     "LayerSpectrum",
+    "SpectralDensity",
     "input_hessian_operator",
     "kpm_density",
     "layer_spectra",
