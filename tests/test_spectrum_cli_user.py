@@ -326,3 +326,25 @@ def test_x64_changes_only_the_precision():
     # the GGN parts compose to the loss
     z = p64.model_fn(p64.params, p64.data)
     assert float(p64.output_loss_fn(z, p64.data)) == l64
+
+
+def test_orbax_and_msgpack_checkpoints_map_onto_params(tmp_path):
+    """--params from an orbax directory and a flax msgpack file, leaf by leaf."""
+    from jaxmc.cli._problem import UsageError, load_params
+
+    params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
+    new = {"w": jnp.full((3, 2), 2.0), "b": jnp.arange(2.0)}
+    wrong = {"w": jnp.ones((2, 2)), "b": jnp.zeros(2)}
+    ocp = pytest.importorskip("orbax.checkpoint")
+    ocp.PyTreeCheckpointer().save(tmp_path / "orbax", new)
+    back = load_params(str(tmp_path / "orbax"), params)
+    np.testing.assert_array_equal(back["w"], new["w"])
+    np.testing.assert_array_equal(back["b"], new["b"])
+    with pytest.raises(UsageError, match=r"'w' has shape \(3, 2\); the problem's"):
+        load_params(str(tmp_path / "orbax"), wrong)
+    serialization = pytest.importorskip("flax.serialization")
+    (tmp_path / "p.msgpack").write_bytes(serialization.to_bytes(new))
+    back = load_params(str(tmp_path / "p.msgpack"), params)
+    np.testing.assert_array_equal(back["b"], new["b"])
+    with pytest.raises(UsageError, match=r"'w' has shape \(3, 2\)"):
+        load_params(str(tmp_path / "p.msgpack"), wrong)

@@ -352,8 +352,12 @@ def _restore_orbax(p: pathlib.Path, params: Any) -> Any:
             f"needs orbax-checkpoint (pip install orbax-checkpoint)"
         )
         raise UsageError(msg) from None
+    import warnings
+
     try:
-        return ocp.PyTreeCheckpointer().restore(p.resolve(), item=params)
+        with warnings.catch_warnings():  # "sharding info not provided": on purpose
+            warnings.simplefilter("ignore", UserWarning)
+            return ocp.PyTreeCheckpointer().restore(p.resolve(), item=params)
     except Exception as err:
         msg = (
             f"--params {p}: orbax could not restore it into the problem's "
