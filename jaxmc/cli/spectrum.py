@@ -281,19 +281,34 @@ def _build(args: argparse.Namespace, dtype: str) -> Problem:
     return prob
 
 
-def _run(args: argparse.Namespace) -> int:
-    import jax
+class Built(NamedTuple):
+    """What :func:`build_operator` returns."""
 
-    _check_options(args)
-    progress = _Progress(args.quiet)
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
-    from jaxmc import __version__, spectrum
+    problem: Problem
+    op: Any
+    kind: str
+    loss_fn: Any
+    params: Any
+
+
+def build_operator(args: argparse.Namespace) -> Built:
+    """The problem (checkpoint loaded) and its Hessian or GGN operator.
+
+    Args:
+      args: the parsed ``jaxmc spectrum`` command line (``jax_enable_x64``
+        already set for ``--x64``).
+
+    Returns:
+      ``(problem, op, kind, loss_fn, params)``: ``kind`` is ``"Hessian"`` or
+      ``"GGN"``; ``loss_fn`` and ``params`` are over the floating leaves only
+      (the others held fixed).
+
+    Raises:
+      UsageError: for a bad problem, checkpoint or ``--ggn`` without a model.
+    """
+    from jaxmc import spectrum
 
     dtype = "float64" if args.x64 else "float32"
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    progress("building the problem ...")
     prob = _build(args, dtype)
     if args.params:
         prob = prob._replace(params=_problem.load_params(args.params, prob.params))
@@ -328,6 +343,22 @@ def _run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
         kind = "Hessian"
+    return Built(prob, op, kind, loss_fn, params)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import jax
+
+    _check_options(args)
+    progress = _Progress(args.quiet)
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    from jaxmc import __version__, spectrum
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    progress("building the problem ...")
+    prob, op, kind, loss_fn, params = build_operator(args)
     if 2 * args.k > op.size:
         msg = (
             f"--k {args.k} asks for {2 * args.k} eigenvalues (both ends) of a "
