@@ -40,6 +40,7 @@ _COMMANDS = {
     "layouts": "jaxmc.cli.layouts",
     "spectrum": "jaxmc.cli.spectrum",
     "derive": "jaxmc.cli.derive",
+    "plot": "jaxmc.cli.plot",
 }
 _DEFAULT = "tour"
 USAGE_STATUS = 2

@@ -8,6 +8,7 @@ extreme eigenpairs, :func:`trace` and :func:`diagonal` estimate the trace and
 the diagonal from matvecs with random probes. :func:`spectral_density` (SLQ)
 and :func:`kpm_density` estimate the eigenvalue density, :func:`layer_spectra`
 the spectrum of each parameter block; the ``plot_*`` functions draw them.
+Every result has ``to_dict()`` and ``save(path)``; :func:`load` reads it back.
 """
 
 from jaxmc.spectrum._density import KPMDensity as KPMDensity
@@ -20,6 +21,10 @@ from jaxmc.spectrum._eigen import power_iteration as power_iteration
 from jaxmc.spectrum._hessian import ggn_operator as ggn_operator
 from jaxmc.spectrum._hessian import hessian_operator as hessian_operator
 from jaxmc.spectrum._input import input_hessian_operator as input_hessian_operator
+from jaxmc.spectrum._io import from_dict as from_dict
+from jaxmc.spectrum._io import load as load
+from jaxmc.spectrum._io import save as save
+from jaxmc.spectrum._io import to_dict as to_dict
 from jaxmc.spectrum._layers import LayerSpectra as LayerSpectra
 from jaxmc.spectrum._layers import LayerSpectrum as LayerSpectrum
 from jaxmc.spectrum._layers import layer_spectra as layer_spectra
@@ -52,6 +57,7 @@ __all__ = [
     "KPMDensity",
     "LayerSpectra",
     "LayerSpectrum",
+    "SpectralDensity",
     "input_hessian_operator",
     "kpm_density",
     "layer_spectra",
@@ -64,4 +70,9 @@ __all__ = [
     "plot_density",
     "plot_eigenvalues",
     "plot_layer_spectra",
+    # saving and loading results (JSON + .npz, bitwise)
+    "from_dict",
+    "load",
+    "save",
+    "to_dict",
 ]

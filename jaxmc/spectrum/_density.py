@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
+from jaxmc.spectrum import _io
 from jaxmc.spectrum._eigen import eigenvalues
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_eigh
 from jaxmc.spectrum._loops import check_operator, map_keys, raise_if_nonfinite, scan
@@ -88,6 +89,8 @@ class SpectralDensity(NamedTuple):
     outliers: jax.Array
     sigma: jax.Array
     bulk_mass: jax.Array
+    to_dict = _io.to_dict_method
+    save = _io.save_method
 
     def __repr__(self) -> str:
         runs, m = self.nodes.shape
@@ -123,6 +126,8 @@ class KPMDensity(NamedTuple):
     moments: jax.Array
     bounds: jax.Array
     outliers: jax.Array
+    to_dict = _io.to_dict_method
+    save = _io.save_method
 
     def __repr__(self) -> str:
         return (

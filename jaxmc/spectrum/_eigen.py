@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _loops
+from jaxmc.spectrum import _io, _loops
 
 __all__ = ["EigenResult", "eigenvalues", "power_iteration"]
 
@@ -47,6 +47,8 @@ class EigenResult(NamedTuple):
     residuals: jax.Array
     converged: jax.Array
     num_matvecs: jax.Array
+    to_dict = _io.to_dict_method
+    save = _io.save_method
 
     def __repr__(self) -> str:
         if not _checks.is_concrete(self.values):

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
+from jaxmc.spectrum import _io
 from jaxmc.spectrum._density import (
     SpectralDensity,
     exact_density,
@@ -42,6 +43,8 @@ class LayerSpectrum:
     trace: jax.Array
     trace_stderr: jax.Array
     density: SpectralDensity
+    to_dict = _io.to_dict_method
+    save = _io.save_method
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +58,8 @@ class LayerSpectra:
     """
 
     layers: tuple[LayerSpectrum, ...]
+    to_dict = _io.to_dict_method
+    save = _io.save_method
 
     def __iter__(self) -> Iterator[LayerSpectrum]:
         return iter(self.layers)

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _loops
+from jaxmc.spectrum import _io, _loops
 
 __all__ = ["DiagonalEstimate", "TraceEstimate", "diagonal", "trace"]
 
@@ -40,6 +40,8 @@ class TraceEstimate(NamedTuple):
     estimate: jax.Array
     std_error: jax.Array
     num_matvecs: int
+    to_dict = _io.to_dict_method
+    save = _io.save_method
 
     def __repr__(self) -> str:
         if not _checks.is_concrete((self.estimate, self.std_error)):
@@ -64,6 +66,8 @@ class DiagonalEstimate(NamedTuple):
     estimate: Any
     std_error: Any
     num_matvecs: int
+    to_dict = _io.to_dict_method
+    save = _io.save_method
 
     def __repr__(self) -> str:
         return f"DiagonalEstimate(num_matvecs={self.num_matvecs}, ...)"
