@@ -662,6 +662,39 @@ def _richardson(
         return _richardson_in(fn, f, x, flat, jnp.float64, eps, want)
 
 
+def _padded_size(r: int, n: int) -> int:
+    """Rows to evaluate for ``r`` active entries: all ``n`` when small, else 2^k.
+
+    A few fixed sizes keep the eager evaluation from compiling anew per level.
+    """
+    if n <= 1024:
+        return n
+    return min(n, 1 << max(r - 1, 0).bit_length())
+
+
+def _evaluation_noise(f_flat: Callable, x_flat: jax.Array, f0: np.ndarray):
+    """The rounding noise of evaluating f near x, per output, as an (M,) array.
+
+    ``|f(x + d) + f(x - d) - 2 f(x)| / 2`` for two random perturbations ``d``
+    of 4 ulps per entry: the symmetric sum cancels the true first-order change,
+    and what is left is how much rounding the inputs moves f (much more than
+    ``u |f|`` where f is ill-conditioned, e.g. ``log det`` near a singular X).
+    """
+    rng = np.random.default_rng(0)
+    u = float(jnp.finfo(x_flat.dtype).eps)
+    signs = rng.choice([-4.0 * u, 4.0 * u], size=(2, x_flat.shape[0]))
+    d = (x_flat[None, :] * (1 + jnp.asarray(signs, x_flat.dtype))) - x_flat[None, :]
+    points = jnp.concatenate([x_flat[None, :] + d, x_flat[None, :] - d])
+    try:
+        values = np.asarray(jax.vmap(f_flat)(points), dtype=np.float64)
+    except _TRACING_ERRORS:
+        values = np.stack([np.asarray(f_flat(p), dtype=np.float64) for p in points])
+    with np.errstate(all="ignore"):
+        spread = np.abs(values[:2] + values[2:] - 2 * f0[None, :]) / 2
+    spread = np.where(np.isfinite(spread), spread, 0.0)
+    return np.max(spread, axis=0)[None, :]
+
+
 def _richardson_in(
     fn: str,
     f: Callable,
@@ -688,30 +721,42 @@ def _richardson_in(
     eps0 = _default_eps(dtype, 1 / 3) if eps is None else eps
     h0 = np.asarray(_steps(x_flat, eps0), dtype=np.float64)
     _check_steps(fn, flat, x_flat, h0, eps0)
-    f0 = np.asarray(jnp.ravel(jnp.asarray(f_flat(x_flat))), dtype=np.float64)
-    out_info = jnp.finfo(jnp.asarray(f_flat(x_flat)).dtype)
+    y0 = jnp.ravel(jnp.asarray(f_flat(x_flat)))
+    f0 = np.asarray(y0, dtype=np.float64)
+    out_info = jnp.finfo(y0.dtype)
     u, tiny = float(out_info.eps), float(out_info.tiny)
+    noise = _evaluation_noise(f_flat, x_flat, f0)
     m = f0.shape[0]
     best_R = np.zeros((n, m))
     best_E = np.full((n, m), np.inf)
+    prev_R = np.full((n, m), np.nan)  # R at the previous level, per entry
+    worse = np.zeros((n, m), dtype=int)  # levels in a row worse than 2x the best
+    best_level = np.zeros((n, m), dtype=int)
     first_bad: tuple[int, float, str] | None = None
     f_max = float(np.max(np.abs(f0), initial=0.0))
     active = np.arange(n)
     deepest = 0
     x_np = np.asarray(x_flat, dtype=np.float64)
+    x_host = np.asarray(x_flat)
     for level in range(_LEVELS):
         if active.size == 0:
             break
-        a = jnp.asarray(h0[active] / 4.0**level, dtype=x_flat.dtype)
-        a = (x_flat[active] + a) - x_flat[active]  # exactly representable steps
-        a_np = np.asarray(a, dtype=np.float64)
+        # Exactly representable steps, in NumPy (eager JAX ops on the varying
+        # number of active entries would compile anew at every level).
+        xa = x_host[active]
+        a = (xa + (h0[active] / 4.0**level).astype(x_host.dtype)) - xa
+        a_np = a.astype(np.float64)
         usable = a_np >= tiny
         if not usable.all():
             active, a, a_np = active[usable], a[usable], a_np[usable]
             if active.size == 0:
                 break
-        (p1, m1), (p2, m2) = _central(f_flat, x_flat, [a, 2 * a], active)
-        vals = [np.asarray(v, dtype=np.float64) for v in (p1, m1, p2, m2)]
+        r = active.size
+        rows = _padded_size(r, n)
+        pad = np.concatenate([active, np.full(rows - r, active[0])])
+        a_pad = jnp.asarray(np.concatenate([a, np.full(rows - r, a[0])]))
+        (p1, m1), (p2, m2) = _central(f_flat, x_flat, [a_pad, 2 * a_pad], pad)
+        vals = [np.asarray(v[:r], dtype=np.float64) for v in (p1, m1, p2, m2)]
         finite = np.all([np.isfinite(v) for v in vals], axis=0)  # (R, M)
         if level == 0 and not finite.all():
             r = int(np.argwhere(~finite)[0][0])
@@ -725,19 +770,38 @@ def _richardson_in(
             )
             F = np.maximum(F, np.abs(f0)[None, :])
             R = d1 + (d1 - d2) / 3
-            E = np.abs(d1 - d2) / 3 + 2 * (u * F + tiny) / a_np[:, None]
+            E = np.abs(d1 - d2) / 3 + 2 * (u * F + noise + tiny) / a_np[:, None]
+            if level > 0:  # consistency with the previous level (Ridders)
+                step = np.abs(R - prev_R[active])
+                step = np.where(np.isfinite(step), step, 0.0)
+                E = np.maximum(E, step)
+                # The previous level's estimate, if it is the best, is only as
+                # good as its agreement with this one.
+                was = best_level[active] == level - 1
+                best_E[active] = np.where(
+                    was & finite, np.maximum(best_E[active], step), best_E[active]
+                )
         E = np.where(finite, E, np.inf)
+        prev_R[active] = np.where(finite, R, np.nan)
         if np.isfinite(F).any():
             f_max = max(f_max, float(np.max(np.where(finite, F, 0.0))))
         better = E < best_E[active]
+        # Worse than twice the best once the best is accurate: rounding has
+        # taken over (earlier, growth is the pre-asymptotic approach).
+        settled = best_E[active] <= 0.01 * np.abs(best_R[active])
+        grew = ~better & (E > 2 * best_E[active]) & settled
+        worse[active] = np.where(grew, worse[active] + 1, 0)
         best_R[active] = np.where(better, R, best_R[active])
         best_E[active] = np.where(better, E, best_E[active])
+        best_level[active] = np.where(better, level, best_level[active])
         deepest = level if better.any() and level > 0 else deepest
         # Go deeper where the estimate is coarse and rounding still allows it.
         Eb, Rb = best_E[active], np.abs(best_R[active])
         coarse = ~(Eb <= want * Rb)
-        next_rounding = 2 * (u * np.where(finite, F, 0.0) + tiny) / (a_np[:, None] / 4)
-        hopeful = next_rounding < Eb
+        next_rounding = (
+            2 * (u * np.where(finite, F, 0.0) + noise + tiny) / (a_np[:, None] / 4)
+        )
+        hopeful = (next_rounding < Eb) & (worse[active] < 2)
         room = (a_np / 4) >= 4 * np.spacing(np.abs(x_np[active]))
         active = active[(coarse & hopeful).any(axis=1) & room]
     if not np.isfinite(best_E).all():
