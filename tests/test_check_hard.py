@@ -72,19 +72,36 @@ def test_hard_case_table_subset():
             assert check_gradient(f, x, g * 1.01).verdict == "failed"
 
 
-def test_wide_dynamic_range_float32():
-    """c = logspace(-6, 6): a 1% error in any entry above 1e-4 max|g| fails."""
-    c = jnp.asarray(hard._WIDE, jnp.float32)
-    x = jnp.ones(6, jnp.float32)
+def test_float32_detection_limit_is_1e_4_of_the_largest_entry():
+    """Issue 15: a 1% error is caught in every entry down to 1e-4 max|g|.
+
+    The per-entry floor is ``4 u max|g|`` (u = 1.2e-7), so the limit is
+    ~5e-5 max|g| for a 1% error: at 1e-5 max|g| it goes unseen, as documented.
+    """
+    c = jnp.asarray([1.0, 1e-2, 1e-4, 1e-5], jnp.float32)
+    x = jnp.asarray([1.2, 0.7, 1.1, 0.9], jnp.float32)
 
     def f(x):
-        return jnp.sum(c * x**2) / 2
+        return jnp.sum(c * jnp.sin(x) * 3)
 
-    g = c * x
+    g = jax.grad(f)(x)
     assert check_gradient(f, x, g).verdict == "passed"
-    for k in np.flatnonzero(np.asarray(c) >= 1e-4 * float(c.max())):
-        report = check_gradient(f, x, g.at[k].multiply(1.01))
-        assert report.verdict == "failed" and report.worst_index == (int(k),)
+    caught = [check_gradient(f, x, g.at[k].multiply(1.01)).verdict for k in range(4)]
+    assert caught == ["failed", "failed", "failed", "passed"]
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: jnp.sum(jnp.exp(3 * x)),
+        lambda x: 1e4 + jnp.sum(x * jnp.roll(x, 1)),
+        lambda x: jnp.sum(jnp.sin(1000 * x)),
+    ],
+    ids=["exp", "offset", "sin1000x"],
+)
+def test_float32_stress_set_has_no_false_alarms(f):
+    x = jnp.asarray(np.random.default_rng(3).standard_normal(5), jnp.float32)
+    assert check_gradient(f, x).verdict == "passed"
 
 
 # ------------------------------------------------------------ steps and eps
