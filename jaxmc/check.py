@@ -5,9 +5,14 @@ derivatives by central differences, entry by entry:
 
     ``d f / d x_i ~ (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)``,
 
-with ``h_i = eps * max(1, |x_i|)`` and, by default, ``eps = u^(1/3)`` for the
-unit roundoff ``u`` of ``x``'s dtype (``finfo.eps``): the step that balances the
-truncation error ``O(h^2)`` against the rounding error ``O(u / h)``. They work
+with ``h_i = eps * max(|x_i|, s)``, ``s = min(1, max_j |x_j|)`` (``s = 1`` at
+``x = 0``): relative to ``|x_i|``, with an absolute floor from the variable's
+own size (the classic ``max(1, |x_i|)`` for variables of order one, and tiny
+steps for a tiny variable), and by default ``eps = u^(1/3)`` for the unit
+roundoff ``u`` of ``x``'s dtype (``finfo.eps``): the step that balances the
+truncation error ``O(h^2)`` against the rounding error ``O(u / h)``. A step
+that would vanish (``eps`` below 4 ulps, or a subnormal step) is rejected with
+a ``ValueError`` naming the smallest safe ``eps``, rather than giving 0/0. They work
 on arrays and pytrees, evaluate ``f`` at all ``2 N`` points with ``jax.vmap``
 (in chunks), and work under ``jax.jit``.
 
@@ -32,15 +37,21 @@ entry:
 2. **Richardson extrapolation**: central differences at steps ``h`` and
    ``2 h`` give ``D(h)`` and ``D(2h)``; the reference is
    ``R = (4 D(h) - D(2h)) / 3`` (truncation error ``O(h^4)``) with
-   ``h_i = u^(1/3) max(1, |x_i|)`` for the unit roundoff ``u`` of the
-   evaluation dtype. (``u^(1/5)`` would minimise the error of ``R`` itself,
+   ``h_i = eps max(|x_i|, s)``, ``eps = u^(1/3)`` for the unit roundoff ``u``
+   of the evaluation dtype (or the ``eps=`` given). Entries whose estimate
+   (below) is coarse go down a ladder of steps ``h/4, h/16, ...`` (a
+   singularity close to ``x``, as in ``log det`` of a near-singular matrix,
+   needs a step much smaller than ``|x_i|``) until rounding takes over, and
+   each keeps its best step. (``u^(1/5)`` would minimise the error of ``R`` itself,
    but the error *estimate* below is of order ``h^2``; the smaller step keeps
    the estimate, and so the tolerance, tight: ~1e-5 relative in float32.)
-3. **Error estimate**: ``fd_err_i = |D(h) - D(2h)| / 3 + 2 u F_i / h_i``,
+3. **Error estimate**: ``fd_err_i = |D(h) - D(2h)| / 3 + 2 (u F_i + n_f) / h_i``,
    the observed truncation error of the lower-order estimate ``D(h)`` (a
    conservative bound for ``R``; it also picks up rounding noise) plus the
    rounding error of the differences (``F_i`` the largest ``|f|`` seen at the
-   points of entry ``i``, ``u`` the unit roundoff of ``f``'s output dtype).
+   points of entry ``i``, ``u`` the unit roundoff of ``f``'s output dtype,
+   ``n_f`` the noise of ``f`` itself under 4-ulp changes of ``x``); on the
+   ladder, also the disagreement with the neighbouring steps' ``R``.
 
 An entry passes when ``|g_i - R_i| <= atol + rtol |R_i| + 3 fd_err_i``. The
 default ``rtol`` depends on the dtype of the analytic derivative (1e-7 for
@@ -51,9 +62,31 @@ rounding noise that JAX's own derivative of ``f`` shows in that entry
 ``4 u max_j |R_j|``, so near-zero entries may carry the rounding of the terms
 that cancel in them and no more. A 1% error is then caught in any entry whose
 own rounding is below 0.1% of it, small entries of a mixed-scale gradient
-included. Where ``f`` cannot be differentiated by JAX in both precisions, and in
-float64, ``atol = 0.1 rtol max_j |R_j|``; in float64 an error of ~1e-6 relative
-is caught.
+included; the floor ``4 u max|R|`` sets the detection limit: a 1% error is
+caught in float32 in entries down to about ``5e-5 max|g|`` (tested at
+``1e-4``), and goes unseen below. In float64, ``atol = 10 n_i + 0.1 rtol
+max_j |R_j|`` with ``n_i`` the spread of JAX's derivative under 4-ulp changes
+of ``x`` (large where ``f`` is ill-conditioned); where ``f`` cannot be
+differentiated by JAX, ``atol = 0.1 rtol max_j |R_j|``. In float64 an error of
+~1e-6 relative is caught at well-conditioned points.
+
+**Verdicts.** ``"failed"`` when an entry is out of tolerance; ``"passed"``
+only when, in addition, the reference is resolved from zero somewhere (some
+``|R_i|`` above its allowed error), so that a zero derivative or the
+candidate's negative would have failed; otherwise ``"inconclusive"``, with
+the reason and a remedy that leaves out what was already in effect (float64,
+``promote=True``, another point, ``eps=``). ``CheckReport.passed`` is True
+only for ``"passed"``.
+
+**Dtypes.** ``x`` may be float16, bfloat16, float32 or float64. The reference
+is computed in float64 (``promote=True``) or in ``x``'s dtype; a 16-bit
+derivative is checked with ``rtol = 3e-2``. :func:`numerical_gradient` works
+in ``x``'s dtype (about 1e-2 relative in 16 bits).
+
+**Memory.** The perturbed points are built from their indices a chunk at a
+time (never an ``N x N`` matrix of steps), so 10^5 variables need only the
+``N x M`` values; where those cannot fit, a ``MemoryError`` (also a
+``ValueError``) says so before anything is allocated.
 
 The check functions are host-side tools: they need concrete values, run
 eagerly (``f`` is still vmapped over the perturbed points), raise a clear error
@@ -416,7 +449,8 @@ def numerical_gradient(f: Callable, x: Any, /, *, eps: float | None = None) -> A
     r"""The gradient of a scalar ``f`` at ``x`` by central differences.
 
     ``g_i = (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)`` with
-    ``h_i = eps max(1, |x_i|)`` (rounded so that ``x_i + h_i`` is exact),
+    ``h_i = eps max(|x_i|, s)``, ``s = min(1, max|x|)`` (rounded so that
+    ``x_i + h_i`` is exact),
     evaluated in ``x``'s dtype. Truncation error ``O(h^2)``, rounding error
     ``O(u |f| / h)``: about ``u^(2/3)`` relative at the default step
     (~1e-5 in float32, ~1e-11 in float64). For a checked, more accurate
@@ -436,9 +470,10 @@ def numerical_gradient(f: Callable, x: Any, /, *, eps: float | None = None) -> A
     Raises:
       TypeError: if ``f`` is not callable, ``x`` is not real floating, or ``f``
         does not return an array.
-      ValueError: if ``f`` does not return a scalar, ``eps`` is not positive,
-        or (eagerly) ``x``, ``f(x)`` or ``f`` at a perturbed point is not
-        finite (the message names the entry).
+      ValueError: if ``f`` does not return a scalar, ``eps`` is not positive
+        or below 4 ulps of ``x``'s dtype (the step would vanish), or (eagerly)
+        a step underflows, or ``x``, ``f(x)`` or ``f`` at a perturbed point is
+        not finite (the message names the entry).
 
     Example:
       >>> import jax.numpy as jnp
@@ -469,8 +504,9 @@ def numerical_jacobian(f: Callable, x: Any, /, *, eps: float | None = None) -> A
     Raises:
       TypeError: if ``f`` is not callable, returns a pytree rather than an
         array, or ``x`` is not real floating.
-      ValueError: if ``eps`` is not positive or (eagerly) a value is not
-        finite (the message names the entry).
+      ValueError: if ``eps`` is not positive or below 4 ulps of ``x``'s dtype,
+        or (eagerly) a step underflows or a value is not finite (the message
+        names the entry).
 
     Example:
       >>> import jax.numpy as jnp
