@@ -345,7 +345,10 @@ def blocked(
         return build(chunk)(*args)  # traced: the caller's jit compiles the loop
     # Called eagerly: compile the block loop anyway, so that the temporaries
     # are those of one block (an eager loop keeps every block's buffers alive).
-    compiled_key = ("compiled", f, chunk, *key)
+    leaves = jax.tree_util.tree_leaves(list(args))
+    arrays = [a for a in leaves if hasattr(a, "shape") and hasattr(a, "dtype")]
+    weak = tuple(bool(getattr(a, "weak_type", False)) for a in arrays)
+    compiled_key = ("compiled", f, chunk, weak, *key)
     compiled = cache.get(compiled_key)
     if compiled is None:
         compiled, _ = compile_abstract(build(chunk), args)
@@ -353,8 +356,7 @@ def blocked(
             for old in [k for k in cache if k and k[0] == "compiled"][:16]:
                 del cache[old]
         cache[compiled_key] = compiled
-    leaves = jax.tree_util.tree_leaves(list(args))
-    return compiled(*[a for a in leaves if hasattr(a, "shape") and hasattr(a, "dtype")])
+    return compiled(*arrays)
 
 
 def check_dense_fits(

@@ -591,7 +591,11 @@ def hessian(
     chosen chunk and shrunk until it fits. The choice is cached per input shape.
 
     Works under ``jax.jit`` (with ``memory_limit`` too: the chunk is chosen
-    while tracing, from the shapes).
+    while tracing, from the shapes). Called eagerly, the block loop is compiled
+    anyway (cached per input shapes), so ``memory_limit`` holds either way.
+    A Hessian that cannot fit in the memory available (or, without
+    ``chunk_size``/``memory_limit``, whose all-at-once products cannot) raises
+    a ``MemoryError`` before anything is allocated.
 
     Args:
         f: scalar-valued function.
