@@ -13,6 +13,7 @@ bare ``AssertionError`` or an XLA trace.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -166,6 +167,48 @@ def static_int(fn: str, name: str, n: Any, *, minimum: int = 0) -> int:
         msg = f"{fn}: argument `{name}` must be an int >= {minimum}; got {n}."
         raise ValueError(msg)
     return n
+
+
+def real_number(
+    fn: str,
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    minimum: float | None = None,
+) -> float:
+    """Returns ``value`` as a finite Python float, or raises naming ``fn``.
+
+    Accepts Python and NumPy real scalars (``np.float32(1e-3)``, ``np.int64``)
+    and 0-d concrete arrays; rejects booleans, strings, traced values, NaN and
+    infinities, and values below ``minimum`` (or ``<= 0`` with ``positive``).
+    """
+    if isinstance(value, np.ndarray | jax.Array) and np.ndim(value) == 0:
+        if not isinstance(value, jax.core.Tracer) and np.issubdtype(
+            np.asarray(value).dtype, np.number
+        ):
+            value = np.asarray(value).item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        expected = "a positive float" if positive else "a finite float"
+        if minimum is not None and not positive:
+            expected = f"a finite float >= {minimum:g}"
+        msg = (
+            f"{fn}: argument `{name}` must be {expected}; got "
+            f"{type(value).__name__} {value!r}."
+        )
+        raise TypeError(msg)
+    out = float(value)
+    if not math.isfinite(out):
+        msg = f"{fn}: argument `{name}` must be finite; got {value!r}."
+        raise ValueError(msg)
+    if positive and not out > 0:
+        msg = f"{fn}: argument `{name}` must be a positive float; got {value!r}."
+        raise ValueError(msg)
+    if minimum is not None and out < minimum:
+        msg = f"{fn}: argument `{name}` must be a finite float >= {minimum:g}; got "
+        msg += f"{value!r}."
+        raise ValueError(msg)
+    return out
 
 
 def static_shape(fn: str, name: str, shape: Any) -> tuple[int, ...]:

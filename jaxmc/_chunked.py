@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxmc import _checks
+from jaxmc import _checks, _memory
 from jaxmc._compiled import compile_abstract, memory_figures
 
 HESSIAN_MODES = ("fwd-rev", "rev-fwd", "rev-rev")
@@ -342,10 +342,71 @@ def blocked(
     def build(chunk: int | None) -> Callable[..., jax.Array]:
         return lambda *a: blocks(fn, f, a, argnums, mode, chunk)
 
-    if memory_limit is None:
-        return build(chunk_size)(*args)
+    check_dense_fits(fn, kind, f, args, argnums, chunk_size, memory_limit)
     key = (argnums, *_signature(args))
-    if key not in cache:
-        n = count_directions(fn, f, args, argnums, mode)
-        cache[key] = chunk_for_limit(fn, build, args, n, memory_limit)
-    return build(cache[key])(*args)
+    if memory_limit is None:
+        chunk = chunk_size
+    else:
+        if key not in cache:
+            n = count_directions(fn, f, args, argnums, mode)
+            cache[key] = chunk_for_limit(fn, build, args, n, memory_limit)
+        chunk = cache[key]
+    if not _checks.is_concrete(args):
+        return build(chunk)(*args)  # traced: the caller's jit compiles the loop
+    # Called eagerly: compile the block loop anyway, so that the temporaries
+    # are those of one block (an eager loop keeps every block's buffers alive).
+    leaves = jax.tree_util.tree_leaves(list(args))
+    arrays = [a for a in leaves if hasattr(a, "shape") and hasattr(a, "dtype")]
+    weak = tuple(bool(getattr(a, "weak_type", False)) for a in arrays)
+    compiled_key = ("compiled", f, chunk, weak, *key)
+    compiled = cache.get(compiled_key)
+    if compiled is None:
+        compiled, _ = compile_abstract(build(chunk), args)
+        if len(cache) > 32:  # bound the cache (f may be a fresh partial per call)
+            for old in [k for k in cache if k and k[0] == "compiled"][:16]:
+                del cache[old]
+        cache[compiled_key] = compiled
+    return compiled(*arrays)
+
+
+def check_dense_fits(
+    fn: str,
+    kind: str,
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    argnums: int,
+    chunk_size: int | None,
+    memory_limit: int | None,
+) -> None:
+    """Raises before a dense Hessian / Jacobian that cannot fit is allocated.
+
+    The result alone must fit in the memory available; without ``chunk_size``
+    or ``memory_limit``, all basis vectors are pushed through at once, whose
+    outputs are as large again.
+    """
+    x, g = split_argument(fn, f, args, argnums)
+    out = jax.eval_shape(g, x.reshape(-1))
+    n_out = x.size if kind == "hessian" else math.prod(getattr(out, "shape", ()))
+    itemsize = jnp.dtype(getattr(out, "dtype", x.dtype)).itemsize
+    result = x.size * n_out * itemsize
+    what = (
+        f"the dense ({x.size}, {x.size}) Hessian"
+        if kind == "hessian"
+        else f"the dense ({n_out}, {x.size}) Jacobian"
+    )
+    _memory.check_fits(
+        fn,
+        what,
+        result,
+        "The result itself cannot be held: use matrix-free products instead "
+        "(jax.jvp / jax.vjp, or jaxmc.spectrum.hessian_operator for Hessian-"
+        "vector products), or differentiate a smaller argument.",
+    )
+    if chunk_size is None and memory_limit is None:
+        _memory.check_fits(
+            fn,
+            what + " with every basis vector pushed through at once",
+            2 * result,
+            "Pass chunk_size= (basis vectors per block) or memory_limit= (bytes) "
+            "to build it a block at a time.",
+        )

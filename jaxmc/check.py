@@ -5,9 +5,14 @@ derivatives by central differences, entry by entry:
 
     ``d f / d x_i ~ (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)``,
 
-with ``h_i = eps * max(1, |x_i|)`` and, by default, ``eps = u^(1/3)`` for the
-unit roundoff ``u`` of ``x``'s dtype (``finfo.eps``): the step that balances the
-truncation error ``O(h^2)`` against the rounding error ``O(u / h)``. They work
+with ``h_i = eps * max(|x_i|, s)``, ``s = min(1, max_j |x_j|)`` (``s = 1`` at
+``x = 0``): relative to ``|x_i|``, with an absolute floor from the variable's
+own size (the classic ``max(1, |x_i|)`` for variables of order one, and tiny
+steps for a tiny variable), and by default ``eps = u^(1/3)`` for the unit
+roundoff ``u`` of ``x``'s dtype (``finfo.eps``): the step that balances the
+truncation error ``O(h^2)`` against the rounding error ``O(u / h)``. A step
+that would vanish (``eps`` below 4 ulps, or a subnormal step) is rejected with
+a ``ValueError`` naming the smallest safe ``eps``, rather than giving 0/0. They work
 on arrays and pytrees, evaluate ``f`` at all ``2 N`` points with ``jax.vmap``
 (in chunks), and work under ``jax.jit``.
 
@@ -32,15 +37,21 @@ entry:
 2. **Richardson extrapolation**: central differences at steps ``h`` and
    ``2 h`` give ``D(h)`` and ``D(2h)``; the reference is
    ``R = (4 D(h) - D(2h)) / 3`` (truncation error ``O(h^4)``) with
-   ``h_i = u^(1/3) max(1, |x_i|)`` for the unit roundoff ``u`` of the
-   evaluation dtype. (``u^(1/5)`` would minimise the error of ``R`` itself,
+   ``h_i = eps max(|x_i|, s)``, ``eps = u^(1/3)`` for the unit roundoff ``u``
+   of the evaluation dtype (or the ``eps=`` given). Entries whose estimate
+   (below) is coarse go down a ladder of steps ``h/4, h/16, ...`` (a
+   singularity close to ``x``, as in ``log det`` of a near-singular matrix,
+   needs a step much smaller than ``|x_i|``) until rounding takes over, and
+   each keeps its best step. (``u^(1/5)`` would minimise the error of ``R`` itself,
    but the error *estimate* below is of order ``h^2``; the smaller step keeps
    the estimate, and so the tolerance, tight: ~1e-5 relative in float32.)
-3. **Error estimate**: ``fd_err_i = |D(h) - D(2h)| / 3 + 2 u F_i / h_i``,
+3. **Error estimate**: ``fd_err_i = |D(h) - D(2h)| / 3 + 2 (u F_i + n_f) / h_i``,
    the observed truncation error of the lower-order estimate ``D(h)`` (a
    conservative bound for ``R``; it also picks up rounding noise) plus the
    rounding error of the differences (``F_i`` the largest ``|f|`` seen at the
-   points of entry ``i``, ``u`` the unit roundoff of ``f``'s output dtype).
+   points of entry ``i``, ``u`` the unit roundoff of ``f``'s output dtype,
+   ``n_f`` the noise of ``f`` itself under 4-ulp changes of ``x``); on the
+   ladder, also the disagreement with the neighbouring steps' ``R``.
 
 An entry passes when ``|g_i - R_i| <= atol + rtol |R_i| + 3 fd_err_i``. The
 default ``rtol`` depends on the dtype of the analytic derivative (1e-7 for
@@ -51,9 +62,31 @@ rounding noise that JAX's own derivative of ``f`` shows in that entry
 ``4 u max_j |R_j|``, so near-zero entries may carry the rounding of the terms
 that cancel in them and no more. A 1% error is then caught in any entry whose
 own rounding is below 0.1% of it, small entries of a mixed-scale gradient
-included. Where ``f`` cannot be differentiated by JAX in both precisions, and in
-float64, ``atol = 0.1 rtol max_j |R_j|``; in float64 an error of ~1e-6 relative
-is caught.
+included; the floor ``4 u max|R|`` sets the detection limit: a 1% error is
+caught in float32 in entries down to about ``5e-5 max|g|`` (tested at
+``1e-4``), and goes unseen below. In float64, ``atol = 10 n_i + 0.1 rtol
+max_j |R_j|`` with ``n_i`` the spread of JAX's derivative under 4-ulp changes
+of ``x`` (large where ``f`` is ill-conditioned); where ``f`` cannot be
+differentiated by JAX, ``atol = 0.1 rtol max_j |R_j|``. In float64 an error of
+~1e-6 relative is caught at well-conditioned points.
+
+**Verdicts.** ``"failed"`` when an entry is out of tolerance; ``"passed"``
+only when, in addition, the reference is resolved from zero somewhere (some
+``|R_i|`` above its allowed error), so that a zero derivative or the
+candidate's negative would have failed; otherwise ``"inconclusive"``, with
+the reason and a remedy that leaves out what was already in effect (float64,
+``promote=True``, another point, ``eps=``). ``CheckReport.passed`` is True
+only for ``"passed"``.
+
+**Dtypes.** ``x`` may be float16, bfloat16, float32 or float64. The reference
+is computed in float64 (``promote=True``) or in ``x``'s dtype; a 16-bit
+derivative is checked with ``rtol = 3e-2``. :func:`numerical_gradient` works
+in ``x``'s dtype (about 1e-2 relative in 16 bits).
+
+**Memory.** The perturbed points are built from their indices a chunk at a
+time (never an ``N x N`` matrix of steps), so 10^5 variables need only the
+``N x M`` values; where those cannot fit, a ``MemoryError`` (also a
+``ValueError``) says so before anything is allocated.
 
 The check functions are host-side tools: they need concrete values, run
 eagerly (``f`` is still vmapped over the perturbed points), raise a clear error
@@ -72,7 +105,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _memory
 
 __all__ = [
     "CheckReport",
@@ -91,6 +124,7 @@ _TRACING_ERRORS = (
 )
 _CHUNK_ENTRIES = 1 << 22  # entries of perturbed points evaluated per vmap call
 _SAFETY = 3.0  # multiplies the finite-difference error estimate in the verdict
+_LEVELS = 16  # steps h, h/4, ..., h/4^15 at most, for entries that need them
 
 
 # ------------------------------------------------------------------ flattening
@@ -169,15 +203,40 @@ def _default_eps(dtype: Any, power: float) -> float:
     return float(jnp.finfo(dtype).eps) ** power
 
 
-def _check_eps(fn: str, eps: Any) -> None:
+def _check_eps(fn: str, eps: Any) -> float | None:
+    """``eps`` as a float (numpy scalars accepted), or None; raises if invalid."""
     if eps is None:
+        return None
+    return _checks.real_number(fn, "eps", eps, positive=True)
+
+
+def _check_steps(fn: str, flat: _Flat, x_flat: Any, h: Any, eps: float) -> None:
+    """Raises when a step vanishes or underflows at ``x``'s scale in its dtype.
+
+    A step below a few ulps of ``x_i`` rounds away (``x_i + h == x_i``, so the
+    difference quotient is 0/0 = NaN); a subnormal step loses its digits.
+    """
+    if not _checks.is_concrete(h):
         return
-    if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps > 0:
-        msg = f"{fn}: argument `eps` must be a positive float (or None); got {eps!r}."
-        raise ValueError(msg)
-    if not math.isfinite(eps):
-        msg = f"{fn}: argument `eps` must be finite; got {eps!r}."
-        raise ValueError(msg)
+    dtype = x_flat.dtype
+    info = jnp.finfo(dtype)
+    h = np.asarray(h, dtype=np.float64)
+    bad = ~(h >= float(info.tiny))
+    if not bad.any():
+        return
+    k = int(np.argmax(bad))
+    smallest = 4 * float(info.eps)
+    msg = (
+        f"{fn}: argument `eps`={eps:.3g} gives a step that vanishes at x's scale "
+        f"in {jnp.dtype(dtype).name}: for the entry {_where(flat, k)} "
+        f"(x = {float(np.asarray(x_flat)[k]):.3g}) the step x_i + h - x_i is "
+        f"{h[k]:.3g}, below the smallest normal number {float(info.tiny):.3g}, so "
+        f"the differences would be 0/0. Pass eps >= {smallest:.3g} (4 ulps; the "
+        f"default is {_default_eps(dtype, 1 / 3):.3g})"
+        + (", or use float64 for x" if info.bits < 64 else "")
+        + "."
+    )
+    raise ValueError(msg)
 
 
 # ------------------------------------------------------------------ evaluation
@@ -213,43 +272,70 @@ def _output_struct(fn: str, f: Callable, x: Any, *, scalar: bool) -> Any:
     return out
 
 
-def _evaluate_rows(f_flat: Callable, points: jax.Array) -> jax.Array:
-    """Evaluates f_flat at each row of ``points``, vmapped in chunks.
+def _scale(x_flat: jax.Array) -> jax.Array:
+    """Per-entry step scale ``max(|x_i|, s)``, ``s = min(1, max_j |x_j|)`` (1 at 0).
 
-    Falls back to an eager loop when f needs concrete values (eager calls only).
+    Relative to ``|x_i|`` (so tiny variables get tiny steps), with an absolute
+    floor from the variable's own size: ``1`` for variables of order one or
+    more (the classic ``max(1, |x_i|)``), ``max_j |x_j|`` for a tiny variable.
     """
-    n_rows, n = points.shape
-    rows = max(1, _CHUNK_ENTRIES // max(n, 1))
-    batched = jax.vmap(f_flat)  # eager vmap: op-by-op on the whole batch, no
-    try:  # compilation (a fresh jit per call would cost ~0.1 s to compile)
-        parts = [batched(points[i : i + rows]) for i in range(0, n_rows, rows)]
-    except _TRACING_ERRORS:
-        if not _checks.is_concrete(points):
-            raise
-        parts = [jnp.stack([f_flat(p) for p in points])]
-    return jnp.concatenate(parts, axis=0)
+    a = jnp.abs(x_flat)
+    top = jnp.max(a)
+    floor = jnp.where(top > 0, jnp.minimum(top, 1.0), 1.0).astype(a.dtype)
+    return jnp.maximum(a, floor)
 
 
 def _steps(x_flat: jax.Array, eps: float) -> jax.Array:
-    """Steps h_i = eps max(1, |x_i|), rounded so that x_i + h_i - x_i == h_i."""
-    h = eps * jnp.maximum(1.0, jnp.abs(x_flat))
+    """Steps h_i = eps max(|x_i|, s), rounded so that x_i + h_i - x_i == h_i."""
+    h = (eps * _scale(x_flat)).astype(x_flat.dtype)
     return (x_flat + h) - x_flat
 
 
-def _central(
-    f_flat: Callable, x_flat: jax.Array, steps: list[jax.Array]
-) -> list[tuple[jax.Array, jax.Array]]:
-    """Evaluates f at x +- h_i e_i for each step vector h: pairs of (N, M) arrays.
+def _shifted(
+    f_flat: Callable, x_flat: jax.Array, index: Any, shift: jax.Array
+) -> jax.Array:
+    """Values of f at ``x + shift_r e_{index_r}`` for each r: (R, M), in chunks.
 
-    All points go through one vmapped evaluation.
+    The perturbed points are made from their indices a chunk at a time, so the
+    ``N x N`` matrix of steps is never formed. Falls back to an eager loop when
+    f needs concrete values (eager calls only).
     """
     n = x_flat.shape[0]
-    points = []
-    for h in steps:
-        shifts = jnp.diag(h)
-        points += [x_flat[None, :] + shifts, x_flat[None, :] - shifts]
-    values = _evaluate_rows(f_flat, jnp.concatenate(points, axis=0))
-    blocks = [values[i * n : (i + 1) * n] for i in range(2 * len(steps))]
+    n_rows = int(np.shape(index)[0])
+    rows = max(1, _CHUNK_ENTRIES // max(n, 1))
+    index = jnp.asarray(index)
+
+    def one(i: jax.Array, d: jax.Array) -> jax.Array:
+        return f_flat(x_flat.at[i].add(d))
+
+    batched = jax.vmap(one)  # eager vmap: op-by-op on the whole batch, no
+    try:  # compilation (a fresh jit per call would cost ~0.1 s to compile)
+        parts = [
+            batched(index[i : i + rows], shift[i : i + rows])
+            for i in range(0, n_rows, rows)
+        ]
+    except _TRACING_ERRORS:
+        if not _checks.is_concrete(x_flat):
+            raise
+        parts = [jnp.stack([one(i, d) for i, d in zip(index, shift, strict=True)])]
+    return jnp.concatenate(parts, axis=0)
+
+
+def _central(
+    f_flat: Callable, x_flat: jax.Array, steps: list[jax.Array], index: Any = None
+) -> list[tuple[jax.Array, jax.Array]]:
+    """The values of f at x +- h_r e_{index_r} for each step h: (R, M) pairs.
+
+    ``index`` (default: every entry) lists the entries perturbed; all points go
+    through one chunked, vmapped evaluation.
+    """
+    if index is None:
+        index = np.arange(x_flat.shape[0])
+    r = int(np.shape(index)[0])
+    idx = np.concatenate([np.asarray(index)] * (2 * len(steps)))
+    shift = jnp.concatenate([s for h in steps for s in (h, -h)])
+    values = _shifted(f_flat, x_flat, idx, shift)
+    blocks = [values[i * r : (i + 1) * r] for i in range(2 * len(steps))]
     return [(blocks[2 * j], blocks[2 * j + 1]) for j in range(len(steps))]
 
 
@@ -303,11 +389,48 @@ def _check_inputs(fn: str, f: Callable, x: Any, eps: Any, *, scalar: bool) -> tu
     return x, flat, out
 
 
+def _check_relative_step(fn: str, eps: float | None, dtype: Any) -> None:
+    """Raises when ``eps`` is below 4 ulps in ``dtype``: the step would vanish."""
+    if eps is None:
+        return
+    u = float(jnp.finfo(dtype).eps)
+    if eps < 4 * u:
+        msg = (
+            f"{fn}: argument `eps`={eps:.3g} is below 4 ulps of "
+            f"{jnp.dtype(dtype).name} ({4 * u:.3g}): the step x_i + h - x_i would "
+            f"vanish at x's scale and the differences would be 0/0. Pass eps >= "
+            f"{4 * u:.3g} (the default is {_default_eps(dtype, 1 / 3):.3g})"
+            + (", or use float64 for x" if jnp.finfo(dtype).bits < 64 else "")
+            + "."
+        )
+        raise ValueError(msg)
+
+
+def _check_memory(fn: str, n: int, m: int, copies: int, itemsize: int) -> None:
+    """Raises before the (N, M) value blocks of the differences cannot fit."""
+    chunk = min(n * n, _CHUNK_ENTRIES) * itemsize * 4
+    needed = copies * n * m * itemsize + chunk
+    _memory.check_fits(
+        fn,
+        f"finite differences of {m} output(s) in {n} variables ({copies} blocks "
+        f"of f's values)",
+        needed,
+        "Differentiate fewer variables at a time (a sub-pytree of x, closing "
+        "over the rest) or fewer outputs.",
+    )
+
+
 def _numerical(fn: str, f: Callable, x: Any, eps: Any, *, scalar: bool) -> Any:
+    eps = _check_eps(fn, eps)
     x, flat, out = _check_inputs(fn, f, x, eps, scalar=scalar)
     dtype = jnp.result_type(*flat.dtypes)
+    _check_relative_step(fn, eps, dtype)
+    out_dtype = jnp.dtype(out.dtype)
+    _check_memory(fn, flat.size, math.prod(out.shape), 3, out_dtype.itemsize)
     x_flat = flat.ravel(x, dtype)
-    h = _steps(x_flat, _default_eps(dtype, 1 / 3) if eps is None else eps)
+    eps = _default_eps(dtype, 1 / 3) if eps is None else eps
+    h = _steps(x_flat, eps)
+    _check_steps(fn, flat, x_flat, h, eps)
     f_flat = _flat_function(f, flat)
     ((plus, minus),) = _central(f_flat, x_flat, [h])
     _raise_non_finite(fn, flat, plus, h, "x + h e_i")
@@ -326,7 +449,8 @@ def numerical_gradient(f: Callable, x: Any, /, *, eps: float | None = None) -> A
     r"""The gradient of a scalar ``f`` at ``x`` by central differences.
 
     ``g_i = (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)`` with
-    ``h_i = eps max(1, |x_i|)`` (rounded so that ``x_i + h_i`` is exact),
+    ``h_i = eps max(|x_i|, s)``, ``s = min(1, max|x|)`` (rounded so that
+    ``x_i + h_i`` is exact),
     evaluated in ``x``'s dtype. Truncation error ``O(h^2)``, rounding error
     ``O(u |f| / h)``: about ``u^(2/3)`` relative at the default step
     (~1e-5 in float32, ~1e-11 in float64). For a checked, more accurate
@@ -346,9 +470,10 @@ def numerical_gradient(f: Callable, x: Any, /, *, eps: float | None = None) -> A
     Raises:
       TypeError: if ``f`` is not callable, ``x`` is not real floating, or ``f``
         does not return an array.
-      ValueError: if ``f`` does not return a scalar, ``eps`` is not positive,
-        or (eagerly) ``x``, ``f(x)`` or ``f`` at a perturbed point is not
-        finite (the message names the entry).
+      ValueError: if ``f`` does not return a scalar, ``eps`` is not positive
+        or below 4 ulps of ``x``'s dtype (the step would vanish), or (eagerly)
+        a step underflows, or ``x``, ``f(x)`` or ``f`` at a perturbed point is
+        not finite (the message names the entry).
 
     Example:
       >>> import jax.numpy as jnp
@@ -379,8 +504,9 @@ def numerical_jacobian(f: Callable, x: Any, /, *, eps: float | None = None) -> A
     Raises:
       TypeError: if ``f`` is not callable, returns a pytree rather than an
         array, or ``x`` is not real floating.
-      ValueError: if ``eps`` is not positive or (eagerly) a value is not
-        finite (the message names the entry).
+      ValueError: if ``eps`` is not positive or below 4 ulps of ``x``'s dtype,
+        or (eagerly) a step underflows or a value is not finite (the message
+        names the entry).
 
     Example:
       >>> import jax.numpy as jnp
@@ -401,7 +527,8 @@ class CheckReport:
 
     Attributes:
       kind: ``"gradient"`` or ``"jacobian"``.
-      passed: True when every entry is within tolerance.
+      passed: True when every entry is within tolerance and the check could
+        tell the derivative from zero (``verdict == "passed"``).
       max_abs_error: ``max_i |g_i - r_i|``.
       max_rel_error: ``max_i |g_i - r_i| / max(|g_i|, |r_i|)`` (0 where both
         vanish).
@@ -422,6 +549,16 @@ class CheckReport:
       rtol: the relative tolerance used.
       atol: the absolute tolerance used (the largest, when it is per entry).
       method: how the reference was computed.
+      verdict: ``"passed"``, ``"failed"`` or ``"inconclusive"``. Inconclusive
+        means the candidate is within tolerance but the reference is nowhere
+        resolved from zero, so a zero derivative (or the candidate's negative)
+        would pass too: the check could not have seen the difference, and
+        ``passed`` is False.
+      reason: why the verdict is inconclusive (``""`` otherwise).
+      remedy: what to try for an inconclusive verdict (``""`` otherwise),
+        leaving out what was already in effect.
+      promote: whether the reference was evaluated in float64.
+      dtype: the dtype of the derivative checked.
     """
 
     kind: str
@@ -440,6 +577,11 @@ class CheckReport:
     rtol: float
     atol: float
     method: str
+    verdict: str = "passed"
+    reason: str = ""
+    remedy: str = ""
+    promote: bool = True
+    dtype: str = "float64"
 
     def __bool__(self) -> bool:
         return self.passed
@@ -447,6 +589,7 @@ class CheckReport:
     def __repr__(self) -> str:
         return (
             f"CheckReport(kind={self.kind!r}, passed={self.passed}, "
+            f"verdict={self.verdict!r}, "
             f"max_abs_error={self.max_abs_error:.3g}, "
             f"max_rel_error={self.max_rel_error:.3g}, "
             f"worst={self.worst_leaf}{list(self.worst_index)}, "
@@ -482,7 +625,7 @@ class CheckReport:
         return [r[1:] for r in rows]
 
     def __str__(self) -> str:
-        verdict = "PASSED" if self.passed else "FAILED"
+        verdict = self.verdict.upper()
         lines = [
             f"{self.kind} check {verdict}: {self.n_failed} entr"
             f"{'y' if self.n_failed == 1 else 'ies'} out of tolerance",
@@ -493,11 +636,20 @@ class CheckReport:
             f"rtol={self.rtol:.1e}, atol={self.atol:.1e}, fd_err<={self.fd_error:.1e}",
             f"  reference      {self.method}",
         ]
-        if self.resolution > self.rtol:
+        if self.verdict == "inconclusive":
+            lines.append(f"  why            {self.reason}")
+            lines.append(f"  try            {self.remedy}")
+        elif self.resolution > self.rtol:
+            tips = (
+                "use promote=True (float64) if f allows it"
+                if not self.promote
+                else "check at another point or give eps= (the reference is "
+                "already in float64)"
+            )
             lines.append(
                 f"  note           the reference resolves errors only down to about "
                 f"{self.resolution:.1e} relative (> rtol): smaller errors go unseen; "
-                f"use promote=True (float64) if f allows it"
+                + tips
             )
         lines += [
             "",
@@ -525,53 +677,188 @@ def _x64_context() -> Any:
 
 
 def _richardson(
-    fn: str, f: Callable, x: Any, flat: _Flat, promote: bool
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """The Richardson reference (M, N) and its error estimate (M, N), in NumPy."""
+    fn: str,
+    f: Callable,
+    x: Any,
+    flat: _Flat,
+    promote: bool,
+    eps: float | None,
+    want: float,
+) -> tuple[np.ndarray, np.ndarray, str, float]:
+    """The reference (M, N), its error estimate (M, N), the method, max |f| seen."""
     if not isinstance(promote, bool):
         msg = f"{fn}: argument `promote` must be True or False; got {promote!r}."
         raise TypeError(msg)
     if not promote:
-        return _richardson_in(fn, f, x, flat, jnp.result_type(*flat.dtypes))
+        dtype = jnp.result_type(*flat.dtypes)
+        _check_relative_step(fn, eps, dtype)
+        return _richardson_in(fn, f, x, flat, dtype, eps, want)
     with _x64_context():
-        return _richardson_in(fn, f, x, flat, jnp.float64)
+        _check_relative_step(fn, eps, jnp.float64)
+        return _richardson_in(fn, f, x, flat, jnp.float64, eps, want)
+
+
+def _padded_size(r: int, n: int) -> int:
+    """Rows to evaluate for ``r`` active entries: all ``n`` when small, else 2^k.
+
+    A few fixed sizes keep the eager evaluation from compiling anew per level.
+    """
+    if n <= 1024:
+        return n
+    return min(n, 1 << max(r - 1, 0).bit_length())
+
+
+def _evaluation_noise(f_flat: Callable, x_flat: jax.Array, f0: np.ndarray):
+    """The rounding noise of evaluating f near x, per output, as an (M,) array.
+
+    ``|f(x + d) + f(x - d) - 2 f(x)| / 2`` for two random perturbations ``d``
+    of 4 ulps per entry: the symmetric sum cancels the true first-order change,
+    and what is left is how much rounding the inputs moves f (much more than
+    ``u |f|`` where f is ill-conditioned, e.g. ``log det`` near a singular X).
+    """
+    rng = np.random.default_rng(0)
+    u = float(jnp.finfo(x_flat.dtype).eps)
+    signs = rng.choice([-4.0 * u, 4.0 * u], size=(2, x_flat.shape[0]))
+    d = (x_flat[None, :] * (1 + jnp.asarray(signs, x_flat.dtype))) - x_flat[None, :]
+    points = jnp.concatenate([x_flat[None, :] + d, x_flat[None, :] - d])
+    try:
+        values = np.asarray(jax.vmap(f_flat)(points), dtype=np.float64)
+    except _TRACING_ERRORS:
+        values = np.stack([np.asarray(f_flat(p), dtype=np.float64) for p in points])
+    with np.errstate(all="ignore"):
+        spread = np.abs(values[:2] + values[2:] - 2 * f0[None, :]) / 2
+    spread = np.where(np.isfinite(spread), spread, 0.0)
+    return np.max(spread, axis=0)[None, :]
 
 
 def _richardson_in(
-    fn: str, f: Callable, x: Any, flat: _Flat, dtype: Any
-) -> tuple[np.ndarray, np.ndarray, str]:
+    fn: str,
+    f: Callable,
+    x: Any,
+    flat: _Flat,
+    dtype: Any,
+    eps: float | None,
+    want: float,
+) -> tuple[np.ndarray, np.ndarray, str, float]:
+    """Richardson differences on a ladder of steps ``h, h/4, h/16, ...``.
+
+    Level ``k`` takes central differences ``D(a)``, ``D(2a)`` at ``a = h/4^k``
+    and gives ``R = D(a) + (D(a) - D(2a))/3`` with the error estimate
+    ``|D(a) - D(2a)|/3 + 2 (u F + tiny)/a`` (truncation plus rounding, ``F``
+    the largest ``|f|`` seen). Every entry starts at level 0; entries whose
+    estimate is above ``want |R|`` go down the ladder (a singularity close to
+    ``x`` needs a smaller step) while the rounding term of the next level stays
+    below the best estimate so far; each entry keeps its best level.
+    """
     x_dtype = jnp.result_type(*flat.dtypes)
     x_flat = flat.ravel(x, dtype)
+    n = x_flat.shape[0]
     f_flat = _flat_function(f, flat)
-    h = _steps(x_flat, _default_eps(dtype, 1 / 3))
-    (plus1, minus1), (plus2, minus2) = _central(f_flat, x_flat, [h, 2 * h])
-    for values, what in [
-        (plus1, "x + h e_i"),
-        (minus1, "x - h e_i"),
-        (plus2, "x + 2h e_i"),
-        (minus2, "x - 2h e_i"),
-    ]:
-        _raise_non_finite(fn, flat, values, 2 * h if "2h" in what else h, what)
-    out_dtype = plus1.dtype
-    hh = h[:, None].astype(out_dtype)
-    d1 = (plus1 - minus1) / (2 * hh)
-    d2 = (plus2 - minus2) / (4 * hh)
-    reference = d1 + (d1 - d2) / 3
-    f0 = jnp.ravel(jnp.asarray(f_flat(x_flat))).astype(out_dtype)
-    scale = jnp.maximum(
-        jnp.maximum(jnp.abs(plus1), jnp.abs(minus1)),
-        jnp.maximum(jnp.abs(plus2), jnp.abs(minus2)),
-    )
-    scale = jnp.maximum(scale, jnp.abs(f0)[None, :])
-    u = jnp.finfo(out_dtype).eps
-    estimate = jnp.abs(d1 - d2) / 3 + 2 * u * scale / hh
+    eps0 = _default_eps(dtype, 1 / 3) if eps is None else eps
+    h0 = np.asarray(_steps(x_flat, eps0), dtype=np.float64)
+    _check_steps(fn, flat, x_flat, h0, eps0)
+    y0 = jnp.ravel(jnp.asarray(f_flat(x_flat)))
+    f0 = np.asarray(y0, dtype=np.float64)
+    out_info = jnp.finfo(y0.dtype)
+    u, tiny = float(out_info.eps), float(out_info.tiny)
+    noise = _evaluation_noise(f_flat, x_flat, f0)
+    m = f0.shape[0]
+    best_R = np.zeros((n, m))
+    best_E = np.full((n, m), np.inf)
+    prev_R = np.full((n, m), np.nan)  # R at the previous level, per entry
+    worse = np.zeros((n, m), dtype=int)  # levels in a row worse than 2x the best
+    best_level = np.zeros((n, m), dtype=int)
+    first_bad: tuple[int, float, str] | None = None
+    f_max = float(np.max(np.abs(f0), initial=0.0))
+    active = np.arange(n)
+    deepest = 0
+    x_np = np.asarray(x_flat, dtype=np.float64)
+    x_host = np.asarray(x_flat)
+    for level in range(_LEVELS):
+        if active.size == 0:
+            break
+        # Exactly representable steps, in NumPy (eager JAX ops on the varying
+        # number of active entries would compile anew at every level).
+        xa = x_host[active]
+        a = (xa + (h0[active] / 4.0**level).astype(x_host.dtype)) - xa
+        a_np = a.astype(np.float64)
+        usable = a_np >= tiny
+        if not usable.all():
+            active, a, a_np = active[usable], a[usable], a_np[usable]
+            if active.size == 0:
+                break
+        r = active.size
+        rows = _padded_size(r, n)
+        pad = np.concatenate([active, np.full(rows - r, active[0])])
+        a_pad = jnp.asarray(np.concatenate([a, np.full(rows - r, a[0])]))
+        (p1, m1), (p2, m2) = _central(f_flat, x_flat, [a_pad, 2 * a_pad], pad)
+        vals = [np.asarray(v[:r], dtype=np.float64) for v in (p1, m1, p2, m2)]
+        finite = np.all([np.isfinite(v) for v in vals], axis=0)  # (R, M)
+        if level == 0 and not finite.all():
+            r = int(np.argwhere(~finite)[0][0])
+            first_bad = (int(active[r]), float(a_np[r]), "x +- h e_i or x +- 2h e_i")
+        with np.errstate(all="ignore"):
+            d1 = (vals[0] - vals[1]) / (2 * a_np[:, None])
+            d2 = (vals[2] - vals[3]) / (4 * a_np[:, None])
+            F = np.maximum(
+                np.maximum(np.abs(vals[0]), np.abs(vals[1])),
+                np.maximum(np.abs(vals[2]), np.abs(vals[3])),
+            )
+            F = np.maximum(F, np.abs(f0)[None, :])
+            R = d1 + (d1 - d2) / 3
+            E = np.abs(d1 - d2) / 3 + 2 * (u * F + noise + tiny) / a_np[:, None]
+            if level > 0:  # consistency with the previous level (Ridders)
+                step = np.abs(R - prev_R[active])
+                step = np.where(np.isfinite(step), step, 0.0)
+                E = np.maximum(E, step)
+                # The previous level's estimate, if it is the best, is only as
+                # good as its agreement with this one.
+                was = best_level[active] == level - 1
+                best_E[active] = np.where(
+                    was & finite, np.maximum(best_E[active], step), best_E[active]
+                )
+        E = np.where(finite, E, np.inf)
+        prev_R[active] = np.where(finite, R, np.nan)
+        if np.isfinite(F).any():
+            f_max = max(f_max, float(np.max(np.where(finite, F, 0.0))))
+        better = E < best_E[active]
+        # Worse than twice the best once the best is accurate: rounding has
+        # taken over (earlier, growth is the pre-asymptotic approach).
+        settled = best_E[active] <= 0.01 * np.abs(best_R[active])
+        grew = ~better & (E > 2 * best_E[active]) & settled
+        worse[active] = np.where(grew, worse[active] + 1, 0)
+        best_R[active] = np.where(better, R, best_R[active])
+        best_E[active] = np.where(better, E, best_E[active])
+        best_level[active] = np.where(better, level, best_level[active])
+        deepest = level if better.any() and level > 0 else deepest
+        # Go deeper where the estimate is coarse and rounding still allows it.
+        Eb, Rb = best_E[active], np.abs(best_R[active])
+        coarse = ~(Eb <= want * Rb)
+        next_rounding = (
+            2 * (u * np.where(finite, F, 0.0) + noise + tiny) / (a_np[:, None] / 4)
+        )
+        hopeful = (next_rounding < Eb) & (worse[active] < 2)
+        room = (a_np / 4) >= 4 * np.spacing(np.abs(x_np[active]))
+        active = active[(coarse & hopeful).any(axis=1) & room]
+    if not np.isfinite(best_E).all():
+        k = int(np.argwhere(~np.isfinite(best_E))[0][0])
+        msg = (
+            f"{fn}: f is not finite at the finite-difference points x +- h e_i "
+            f"for the entry {_where(flat, k)} at every step tried (h from "
+            f"{h0[k]:.3g} down): the steps leave f's domain or f overflows there. "
+            f"Pass a smaller `eps`, or check at another point."
+        )
+        if first_bad is not None and first_bad[0] == k:
+            msg += f" (first non-finite at h = {first_bad[1]:.3g})"
+        raise ValueError(msg)
     method = (
         f"central differences at h and 2h with Richardson extrapolation, "
-        f"h = {float(jnp.finfo(dtype).eps) ** (1 / 3):.1e}*max(1,|x_i|), "
+        f"h = {eps0:.1e}*max(|x_i|, s), s = min(1, max|x|), "
         f"f evaluated in {jnp.dtype(dtype).name}"
         + (f" (x is {jnp.dtype(x_dtype).name})" if dtype != x_dtype else "")
+        + (f"; steps refined down to h/4^{deepest} where needed" if deepest else "")
     )
-    return np.asarray(reference.T), np.asarray(estimate.T), method
+    return best_R.T, best_E.T, method, f_max
 
 
 def _analytic_flat(
@@ -592,12 +879,12 @@ def _analytic_flat(
     blocks = []
     for leaf, size in zip(leaves, flat.sizes, strict=True):
         arr = np.asarray(leaf)
-        if not np.issubdtype(arr.dtype, np.floating):
+        if not jnp.issubdtype(arr.dtype, jnp.floating):
             msg = f"{fn}: argument `{name}` must be real floating; got {arr.dtype}."
             raise TypeError(msg)
         blocks.append(arr.reshape(m, size))
     A = np.concatenate(blocks, axis=1)
-    bad = ~np.isfinite(A)
+    bad = ~np.isfinite(A.astype(np.float64))
     if bad.any():
         i, k = (int(v) for v in np.argwhere(bad)[0])
         out_index = np.unravel_index(i, out_shape) if out_shape else ()
@@ -611,13 +898,21 @@ def _analytic_flat(
 
 
 def _rounding_noise(
-    f: Callable, x: Any, flat: _Flat, scalar: bool, out_shape: tuple[int, ...]
+    f: Callable,
+    x: Any,
+    flat: _Flat,
+    scalar: bool,
+    out_shape: tuple[int, ...],
+    bits: int,
 ) -> np.ndarray | None:
-    """Per-entry rounding noise of the derivative in ``x``'s own precision.
+    """Per-entry rounding noise of the derivative in its own precision.
 
-    ``|D_x - D_64|``: JAX's derivative of ``f`` at ``x`` against the same
-    derivative with ``x`` in float64, as an (M, N) array; ``None`` when ``f``
-    cannot be differentiated by JAX in both precisions.
+    Below float64, ``|D_x - D_64|``: JAX's derivative of ``f`` at ``x`` against
+    the same derivative with ``x`` in float64. In float64, where nothing more
+    precise is at hand, the spread of JAX's derivative under perturbations of
+    ``x`` by 4 ulps (what rounding the inputs alone does to it; large where
+    ``f`` is ill-conditioned). An (M, N) array, or ``None`` when ``f`` cannot
+    be differentiated by JAX this way.
     """
     derivative = jax.grad if scalar else jax.jacfwd
 
@@ -627,14 +922,91 @@ def _rounding_noise(
 
     fn = "jaxmc.check"
     try:
-        low = _analytic_flat(fn, "d", derivative(f)(x), flat, out_shape)
         with _x64_context():
-            high = _analytic_flat(
-                fn, "d", derivative(f)(jax.tree.map(to64, x)), flat, out_shape
-            )
+            if bits < 64:
+                low = _analytic_flat(fn, "d", derivative(f)(x), flat, out_shape)
+                high = _analytic_flat(
+                    fn, "d", derivative(f)(jax.tree.map(to64, x)), flat, out_shape
+                )
+                return np.abs(low.astype(np.float64) - high.astype(np.float64))
+            x64 = jax.tree.map(to64, x)
+            base = _analytic_flat(fn, "d", derivative(f)(x64), flat, out_shape)
+            rng = np.random.default_rng(0)
+            spread = np.zeros(base.shape)
+            for _ in range(2):
+
+                def nudge(leaf: Any) -> Any:
+                    signs = rng.choice([-4.0, 4.0], size=np.shape(leaf))
+                    return leaf * (1 + signs * float(jnp.finfo(jnp.float64).eps))
+
+                moved = derivative(f)(jax.tree.map(nudge, x64))
+                other = _analytic_flat(fn, "d", moved, flat, out_shape)
+                spread = np.maximum(spread, np.abs(other - base))
+            return spread
     except Exception:  # noqa: BLE001 - any failure means: no estimate
         return None
-    return np.abs(low.astype(np.float64) - high.astype(np.float64))
+
+
+def _verdict(
+    analytic: np.ndarray,
+    reference: np.ndarray,
+    error: np.ndarray,
+    allowed: np.ndarray,
+    f_max: float,
+) -> str:
+    """``"passed"``, ``"failed"`` or ``"inconclusive"``.
+
+    Inconclusive when the candidate passes but so would a zero derivative (and
+    so, then, its negative): the reference is nowhere resolved from zero. A
+    zero candidate against an exactly zero reference from an ``f`` that is not
+    identically zero passes: the check would have seen any larger derivative.
+    """
+    if (error > allowed).any():
+        return "failed"
+    if (np.abs(reference) > allowed).any():
+        return "passed"
+    exact_zero = not analytic.any() and not reference.any() and f_max > 0
+    return "passed" if exact_zero else "inconclusive"
+
+
+def _advice(
+    verdict: str,
+    a_bits: int,
+    promote: bool,
+    eps: float | None,
+    noise_max: float,
+    fd_max: float,
+    biggest: float,
+) -> tuple[str, str]:
+    """(reason, remedy) for an inconclusive verdict, matching what was tried."""
+    if verdict != "inconclusive":
+        return "", ""
+    why = []
+    if noise_max > 0 and noise_max >= _SAFETY * fd_max:
+        why.append(
+            f"the derivative's own rounding in its dtype (up to {noise_max:.2g}) "
+            f"exceeds the reference's size (max {biggest:.2g})"
+        )
+    else:
+        why.append(
+            f"the reference's estimated error (up to {fd_max:.2g}) exceeds its "
+            f"size (max {biggest:.2g})"
+        )
+    reason = (
+        "the finite-difference reference cannot tell the derivative from zero "
+        "or from its negative: " + "; ".join(why)
+    )
+    remedy = []
+    if a_bits < 64:
+        remedy.append("check in float64 (cast x to float64)")
+    if not promote:
+        remedy.append("promote=True (reference in float64)")
+    remedy.append("check at another point x, away from singularities")
+    if eps is None:
+        remedy.append("give eps= to set the first step (it was chosen by default)")
+    else:
+        remedy.append(f"try another eps= than {eps:.3g}")
+    return reason, "; ".join(remedy)
 
 
 def _check(
@@ -643,50 +1015,67 @@ def _check(
     f: Callable,
     x: Any,
     derivative: Any,
-    rtol: float | None,
-    atol: float | None,
+    rtol: Any,
+    atol: Any,
     promote: bool,
+    eps: Any = None,
 ) -> CheckReport:
     scalar = kind == "gradient"
     _checks.check_callable(fn, "f", f)
     _check_concrete(fn, x)
+    eps = _check_eps(fn, eps)
     x, flat, out = _check_inputs(fn, f, x, None, scalar=scalar)
-    for name, value in (("rtol", rtol), ("atol", atol)):
-        if value is not None and not (
-            isinstance(value, int | float) and value >= 0 and math.isfinite(value)
-        ):
-            msg = f"{fn}: argument `{name}` must be a finite float >= 0; got {value!r}."
-            raise ValueError(msg)
+    if rtol is not None:
+        rtol = _checks.real_number(fn, "rtol", rtol, minimum=0)
+    if atol is not None:
+        atol = _checks.real_number(fn, "atol", atol, minimum=0)
     name = "grad" if scalar else "jac"
+    out_shape = tuple(out.shape)
+    _check_memory(fn, flat.size, math.prod(out_shape), 16, 8)
     if derivative is None:
         derivative = (jax.grad if scalar else jax.jacfwd)(f)
     value = derivative(x) if callable(derivative) else derivative
-    out_shape = tuple(out.shape)
     analytic = _analytic_flat(fn, name, value, flat, out_shape)
-    reference, estimate, method = _richardson(fn, f, x, flat, promote)
+    a_dtype = jnp.result_type(*[jnp.asarray(v).dtype for v in jax.tree.leaves(value)])
+    a_info = jnp.finfo(a_dtype)
+    rtol = _default_rtol(a_dtype) if rtol is None else rtol
+    want = 0.01 * max(rtol, float(a_info.eps))
+    reference, estimate, method, f_max = _richardson(fn, f, x, flat, promote, eps, want)
     reference = np.asarray(reference, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
 
-    a_dtype = np.result_type(*[np.asarray(v).dtype for v in jax.tree.leaves(value)])
-    rtol = _default_rtol(a_dtype) if rtol is None else float(rtol)
     biggest = float(np.max(np.abs(reference), initial=0.0))
     noise = None
-    if atol is None and np.finfo(a_dtype).bits < 64:
-        noise = _rounding_noise(f, x, flat, scalar, out_shape)
+    if atol is None:
+        noise = _rounding_noise(f, x, flat, scalar, out_shape, a_info.bits)
+    u, tiny = float(a_info.eps), float(a_info.tiny)
     if atol is not None:
         atol = float(atol)
-    elif noise is not None:
+    elif noise is not None and a_info.bits < 64:
         # Each entry may carry ten times the rounding that JAX's own derivative
         # shows there in this precision, and a floor of a few ulps of the largest.
-        u = float(np.finfo(a_dtype).eps)
-        atol = 10 * noise + 4 * u * biggest + float(np.finfo(a_dtype).tiny)
+        atol = 10 * noise + 4 * u * biggest + tiny
+    elif noise is not None:
+        atol = 10 * noise + 0.1 * rtol * biggest + tiny
     else:
-        atol = 0.1 * rtol * biggest + float(np.finfo(a_dtype).tiny)
-    error = np.abs(analytic.astype(np.float64) - reference)
+        atol = 0.1 * rtol * biggest + tiny
+    analytic64 = analytic.astype(np.float64)
+    error = np.abs(analytic64 - reference)
     allowed = atol + rtol * np.abs(reference) + _SAFETY * estimate
-    denom = np.maximum(np.abs(analytic), np.abs(reference))
+    denom = np.maximum(np.abs(analytic64), np.abs(reference))
     rel = np.divide(error, denom, out=np.zeros_like(error), where=denom > 0)
     failed = error > allowed
+    verdict = _verdict(analytic64, reference, error, allowed, f_max)
+    noise_max = 10 * float(np.max(noise, initial=0.0)) if noise is not None else 0.0
+    reason, remedy = _advice(
+        verdict,
+        a_info.bits,
+        promote,
+        eps,
+        noise_max,
+        _SAFETY * float(estimate.max(initial=0.0)),
+        biggest,
+    )
     ratio = error / np.maximum(allowed, np.finfo(np.float64).tiny)
     i, k = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     path, in_index = flat.locate(int(k))
@@ -702,7 +1091,7 @@ def _check(
 
     return CheckReport(
         kind=kind,
-        passed=not bool(failed.any()),
+        passed=verdict == "passed",
         max_abs_error=float(error.max(initial=0.0)),
         max_rel_error=float(rel.max(initial=0.0)),
         worst_index=worst_index,
@@ -719,6 +1108,11 @@ def _check(
         rtol=rtol,
         atol=float(np.max(atol)),
         method=method,
+        verdict=verdict,
+        reason=reason,
+        remedy=remedy,
+        promote=promote,
+        dtype=jnp.dtype(a_dtype).name,
     )
 
 
@@ -731,6 +1125,7 @@ def check_gradient(
     rtol: float | None = None,
     atol: float | None = None,
     promote: bool = True,
+    eps: float | None = None,
 ) -> CheckReport:
     r"""Checks a gradient against finite differences and returns a report.
 
@@ -754,6 +1149,9 @@ def check_gradient(
         is used). Pass False for a function that cannot run in float64; the
         reference is then computed in ``x``'s dtype, and in float32 the
         report says when it is too coarse to resolve small errors.
+      eps: the first relative step of the reference (default
+        ``u^(1/3)`` of the evaluation dtype); entries whose differences
+        disagree go on to steps 4, 16, ... times smaller.
 
     Returns:
       A :class:`CheckReport` (truthy when passed); ``print`` it for a table
@@ -776,7 +1174,9 @@ def check_gradient(
       >>> bool(check_gradient(f, jnp.array([0.5, 1.0]), jnp.sin).passed)
       False
     """
-    return _check("jaxmc.check_gradient", "gradient", f, x, grad, rtol, atol, promote)
+    return _check(
+        "jaxmc.check_gradient", "gradient", f, x, grad, rtol, atol, promote, eps
+    )
 
 
 def check_jacobian(
@@ -788,6 +1188,7 @@ def check_jacobian(
     rtol: float | None = None,
     atol: float | None = None,
     promote: bool = True,
+    eps: float | None = None,
 ) -> CheckReport:
     r"""Checks a Jacobian against finite differences and returns a report.
 
@@ -810,6 +1211,8 @@ def check_jacobian(
         is used). Pass False for a function that cannot run in float64; the
         reference is then computed in ``x``'s dtype, and in float32 the
         report says when it is too coarse to resolve small errors.
+      eps: the first relative step of the reference, as in
+        :func:`check_gradient`.
 
     Returns:
       A :class:`CheckReport`; ``worst_index`` is ``out_index + in_index``.
@@ -829,4 +1232,6 @@ def check_jacobian(
       >>> bool(check_jacobian(lambda x: A @ x, jnp.ones(2), A.T).passed)
       False
     """
-    return _check("jaxmc.check_jacobian", "jacobian", f, x, jac, rtol, atol, promote)
+    return _check(
+        "jaxmc.check_jacobian", "jacobian", f, x, jac, rtol, atol, promote, eps
+    )

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _memory
 from jaxmc._chunked import (
     HESSIAN_MODES,
     JACOBIAN_MODES,
@@ -379,6 +379,7 @@ def cost_report(
     out_shape = tuple(out.shape)
     scalar = out_shape == ()
     ordered = ["f"] + [m for m in MODES if m in modes and m != "f"]
+    _check_dense_modes(fn, ordered, xf.size, math.prod(out_shape), out.dtype, scalar)
     rows, notes = [], []
     for mode in ordered:
         if mode in _SCALAR_ONLY and not scalar:
@@ -412,6 +413,40 @@ def cost_report(
         backend=jax.default_backend(),
         repeats=repeats,
     )
+
+
+def _check_dense_modes(
+    fn: str, modes: list[str], n: int, m: int, dtype: Any, scalar: bool
+) -> None:
+    """Raises before a dense mode's result (and its all-at-once basis) cannot fit."""
+    itemsize = jnp.dtype(dtype).itemsize
+    dense = {
+        "jacfwd": 2 * n * m * itemsize,
+        "jacrev": 2 * n * m * itemsize,
+        "hessian_fwd_rev": 2 * n * n * itemsize,
+        "hessian_rev_fwd": 2 * n * n * itemsize,
+        "hessian_rev_rev": 2 * n * n * itemsize,
+    }
+    available = _memory.available_bytes()
+    if available is None:
+        return
+    too_big = [
+        mode
+        for mode in modes
+        if mode in dense
+        and (scalar or mode not in _SCALAR_ONLY)
+        and dense[mode] > available
+    ]
+    if too_big:
+        keep = [mode for mode in modes if mode not in too_big and mode != "f"]
+        _memory.check_fits(
+            fn,
+            f"the dense derivative of mode {too_big[0]!r} ({n} inputs, {m} "
+            f"outputs; result and basis)",
+            dense[too_big[0]],
+            f"Leave out the dense modes {too_big}: pass modes={keep!r}.",
+            available=available,
+        )
 
 
 # ------------------------------------------------------------- mode choice
@@ -574,7 +609,11 @@ def hessian(
     chosen chunk and shrunk until it fits. The choice is cached per input shape.
 
     Works under ``jax.jit`` (with ``memory_limit`` too: the chunk is chosen
-    while tracing, from the shapes).
+    while tracing, from the shapes). Called eagerly, the block loop is compiled
+    anyway (cached per input shapes), so ``memory_limit`` holds either way.
+    A Hessian that cannot fit in the memory available (or, without
+    ``chunk_size``/``memory_limit``, whose all-at-once products cannot) raises
+    a ``MemoryError`` before anything is allocated.
 
     Args:
         f: scalar-valued function.

@@ -104,7 +104,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks
-from jaxmc._chunked import blocked, check_chunking, size_rule
+from jaxmc._chunked import blocked, check_chunking, check_dense_fits, size_rule
 
 __all__ = [
     "LAYOUTS",
@@ -383,6 +383,9 @@ def _jax_jacobian(
     dense Jacobian is built in blocks of basis vectors (:mod:`jaxmc.cost`).
     """
     if chunk_size is None and memory_limit is None:
+        g = functools.partial(f, **kwargs) if kwargs else f
+        for i in argnums if isinstance(argnums, tuple) else (argnums,):
+            check_dense_fits("jaxmc.jacobian", "jacobian", g, args, i, None, None)
         build = jax.jacfwd if mode == "forward" else jax.jacrev
         return build(f, argnums=argnums)(*args, **kwargs)
     g = functools.partial(f, **kwargs) if kwargs else f

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _memory
 
 __all__ = [
     "commutation_matrix",
@@ -214,6 +214,20 @@ def unvech(v: jax.Array, /) -> jax.Array:
     return S.at[rows, cols].set(v).at[cols, rows].set(v)
 
 
+def _check_dense_fits(
+    fn: str, what: str, rows: int, cols: int, dtype: Any, instead: str
+) -> None:
+    """Raises before a dense (rows, cols) matrix and its host copy cannot fit."""
+    itemsize = jnp.dtype(_default_dtype(dtype)).itemsize
+    needed = rows * cols * (itemsize + 1)  # the int8 host array, then the result
+    _memory.check_fits(
+        fn,
+        f"{what} of shape ({rows}, {cols}) (an int8 host array, then the result)",
+        needed,
+        f"Apply it without forming it: jaxmc.{instead} does so in O({rows}) memory.",
+    )
+
+
 def _permutation_matrix(perm: np.ndarray, dtype: Any) -> jax.Array:
     """The matrix P with (P v)[i] = v[perm[i]]."""
     size = perm.shape[0]
@@ -255,6 +269,7 @@ def commutation_matrix(m: int, n: int, *, dtype: Any = None) -> jax.Array:
     fn = "jaxmc.commutation_matrix"
     m = _checks.static_int(fn, "m", m)
     n = _checks.static_int(fn, "n", n)
+    _check_dense_fits(fn, "the commutation matrix", m * n, m * n, dtype, "commute")
     return _permutation_matrix(_commutation_perm(m, n), dtype)
 
 
@@ -281,6 +296,9 @@ def duplication_matrix(n: int, *, dtype: Any = None) -> jax.Array:
     """
     fn = "jaxmc.duplication_matrix"
     n = _checks.static_int(fn, "n", n)
+    _check_dense_fits(
+        fn, "the duplication matrix", n * n, n * (n + 1) // 2, dtype, "unvech"
+    )
     rows, cols = _vech_index(n)
     position = np.zeros((n, n), dtype=np.int64)
     position[rows, cols] = np.arange(rows.shape[0])

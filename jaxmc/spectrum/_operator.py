@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _memory
 
 __all__ = ["LinearOperator", "matrix_operator"]
 
@@ -107,14 +107,34 @@ class LinearOperator:
         n = self.size
         if chunk_size is not None:
             chunk_size = _checks.static_int(fn, "chunk_size", chunk_size, minimum=1)
-        eye = jnp.eye(n, dtype=self.dtype)
+        itemsize = jnp.dtype(self.dtype).itemsize
+        _memory.check_fits(
+            fn,
+            f"the dense ({n}, {n}) matrix (and its transpose)",
+            2 * n * n * itemsize,
+            "Use the operator matrix-free (its matvec, or jaxmc.spectrum's "
+            "eigenvalues / trace / spectral_density) instead of to_dense.",
+        )
+        if chunk_size is None:
+            _memory.check_fits(
+                fn,
+                f"the dense ({n}, {n}) matrix with all {n} matvecs at once",
+                3 * n * n * itemsize,
+                "Pass chunk_size= to compute the columns a block at a time.",
+            )
+
+        def column(i: jax.Array) -> jax.Array:
+            # The basis vector is made from its index: no identity is formed.
+            return self.flat_matvec((jnp.arange(n) == i).astype(self.dtype))
+
         if not self.traceable:
             step = chunk_size or n
             blocks = [
-                jax.vmap(self.flat_matvec)(eye[i : i + step]) for i in range(0, n, step)
+                jax.vmap(column)(jnp.arange(i, min(i + step, n)))
+                for i in range(0, n, step)
             ]
             return jnp.concatenate(blocks, axis=0).T
-        cols = jax.lax.map(self.flat_matvec, eye, batch_size=chunk_size or n)
+        cols = jax.lax.map(column, jnp.arange(n), batch_size=chunk_size or n)
         return cols.T
 
     def __repr__(self) -> str:
