@@ -149,3 +149,31 @@ def test_layer_spectra_input_hessian_and_matrix_compile_once():
     np.testing.assert_allclose(top_m, [5.0 + 1], rtol=1e-12)
     assert len(table) == 2 and np.isfinite(table[0].top[0])
     assert float(top_x[0]) > 0.0
+
+
+def test_warm_start_takes_fewer_matvecs_and_gives_the_same_values():
+    from _spectrum_problems import known_spectrum
+
+    vals = np.concatenate([[10.0, 9.0, 8.5, 8.2, 8.0], np.linspace(0.0, 7.9, 95)])
+    A = known_spectrum(vals, seed=1)
+    E = known_spectrum(np.random.default_rng(2).standard_normal(100), seed=3)
+    B = A + 1e-3 * E  # the next checkpoint: a nearby operator
+    before = eigenvalues(matrix_operator(A), 5, key=KEY)
+    cold = eigenvalues(matrix_operator(B), 5, key=KEY)
+    ref = jnp.linalg.eigvalsh(B)[::-1][:5]
+    for init in (before, before.vectors, before.vectors[0]):
+        warm = eigenvalues(matrix_operator(B), 5, key=KEY, init=init)
+        np.testing.assert_allclose(warm.values, ref, rtol=1e-12)
+        assert bool(jnp.all(warm.converged))
+    warm = eigenvalues(matrix_operator(B), 5, key=KEY, init=before)
+    assert int(warm.num_matvecs) < int(cold.num_matvecs)
+    np.testing.assert_allclose(cold.values, ref, rtol=1e-12)
+    # Pytree vectors (a Hessian's EigenResult) warm-start a Hessian operator.
+    params, data = checkpoint(0)
+    r0 = eigenvalues(hess(params, data, None), 2, key=KEY)
+    params, data = checkpoint(1)
+    r1 = eigenvalues(hess(params, data, None), 2, key=KEY, init=r0)
+    top = jnp.linalg.eigvalsh(dense_hessian(LOSS, params, data))[::-1][:2]
+    np.testing.assert_allclose(r1.values, top, rtol=1e-8)
+    with pytest.raises(ValueError, match=r"eigenvalues: argument `init` must"):
+        eigenvalues(matrix_operator(B), 5, key=KEY, init=jnp.ones((2, 7)))
