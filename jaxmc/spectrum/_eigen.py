@@ -5,8 +5,9 @@
 symmetric operators) while the ``k`` wanted Ritz pairs have residuals
 ``||A y - theta y||`` above ``tol * ||A||``. Everything runs inside
 ``jax.lax.while_loop`` / ``fori_loop``, so the whole solve compiles to one XLA
-program (for operators that stream data from Python, the same loops run on the
-host). :func:`power_iteration` with deflation is the textbook baseline.
+program (for operators that stream data from Python, the matvec calls back to
+the host from inside it). :func:`power_iteration` with deflation is the
+textbook baseline.
 """
 
 from __future__ import annotations
