@@ -365,9 +365,8 @@ def main() -> None:
     save = trajectory(path)
     exact = exact_top5(save, args.exact_every)
     print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
-    print(
-        f"top eigenvalue along the trajectory: {exact[0][0]:.3f} -> {exact[-1][0]:.3f}"
-    )
+    first, last = exact[0][0], exact[CHECKPOINTS - 1][0]
+    print(f"top eigenvalue along the trajectory: {first:.3f} -> {last:.3f}")
 
     runs = {}
     cache = os.path.join(tmp, "cache")
