@@ -8,8 +8,17 @@ extreme eigenpairs, :func:`trace` and :func:`diagonal` estimate the trace and
 the diagonal from matvecs with random probes. :func:`spectral_density` (SLQ)
 and :func:`kpm_density` estimate the eigenvalue density, :func:`layer_spectra`
 the spectrum of each parameter block; the ``plot_*`` functions draw them.
+
+Curvature matrices of deep learning: :func:`kfac_operator` (with its exact
+spectrum, inverse and log-determinant) and :func:`jacobian_operator`.
+Operators add, scale, damp (``op.damped(lam)``) and split into blocks
+(``op.block(rows, cols)``); :func:`inverse` solves by conjugate gradients,
+:func:`logdet` estimates log-determinants by SLQ, and
+:func:`gradient_subspace_fraction` measures the gradient in the top
+eigenspace.
 """
 
+from jaxmc.spectrum._algebra import RectangularOperator as RectangularOperator
 from jaxmc.spectrum._density import KPMDensity as KPMDensity
 from jaxmc.spectrum._density import SpectralDensity as SpectralDensity
 from jaxmc.spectrum._density import kpm_density as kpm_density
@@ -20,6 +29,10 @@ from jaxmc.spectrum._eigen import power_iteration as power_iteration
 from jaxmc.spectrum._hessian import ggn_operator as ggn_operator
 from jaxmc.spectrum._hessian import hessian_operator as hessian_operator
 from jaxmc.spectrum._input import input_hessian_operator as input_hessian_operator
+from jaxmc.spectrum._jacobian import jacobian_operator as jacobian_operator
+from jaxmc.spectrum._kfac import KFACLayer as KFACLayer
+from jaxmc.spectrum._kfac import KFACOperator as KFACOperator
+from jaxmc.spectrum._kfac import kfac_operator as kfac_operator
 from jaxmc.spectrum._layers import LayerSpectra as LayerSpectra
 from jaxmc.spectrum._layers import LayerSpectrum as LayerSpectrum
 from jaxmc.spectrum._layers import layer_spectra as layer_spectra
@@ -28,6 +41,15 @@ from jaxmc.spectrum._operator import matrix_operator as matrix_operator
 from jaxmc.spectrum._plot import plot_density as plot_density
 from jaxmc.spectrum._plot import plot_eigenvalues as plot_eigenvalues
 from jaxmc.spectrum._plot import plot_layer_spectra as plot_layer_spectra
+from jaxmc.spectrum._solve import InverseOperator as InverseOperator
+from jaxmc.spectrum._solve import LogdetEstimate as LogdetEstimate
+from jaxmc.spectrum._solve import SolveResult as SolveResult
+from jaxmc.spectrum._solve import inverse as inverse
+from jaxmc.spectrum._solve import logdet as logdet
+from jaxmc.spectrum._subspace import SubspaceFraction as SubspaceFraction
+from jaxmc.spectrum._subspace import (
+    gradient_subspace_fraction as gradient_subspace_fraction,
+)
 from jaxmc.spectrum._trace import DiagonalEstimate as DiagonalEstimate
 from jaxmc.spectrum._trace import TraceEstimate as TraceEstimate
 from jaxmc.spectrum._trace import diagonal as diagonal
@@ -53,6 +75,19 @@ __all__ = [
     "kpm_density",
     "layer_spectra",
     "spectral_density",
+    # curvature matrices of deep learning, operator algebra, solves
+    "InverseOperator",
+    "KFACLayer",
+    "KFACOperator",
+    "LogdetEstimate",
+    "RectangularOperator",
+    "SolveResult",
+    "SubspaceFraction",
+    "gradient_subspace_fraction",
+    "inverse",
+    "jacobian_operator",
+    "kfac_operator",
+    "logdet",
     # figures (matplotlib, the `plot` extra)
     "plot_density",
     "plot_eigenvalues",

@@ -108,9 +108,7 @@ class KFACOperator(LinearOperator):
         compare on the same parameters).
     """
 
-    def __init__(
-        self, layers, idx, pm: _Params, param_filter: Any, dtype: Any
-    ) -> None:
+    def __init__(self, layers, idx, pm: _Params, param_filter: Any, dtype: Any) -> None:
         self.layers = tuple(layers)
         self.param_filter = param_filter
         self._idx = [jnp.asarray(i) for i in idx]
@@ -467,4 +465,6 @@ def _batches(dm: _Data, progress: bool):
         return
     from tqdm.auto import tqdm
 
-    yield from tqdm(dm.factory(), desc="K-FAC factors", leave=False, disable=not progress)
+    yield from tqdm(
+        dm.factory(), desc="K-FAC factors", leave=False, disable=not progress
+    )
