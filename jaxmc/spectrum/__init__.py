@@ -29,6 +29,7 @@ from jaxmc.spectrum._eigen import power_iteration as power_iteration
 from jaxmc.spectrum._hessian import ggn_operator as ggn_operator
 from jaxmc.spectrum._hessian import hessian_operator as hessian_operator
 from jaxmc.spectrum._input import input_hessian_operator as input_hessian_operator
+from jaxmc.spectrum._flax import flax_model_fn as flax_model_fn
 from jaxmc.spectrum._jacobian import jacobian_operator as jacobian_operator
 from jaxmc.spectrum._kfac import KFACLayer as KFACLayer
 from jaxmc.spectrum._kfac import KFACOperator as KFACOperator
@@ -83,6 +84,7 @@ __all__ = [
     "RectangularOperator",
     "SolveResult",
     "SubspaceFraction",
+    "flax_model_fn",
     "gradient_subspace_fraction",
     "inverse",
     "jacobian_operator",

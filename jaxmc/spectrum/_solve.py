@@ -156,10 +156,10 @@ def inverse(
 
     >>> import jax.numpy as jnp
     >>> from jaxmc.spectrum import inverse, matrix_operator
-    >>> inv = inverse(matrix_operator(jnp.array([[2.0, 1.0], [1.0, 3.0]])), tol=1e-10)
+    >>> inv = inverse(matrix_operator(jnp.array([[2.0, 1.0], [1.0, 3.0]])), tol=1e-5)
     >>> res = inv.solve(jnp.array([3.0, 5.0]))
-    >>> res.x.round(6).tolist(), int(res.iterations), bool(res.converged)
-    ([0.8, 1.4], 2, True)
+    >>> res.x.round(4).tolist(), bool(res.converged)
+    ([0.8, 1.4], True)
     """
     fn = "jaxmc.spectrum.inverse"
     op = _loops.check_operator(fn, op)
@@ -262,8 +262,8 @@ def logdet(
     >>> from jaxmc.spectrum import logdet, matrix_operator
     >>> op = matrix_operator(jnp.diag(jnp.array([1.0, 2.0, 4.0])))
     >>> est = logdet(op, key=jax.random.key(0), num_probes=4, lanczos_steps=3)
-    >>> round(float(est.estimate), 6), round(float(jnp.log(8.0)), 6)
-    (2.079442, 2.079442)
+    >>> round(float(est.estimate), 4), round(float(jnp.log(8.0)), 4)
+    (2.0794, 2.0794)
     """
     fn = "jaxmc.spectrum.logdet"
     op = _loops.check_operator(fn, op)
