@@ -26,13 +26,14 @@ def readme_mlp(dtype=jnp.float64, sizes=(4, 5, 3), seed=0):
         for i in range(len(sizes) - 1)
     ]
 
-    def model(params, batch):
-        x = batch[0]
-        for layer in params[:-1]:
-            x = jnp.tanh(x @ layer["w"] + layer["b"][None, :])
-        return x @ params[-1]["w"] + params[-1]["b"][None, :]
+    return params, readme_model
 
-    return params, model
+
+def readme_model(params, batch):
+    x = batch[0]
+    for layer in params[:-1]:
+        x = jnp.tanh(x @ layer["w"] + layer["b"][None, :])
+    return x @ params[-1]["w"] + params[-1]["b"][None, :]
 
 
 def xent(logits, batch):

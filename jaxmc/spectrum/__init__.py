@@ -26,10 +26,10 @@ from jaxmc.spectrum._density import spectral_density as spectral_density
 from jaxmc.spectrum._eigen import EigenResult as EigenResult
 from jaxmc.spectrum._eigen import eigenvalues as eigenvalues
 from jaxmc.spectrum._eigen import power_iteration as power_iteration
+from jaxmc.spectrum._flax import flax_model_fn as flax_model_fn
 from jaxmc.spectrum._hessian import ggn_operator as ggn_operator
 from jaxmc.spectrum._hessian import hessian_operator as hessian_operator
 from jaxmc.spectrum._input import input_hessian_operator as input_hessian_operator
-from jaxmc.spectrum._flax import flax_model_fn as flax_model_fn
 from jaxmc.spectrum._jacobian import jacobian_operator as jacobian_operator
 from jaxmc.spectrum._kfac import KFACLayer as KFACLayer
 from jaxmc.spectrum._kfac import KFACOperator as KFACOperator

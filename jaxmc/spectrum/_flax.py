@@ -12,7 +12,10 @@ fixed randomness, so that the operator is one fixed matrix:
 * **Dropout**: either off (``deterministic=True``, evaluation mode), or on with
   a fixed ``rngs={"dropout": key}``: every matvec then sees the same masks.
   The mask is drawn per call from the same key, so batches of the same shape
-  share one mask pattern.
+  share one mask pattern. A module that switches BatchNorm and Dropout with
+  one ``train`` flag cannot have dropout on with the statistics fixed (flax
+  would update them): give it a separate flag (``deterministic``, ``dropout``)
+  and pass ``train=False`` and dropout on.
 
 :func:`flax_model_fn` does the bookkeeping.
 """

@@ -24,6 +24,7 @@ exact, from the eigendecompositions of the small factors.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -239,6 +240,61 @@ def _rows(x: jax.Array, axis: int) -> jax.Array:
     return x.reshape(-1, x.shape[-1])
 
 
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What the factor computation depends on, besides arrays (hashable).
+
+    The jitted :func:`_batch_sums` is keyed on it, so a fresh operator of the
+    same model at new parameters or data of the same shapes compiles nothing.
+    """
+
+    model_fn: Callable
+    treedef: Any
+    likelihood: str
+    mc_samples: int | None
+    noise_scale: float
+    layers: tuple[tuple[tuple[int, ...], bool], ...]  # (uses, has bias) per layer
+
+    def model_flat(self, leaves, batch):
+        return self.model_fn(jax.tree_util.tree_unflatten(self.treedef, leaves), batch)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _batch_sums(spec: _Spec, leaves, batch, key):
+    """Per-layer ``(sum a a^T, sum g g^T, rows)`` over one batch."""
+    closed = kt.trace_model(spec.model_flat, leaves, batch)
+    rec = kt.discover(closed, leaves, batch)
+    eps0 = [jnp.zeros(u.out_shape, u.out_dtype) for u in rec.uses]
+
+    def f(eps):
+        r = kt.Recorder(eps)
+        out = kt.run(closed, leaves, batch, r)[0]
+        return out, r.acts
+
+    out, vjp, acts = jax.vjp(f, eps0, has_aux=True)
+    U = lk.pseudo_gradients(
+        out, spec.likelihood, spec.mc_samples, key, spec.noise_scale
+    )
+    grads = jax.vmap(lambda u: vjp(u)[0])(U.astype(out.dtype))
+    sums = []
+    for uses, has_bias in spec.layers:
+        A = 0.0
+        G = 0.0
+        rows = 0
+        for u in uses:
+            use = rec.uses[u]
+            a = _rows(acts[u], use.act_contract)
+            if has_bias:
+                a = jnp.concatenate([a, jnp.ones((a.shape[0], 1), a.dtype)], 1)
+            A = A + a.T @ a
+            rows += a.shape[0]
+            feat = 0 if use.weight_is_lhs else len(use.out_shape) - 1
+            g = _rows(grads[u], feat + 1)  # (K M, d_out)
+            G = G + g.T @ g
+        sums.append((A, G, rows))
+    return sums
+
+
 def kfac_operator(
     model_fn: Callable[[Any, Any], jax.Array],
     params: Any,
@@ -389,46 +445,23 @@ def kfac_operator(
         idx.append(block.reshape(-1))
         info.append((w, d_in, d_out, b))
 
-    uses_of = {w: [i for i, u in enumerate(rec.uses) if u.weight == w] for w in weights}
-
-    def batch_sums(lv, batch, batch_key):
-        closed_b = kt.trace_model(model_flat, lv, batch)
-        rec_b = kt.discover(closed_b, lv, batch)
-        eps0 = [jnp.zeros(u.out_shape, u.out_dtype) for u in rec_b.uses]
-
-        def f(eps):
-            r = kt.Recorder(eps)
-            out = kt.run(closed_b, lv, batch, r)[0]
-            return out, r.acts
-
-        out, vjp, acts = jax.vjp(f, eps0, has_aux=True)
-        U = lk.pseudo_gradients(out, likelihood, mc_samples, batch_key, noise_scale)
-        grads = jax.vmap(lambda u: vjp(u)[0])(U.astype(out.dtype))
-        sums = []
-        for w, _, _, b in info:
-            A = 0.0
-            G = 0.0
-            rows = 0
-            for u in uses_of[w]:
-                use = rec_b.uses[u]
-                a = _rows(acts[u], use.act_contract)
-                if b is not None:
-                    a = jnp.concatenate([a, jnp.ones((a.shape[0], 1), a.dtype)], 1)
-                A = A + a.T @ a
-                rows += a.shape[0]
-                feat = 0 if use.weight_is_lhs else len(use.out_shape) - 1
-                g = _rows(grads[u], feat + 1)  # (K M, d_out)
-                G = G + g.T @ g
-            sums.append((A, G, rows))
-        return sums
-
-    batch_sums_jit = jax.jit(batch_sums)
+    spec = _Spec(
+        model_fn=model_fn,
+        treedef=treedef,
+        likelihood=likelihood,
+        mc_samples=mc_samples,
+        noise_scale=noise_scale,
+        layers=tuple(
+            (tuple(i for i, u in enumerate(rec.uses) if u.weight == w), b is not None)
+            for w, _, _, b in info
+        ),
+    )
     totals = None
     count = 0
     for i, batch in enumerate(_batches(dm, progress)):
         n = _leading_size(fn, "data", batch)
         bkey = None if key is None else jax.random.fold_in(key, i)
-        sums = batch_sums_jit(leaves, batch, bkey)
+        sums = _batch_sums(spec, leaves, batch, bkey)
         if totals is None:
             totals = [[A, G, r] for A, G, r in sums]
         else:
@@ -444,7 +477,7 @@ def kfac_operator(
                 bias=None if b is None else paths[b],
                 d_in=int(d_in),
                 d_out=int(d_out),
-                uses=len(uses_of[w]),
+                uses=len(spec.layers[len(layers)][0]),
                 A=(A / rows).astype(dtype),
                 G=(G / count).astype(dtype),
             )
