@@ -9,7 +9,8 @@ the diagonal from matvecs with random probes. :func:`spectral_density` (SLQ)
 and :func:`kpm_density` estimate the eigenvalue density, :func:`layer_spectra`
 the spectrum of each parameter block; the ``plot_*`` functions draw them.
 
-Curvature matrices of deep learning: :func:`kfac_operator` (with its exact
+Curvature matrices of deep learning: :func:`fisher_operator` (exact or
+Monte-Carlo), :func:`empirical_fisher_operator`, :func:`kfac_operator` (with its exact
 spectrum, inverse and log-determinant) and :func:`jacobian_operator`.
 Operators add, scale, damp (``op.damped(lam)``) and split into blocks
 (``op.block(rows, cols)``); :func:`inverse` solves by conjugate gradients,
@@ -26,6 +27,10 @@ from jaxmc.spectrum._density import spectral_density as spectral_density
 from jaxmc.spectrum._eigen import EigenResult as EigenResult
 from jaxmc.spectrum._eigen import eigenvalues as eigenvalues
 from jaxmc.spectrum._eigen import power_iteration as power_iteration
+from jaxmc.spectrum._fisher import (
+    empirical_fisher_operator as empirical_fisher_operator,
+)
+from jaxmc.spectrum._fisher import fisher_operator as fisher_operator
 from jaxmc.spectrum._flax import flax_model_fn as flax_model_fn
 from jaxmc.spectrum._hessian import ggn_operator as ggn_operator
 from jaxmc.spectrum._hessian import hessian_operator as hessian_operator
@@ -84,6 +89,8 @@ __all__ = [
     "RectangularOperator",
     "SolveResult",
     "SubspaceFraction",
+    "empirical_fisher_operator",
+    "fisher_operator",
     "flax_model_fn",
     "gradient_subspace_fraction",
     "inverse",

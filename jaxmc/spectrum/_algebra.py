@@ -10,7 +10,7 @@ passing it to their cached compiled programs as an argument.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum._operator import LinearOperator
+from jaxmc.spectrum._operator import LinearOperator, MatvecFactory
 
 __all__ = ["RectangularOperator"]
 
@@ -38,27 +38,53 @@ def _wrap(f: Callable, *args: Any) -> Callable:
     return apply
 
 
-def _sum_apply(m1, m2, v):
-    return m1(v) + m2(v)
+# Composite factories: static halves made of the operands' factories (hashable,
+# compared by value), dynamic halves made of the operands' dynamic pytrees, so
+# sums, scalings, dampings and blocks of compile-once operators compile once.
 
 
-def _scale_apply(c, m, v):
-    return c * m(v)
+@dataclasses.dataclass(frozen=True)
+class _SumFactory(MatvecFactory):
+    f1: MatvecFactory
+    f2: MatvecFactory
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        m1, m2 = self.f1.prepare(dynamic[0]), self.f2.prepare(dynamic[1])
+        return lambda v: m1(v) + m2(v)
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        return self.f1.ravel(dynamic[0], tree)
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        return self.f1.unravel(dynamic[0], v)
 
 
-def _shift_apply(m, lam, v):
-    return m(v) + lam * v
+@dataclasses.dataclass(frozen=True)
+class _AffineFactory(MatvecFactory):
+    """``v -> c A v + lam v``, with ``(A's dynamic, c, lam)`` dynamic."""
+
+    f: MatvecFactory
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        d, c, lam = dynamic
+        m = self.f.prepare(d)
+        return lambda v: c * m(v) + lam * v
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        return self.f.ravel(dynamic[0], tree)
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        return self.f.unravel(dynamic[0], v)
 
 
-def _like(op: LinearOperator, flat_matvec: Callable, name: str, traceable: bool):
-    out = LinearOperator(
-        flat_matvec,
+def _like(op: LinearOperator, factory: MatvecFactory, dynamic: Any, name: str):
+    out = LinearOperator.from_factory(
+        factory,
+        dynamic,
         size=op.size,
         dtype=op.dtype,
-        ravel=op.ravel,
-        unravel=op.unravel,
         name=name,
-        traceable=traceable,
+        traceable=op.traceable,
     )
     if hasattr(op, "nonfinite_paths"):
         out.nonfinite_paths = op.nonfinite_paths
@@ -81,12 +107,14 @@ def add(op1: LinearOperator, op2: Any) -> LinearOperator:
             f"{op1.dtype} and {op2.dtype}."
         )
         raise TypeError(msg)
-    return _like(
+    out = _like(
         op1,
-        _wrap(_sum_apply, op1.flat_matvec, op2.flat_matvec),
+        _SumFactory(op1.factory, op2.factory),
+        (op1.dynamic, op2.dynamic),
         f"({op1.name} + {op2.name})",
-        op1.traceable and op2.traceable,
     )
+    out.traceable = op1.traceable and op2.traceable
+    return out
 
 
 def _scalar(fn: str, name: str, c: Any, dtype: Any) -> jax.Array:
@@ -106,16 +134,18 @@ def scale(op: LinearOperator, c: Any) -> LinearOperator:
     if isinstance(c, LinearOperator):
         return NotImplemented
     c = _scalar("LinearOperator.__mul__", "c", c, op.dtype)
+    zero = jnp.zeros((), op.dtype)
     return _like(
-        op, _wrap(_scale_apply, c, op.flat_matvec), f"c * {op.name}", op.traceable
+        op, _AffineFactory(op.factory), (op.dynamic, c, zero), f"c * {op.name}"
     )
 
 
 def damped(op: LinearOperator, lam: Any) -> LinearOperator:
     """``op + lam I``."""
     lam = _scalar("LinearOperator.damped", "lam", lam, op.dtype)
+    one = jnp.ones((), op.dtype)
     return _like(
-        op, _wrap(_shift_apply, op.flat_matvec, lam), f"{op.name}.damped", op.traceable
+        op, _AffineFactory(op.factory), (op.dynamic, one, lam), f"{op.name}.damped"
     )
 
 
@@ -188,9 +218,21 @@ def resolve_indices(fn: str, name: str, op: LinearOperator, sel: Any) -> np.ndar
     return idx
 
 
-def _block_apply(m, rows, cols, v, *, n):
-    full = jnp.zeros((n,), v.dtype).at[cols].set(v)
-    return m(full)[rows]
+@dataclasses.dataclass(frozen=True)
+class _BlockFactory(MatvecFactory):
+    """``v -> (A P_cols^T v)[rows]`` with ``(A's dynamic, rows, cols)`` dynamic."""
+
+    f: MatvecFactory
+    n: int
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        d, rows, cols = dynamic
+        m = self.f.prepare(d)
+
+        def apply(v):
+            return m(jnp.zeros((self.n,), v.dtype).at[cols].set(v))[rows]
+
+        return apply
 
 
 def block(op: LinearOperator, rows: Any, cols: Any = None):
@@ -198,21 +240,21 @@ def block(op: LinearOperator, rows: Any, cols: Any = None):
     fn = f"{op.name}.block"
     r = resolve_indices(fn, "rows", op, rows)
     c = r if cols is None else resolve_indices(fn, "cols", op, cols)
-    apply = functools.partial(_block_apply, n=op.size)
-    mv = _wrap(apply, op.flat_matvec, jnp.asarray(r), jnp.asarray(c))
+    factory = _BlockFactory(op.factory, op.size)
+    rj, cj = jnp.asarray(r), jnp.asarray(c)
     if r.shape == c.shape and np.array_equal(r, c):
-        return LinearOperator(
-            mv,
+        return LinearOperator.from_factory(
+            factory,
+            (op.dynamic, rj, rj),
             size=int(r.size),
             dtype=op.dtype,
             name=f"{op.name}[block]",
             traceable=op.traceable,
         )
     # Symmetric op: the transpose of op[r, c] is op[c, r].
-    rmv = _wrap(apply, op.flat_matvec, jnp.asarray(c), jnp.asarray(r))
     return RectangularOperator(
-        mv,
-        rmv,
+        jax.tree_util.Partial(factory, (op.dynamic, rj, cj)),
+        jax.tree_util.Partial(factory, (op.dynamic, cj, rj)),
         shape=(int(r.size), int(c.size)),
         dtype=op.dtype,
         name=f"{op.name}[rows, cols]",

@@ -20,10 +20,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum._algebra import RectangularOperator
-from jaxmc.spectrum._hessian import _Data, _leading_size, _Params
+from jaxmc.spectrum._hessian import _Data, _flatten, _leading_size, _merge, _Params
 
 __all__ = ["jacobian_operator"]
 
@@ -78,10 +79,11 @@ def jacobian_operator(
     pm = _Params(fn, params, param_filter)
     dm = _Data(fn, data, batch_size)
 
-    def model_flat(theta, batch):
-        return model_fn(pm.merge(theta), batch)
+    theta, unravel_selected = _flatten(pm.mask, pm.tree)
 
-    theta = pm.theta
+    def model_flat(theta, batch):
+        return model_fn(_merge(pm.mask, pm.tree, unravel_selected(theta)), batch)
+
     try:
         out = jax.eval_shape(model_flat, theta, dm.first)
     except Exception as err:  # noqa: BLE001 - re-raised with context
@@ -90,7 +92,7 @@ def jacobian_operator(
             f"failed; it raised {type(err).__name__}: {err}"
         )
         raise ValueError(msg) from err
-    n_first = _leading_size(fn, "data", dm.first)
+    n_first = int(np.shape(jax.tree_util.tree_leaves(dm.first)[0])[0])
     if not hasattr(out, "shape") or len(out.shape) < 1 or out.shape[0] != n_first:
         msg = (
             f"{fn}: `model_fn` must return one array with a leading example axis "
@@ -113,7 +115,9 @@ def jacobian_operator(
         head = jax.tree_util.tree_map(
             lambda x: x[: nfull * bs].reshape(nfull, bs, *x.shape[1:]), dm.data
         )
-        tail = dm._slice(nfull * bs, N) if rest else None
+        tail = (
+            jax.tree_util.tree_map(lambda x: x[nfull * bs :], dm.data) if rest else None
+        )
 
         def mv(v):
             rows = jax.lax.map(lambda b: jvp_rows(theta, b, v), head).reshape(-1)
@@ -160,5 +164,5 @@ def jacobian_operator(
         name="JacobianOperator",
         traceable=traceable,
     )
-    op.ravel, op.unravel = pm.ravel, pm.unravel
+    op.ravel = lambda tree: _flatten(pm.mask, tree)[0]
     return op

@@ -35,8 +35,8 @@ import numpy as np
 from jaxmc import _checks
 from jaxmc.spectrum import _kfac_trace as kt
 from jaxmc.spectrum import _likelihood as lk
-from jaxmc.spectrum._hessian import _Data, _leading_size, _Params, _resolve_filter
-from jaxmc.spectrum._operator import LinearOperator
+from jaxmc.spectrum._hessian import _Data, _flatten, _leading_size, _resolve_filter
+from jaxmc.spectrum._operator import LinearOperator, MatvecFactory
 from jaxmc.vec import kron_matvec
 
 __all__ = ["KFACLayer", "KFACOperator", "kfac_operator"]
@@ -94,6 +94,44 @@ def _kfac_inverse_apply(eigs, idx, inv_perm, damping, v):
     return jnp.concatenate(parts)[inv_perm]
 
 
+@dataclasses.dataclass(frozen=True)
+class _KFACFactory(MatvecFactory):
+    """K-FAC's matvec; dynamic ``(params, factors, idx, inv_perm)``.
+
+    The static half is only the mask of covered leaves, so a fresh K-FAC of the
+    same model shapes reuses every compiled program (see ``_operator``).
+    """
+
+    mask: tuple[bool, ...]
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        _, factors, idx, inv_perm = dynamic
+        return lambda v: _kfac_apply(factors, idx, inv_perm, v)
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        return _flatten(self.mask, tree)[0]
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        params = dynamic[0]
+        _, unravel = _flatten(self.mask, params)
+        selected = iter(unravel(v))
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        out = [
+            next(selected) if m else jnp.zeros_like(x)
+            for x, m in zip(leaves, self.mask, strict=True)
+        ]
+        return jax.tree_util.tree_unflatten(treedef, out)
+
+
+@dataclasses.dataclass(frozen=True)
+class _KFACInverseFactory(_KFACFactory):
+    """``(K + d I)^{-1}``; dynamic ``(params, eigs, idx, inv_perm, d)``."""
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        _, eigs, idx, inv_perm, d = dynamic
+        return lambda v: _kfac_inverse_apply(eigs, idx, inv_perm, d, v)
+
+
 class KFACOperator(LinearOperator):
     """The K-FAC approximation of a Fisher, block-diagonal over dense layers.
 
@@ -109,27 +147,33 @@ class KFACOperator(LinearOperator):
         compare on the same parameters).
     """
 
-    def __init__(self, layers, idx, pm: _Params, param_filter: Any, dtype: Any) -> None:
-        self.layers = tuple(layers)
-        self.param_filter = param_filter
-        self._idx = [jnp.asarray(i) for i in idx]
+    layers: tuple[KFACLayer, ...]
+    param_filter: Any
+
+    @classmethod
+    def build(cls, layers, idx, mask, tree, param_filter, dtype) -> KFACOperator:
+        """The operator from its layers and their flat index blocks (internal)."""
+        idx = [jnp.asarray(i) for i in idx]
         perm = np.concatenate([np.asarray(i) for i in idx])
         inv = np.empty_like(perm)
         inv[perm] = np.arange(perm.size)
-        self._inv_perm = jnp.asarray(inv)
-        factors = [(layer.A, layer.G) for layer in self.layers]
-        super().__init__(
-            jax.tree_util.Partial(_kfac_apply, factors, self._idx, self._inv_perm),
+        inv_perm = jnp.asarray(inv)
+        factors = [(layer.A, layer.G) for layer in layers]
+        op = cls.from_factory(
+            _KFACFactory(tuple(mask)),
+            (tree, factors, idx, inv_perm),
             size=int(perm.size),
             dtype=dtype,
-            ravel=pm.ravel,
-            unravel=pm.unravel,
             name="KFACOperator",
         )
-        self._eigs = None
+        op.layers = tuple(layers)
+        op.param_filter = param_filter
+        op._idx, op._inv_perm, op._tree, op._mask = idx, inv_perm, tree, tuple(mask)
+        op._eigs = None
+        return op
 
     def _factor_eigs(self):
-        if self._eigs is None:
+        if getattr(self, "_eigs", None) is None:
             eigs = []
             for layer in self.layers:
                 la, QA = jnp.linalg.eigh(layer.A)
@@ -192,14 +236,11 @@ class KFACOperator(LinearOperator):
                     "eigenvalue is 0); pass damping > 0."
                 )
                 raise ValueError(msg)
-        return LinearOperator(
-            jax.tree_util.Partial(
-                _kfac_inverse_apply, self._factor_eigs(), self._idx, self._inv_perm, d
-            ),
+        return LinearOperator.from_factory(
+            _KFACInverseFactory(self._mask),
+            (self._tree, self._factor_eigs(), self._idx, self._inv_perm, d),
             size=self.size,
             dtype=self.dtype,
-            ravel=self.ravel,
-            unravel=self.unravel,
             name="KFACInverse",
         )
 
@@ -386,7 +427,7 @@ def kfac_operator(
     def model_flat(lv, batch):
         return model_fn(jax.tree_util.tree_unflatten(treedef, lv), batch)
 
-    first_n = _leading_size(fn, "data", dm.first)
+    first_n = int(np.shape(jax.tree_util.tree_leaves(dm.first)[0])[0])
     try:
         out_shape = jax.eval_shape(model_flat, leaves, dm.first)
     except Exception as err:  # noqa: BLE001 - re-raised with context
@@ -424,7 +465,6 @@ def kfac_operator(
     covered = sorted(set(weights) | {b for b in bias_of.values() if b is not None})
     cover_mask = [i in covered for i in range(len(leaves))]
     cover_tree = jax.tree_util.tree_unflatten(treedef, cover_mask)
-    pm = _Params(fn, params, cover_tree)
     offsets, pos = {}, 0
     for i in covered:
         offsets[i] = pos
@@ -483,7 +523,8 @@ def kfac_operator(
             )
         )
     # Order the flat vector's blocks as the operator's parameters (leaf order).
-    return KFACOperator(layers, idx, pm, cover_tree, dtype)
+    tree = jax.tree_util.tree_unflatten(treedef, leaves)
+    return KFACOperator.build(layers, idx, cover_mask, tree, cover_tree, dtype)
 
 
 def _batches(dm: _Data, progress: bool):
@@ -494,7 +535,8 @@ def _batches(dm: _Data, progress: bool):
     if dm.kind == "memory":
         bs, N = dm.batch_size, dm.size
         for start in range(0, N, bs):
-            yield dm._slice(start, min(start + bs, N))
+            stop = min(start + bs, N)
+            yield jax.tree_util.tree_map(lambda x, a=start, b=stop: x[a:b], dm.data)
         return
     from tqdm.auto import tqdm
 

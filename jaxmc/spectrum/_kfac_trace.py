@@ -28,6 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.extend import core as jcore
 
 _CALLS = ("pjit", "jit", "closed_call", "core_call")
@@ -199,7 +200,7 @@ def _is_vector_like(x: Any) -> bool:
 def trace_model(model_flat: Any, leaves: list, batch: Any) -> Any:
     """The closed jaxpr of ``model_flat(leaves, batch)`` (shapes only)."""
     spec = jax.tree_util.tree_map(
-        lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)),
+        lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype),
         (leaves, batch),
     )
     return jax.make_jaxpr(model_flat)(*spec)

@@ -14,17 +14,20 @@ estimates the log-determinant and their spread gives its standard error.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum import _loops
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag
-from jaxmc.spectrum._operator import LinearOperator
+from jaxmc.spectrum._operator import LinearOperator, MatvecFactory
 
 __all__ = ["InverseOperator", "LogdetEstimate", "SolveResult", "inverse", "logdet"]
 
@@ -46,7 +49,7 @@ class SolveResult(NamedTuple):
     converged: jax.Array
 
 
-def _cg(matvec, b, tol, maxiter, traced):
+def _cg(matvec, b, tol, maxiter):
     """Conjugate gradients from x = 0; returns (x, iterations, rel. residual)."""
     dtype = b.dtype
     bnorm = jnp.linalg.norm(b)
@@ -68,50 +71,51 @@ def _cg(matvec, b, tol, maxiter, traced):
         return x, r, p, rs_new, it + 1
 
     init = (jnp.zeros_like(b), b, b, jnp.vdot(b, b), jnp.zeros((), jnp.int32))
-    x, _, _, _, it = _loops.while_loop(cond, body, init, traced)
+    x, _, _, _, it = jax.lax.while_loop(cond, body, init)
     res = jnp.linalg.norm(b - matvec(x)) / jnp.maximum(bnorm, tiny)
     return x, it, res
 
 
-def _cg_apply(m, tol, v, *, maxiter):
-    return _cg(m, v, tol, maxiter, True)[0]
+@dataclasses.dataclass(frozen=True)
+class _CGFactory(MatvecFactory):
+    """``b -> A^{-1} b`` by CG, with ``(A's dynamic, tol)`` dynamic."""
+
+    f: MatvecFactory
+    maxiter: int
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        d, tol = dynamic
+        m = self.f.prepare(d)
+        return lambda b: _cg(m, b, tol, self.maxiter)[0]
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        return self.f.ravel(dynamic[0], tree)
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        return self.f.unravel(dynamic[0], v)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _solve_jit(factory: MatvecFactory, maxiter: int, dynamic: Any, tol, b):
+    return _cg(factory.prepare(dynamic), b, tol, maxiter)
 
 
 class InverseOperator(LinearOperator):
     """``A^{-1}`` as an operator: each matvec solves ``A x = b`` by CG.
 
     Built by :func:`inverse`. ``matvec`` returns the solution only;
-    :meth:`solve` also reports iterations and residual.
+    :meth:`solve` also reports iterations and residual. The solve compiles
+    once per operator factory and shapes (a fresh ``A`` of the same kind
+    reuses the program).
 
     Attributes:
       operator: ``A``; ``tol``: the relative residual tolerance; ``maxiter``:
         the iteration limit.
     """
 
-    def __init__(self, op: LinearOperator, tol: float, maxiter: int):
-        self.operator = op
-        self.tol = tol
-        self.maxiter = maxiter
-        if op.traceable:
-            mv = jax.tree_util.Partial(
-                functools.partial(_cg_apply, maxiter=maxiter),
-                op.flat_matvec,
-                jnp.asarray(tol, op.dtype),
-            )
-        else:
-
-            def mv(v):
-                return _cg(op.flat_matvec, v, tol, maxiter, False)[0]
-
-        super().__init__(
-            mv,
-            size=op.size,
-            dtype=op.dtype,
-            ravel=op.ravel,
-            unravel=op.unravel,
-            name=f"inverse({op.name})",
-            traceable=op.traceable,
-        )
+    operator: LinearOperator
+    tol: float
+    maxiter: int
 
     def solve(self, b: Any) -> SolveResult:
         """Solves ``A x = b`` by conjugate gradients and reports how well.
@@ -123,10 +127,11 @@ class InverseOperator(LinearOperator):
         Returns:
           A :class:`SolveResult` (``x`` in the form of ``b``).
         """
-        flat = isinstance(b, jax.Array | jnp.ndarray) and jnp.shape(b) == (self.size,)
+        flat = isinstance(b, jax.Array | np.ndarray) and np.shape(b) == (self.size,)
         bv = jnp.asarray(b, self.dtype) if flat else self.ravel(b)
-        x, it, res = _cg(
-            self.operator.flat_matvec, bv, self.tol, self.maxiter, self.traceable
+        op = self.operator
+        x, it, res = _solve_jit(
+            op.factory, self.maxiter, op.dynamic, jnp.asarray(self.tol, self.dtype), bv
         )
         return SolveResult(x if flat else self.unravel(x), it, res, res <= self.tol)
 
@@ -167,7 +172,16 @@ def inverse(
     if maxiter is None:
         maxiter = 10 * op.size
     maxiter = _checks.static_int(fn, "maxiter", maxiter, minimum=1)
-    return InverseOperator(op, tol, maxiter)
+    inv = InverseOperator.from_factory(
+        _CGFactory(op.factory, maxiter),
+        (op.dynamic, jnp.asarray(tol, op.dtype)),
+        size=op.size,
+        dtype=op.dtype,
+        name=f"inverse({op.name})",
+        traceable=op.traceable,
+    )
+    inv.operator, inv.tol, inv.maxiter = op, tol, maxiter
+    return inv
 
 
 def _positive(fn: str, name: str, x: Any) -> float:
@@ -207,10 +221,12 @@ class LogdetEstimate(NamedTuple):
         )
 
 
-def _logdet_core(matvec, key, *, n, dtype, num_probes, steps, traced):
+def _logdet_core(factory, dynamic, key, *, n, dtype, num_probes, steps):
+    matvec = factory.prepare(dynamic)
+
     def one(k):
         z = jax.random.rademacher(k, (n,), dtype)
-        alpha, beta, _ = lanczos_tridiag(matvec, z, steps, traced)
+        alpha, beta, _ = lanczos_tridiag(matvec, z, steps)
         nodes, weights = gauss_quadrature(alpha, beta[:-1])
         used = weights > 0
         safe = jnp.where(used, nodes, 1.0)
@@ -218,7 +234,7 @@ def _logdet_core(matvec, key, *, n, dtype, num_probes, steps, traced):
         return n * jnp.sum(jnp.where(used, weights * jnp.log(jnp.abs(safe)), 0)), bad
 
     keys = jax.random.split(key, num_probes)
-    return _loops.map_keys(one, keys, num_probes, traced)
+    return jax.lax.map(one, keys)
 
 
 def logdet(
@@ -284,7 +300,6 @@ def logdet(
         dtype=op.dtype,
         num_probes=num_probes,
         steps=steps,
-        traced=op.traceable,
     )
     if _checks.is_concrete(bad) and bool(jnp.any(bad)):
         msg = (
