@@ -90,6 +90,10 @@ class FisherFactory(MatvecFactory):
 
     def batch_sums(self, params: Any, batch: Any, noise: Any, v: jax.Array) -> Any:
         """Sums over one batch's examples: ``(sum_n M_n v, extra)``."""
+        return self.batch_linear(params, batch, noise)(v)
+
+    def batch_linear(self, params: Any, batch: Any, noise: Any) -> Callable:
+        """``v -> (sum_n M_n v, extra)`` for one batch, linearised once."""
         theta, unravel = _h._flatten(self.mask, params)
 
         def at(t):
@@ -102,7 +106,7 @@ class FisherFactory(MatvecFactory):
             if self.mc_samples is not None:
                 U = self._pseudo_from_noise(z, noise)
             apply = lk.output_fisher_apply(z, U, self.likelihood, self.noise_scale)
-            return vjp(apply(jvp(v)))[0], None
+            return lambda v: (vjp(apply(jvp(v)))[0], None)
 
         def per_example(t):
             def one(example):
@@ -111,13 +115,17 @@ class FisherFactory(MatvecFactory):
 
             return jax.vmap(one)(batch)
 
-        losses, jvp = jax.linearize(per_example, theta)
+        _, jvp = jax.linearize(per_example, theta)
         vjp = jax.linear_transpose(jvp, theta)
-        c = jvp(v)  # (n,): g_n^T v for every example
-        if not self.centered:
-            return vjp(c)[0], None
-        both = jax.vmap(lambda u: vjp(u)[0])(jnp.stack([c, jnp.ones_like(c)]))
-        return both[0], both[1]
+
+        def product(v):
+            c = jvp(v)  # (n,): g_n^T v for every example
+            if not self.centered:
+                return vjp(c)[0], None
+            both = jax.vmap(lambda u: vjp(u)[0])(jnp.stack([c, jnp.ones_like(c)]))
+            return both[0], both[1]
+
+        return product
 
     def _pseudo_from_noise(self, z: jax.Array, noise: jax.Array) -> jax.Array:
         """Pseudo-gradients ``(S, n, ...)`` from the fixed noise ``(n, S, ...)``."""
@@ -146,10 +154,11 @@ class FisherFactory(MatvecFactory):
         if self.kind == "stream":
             return host_matvec(self._stream_matvec, dynamic)
         if self.kind == "single":
+            n = jax.tree_util.tree_leaves(data)[0].shape[0]
+            product = self.batch_linear(params, data, noise)
 
             def matvec(v):
-                n = jax.tree_util.tree_leaves(data)[0].shape[0]
-                total, extra = self.batch_sums(params, data, noise, v)
+                total, extra = product(v)
                 return self.finish(total, extra, n, v)
 
             return matvec
