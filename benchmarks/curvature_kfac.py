@@ -79,7 +79,7 @@ def main() -> None:
     print(machine())
 
     rows = []
-    for hidden in ([32, 32], [128, 128], [256, 256]):
+    for hidden in ([32, 32], [64, 64], [128, 128]):
         sizes = [20, *hidden, 10]
         params, data = problem(sizes, args.examples)
 
