@@ -68,7 +68,7 @@ SPECTRUM = [
     case(
         "kfac_operator model without a dense layer",
         lambda: jaxmc.spectrum.kfac_operator(
-            lambda p, x: x * p, jnp.ones(3), jnp.ones((4, 3))
+            lambda p, x: x * p[None, :], jnp.ones(3), jnp.ones((4, 3))
         ),
         ValueError,
         "kfac_operator",

@@ -399,7 +399,7 @@ def kfac_operator(
     >>> import jax, jax.numpy as jnp
     >>> from jaxmc.spectrum import kfac_operator
     >>> def model(p, x):
-    ...     return jnp.tanh(x @ p["w1"] + p["b1"]) @ p["w2"]
+    ...     return jnp.tanh(x @ p["w1"] + p["b1"][None, :]) @ p["w2"]
     >>> k = jax.random.split(jax.random.key(0), 3)
     >>> params = {"w1": jax.random.normal(k[0], (3, 4)), "b1": jnp.zeros(4),
     ...           "w2": jax.random.normal(k[1], (4, 2))}

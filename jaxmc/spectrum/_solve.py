@@ -163,7 +163,7 @@ def inverse(
     >>> from jaxmc.spectrum import inverse, matrix_operator
     >>> inv = inverse(matrix_operator(jnp.array([[2.0, 1.0], [1.0, 3.0]])), tol=1e-5)
     >>> res = inv.solve(jnp.array([3.0, 5.0]))
-    >>> res.x.round(4).tolist(), bool(res.converged)
+    >>> [round(float(x), 4) for x in res.x], bool(res.converged)
     ([0.8, 1.4], True)
     """
     fn = "jaxmc.spectrum.inverse"
