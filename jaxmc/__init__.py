@@ -33,9 +33,13 @@ from jaxmc.layout import gradient as gradient
 from jaxmc.layout import jacobian as jacobian
 from jaxmc.layout import layout_shape as layout_shape
 from jaxmc.spectrum import eigenvalues as eigenvalues
+from jaxmc.spectrum import empirical_fisher_operator as empirical_fisher_operator
+from jaxmc.spectrum import fisher_operator as fisher_operator
 from jaxmc.spectrum import ggn_operator as ggn_operator
 from jaxmc.spectrum import hessian_operator as hessian_operator
 from jaxmc.spectrum import input_hessian_operator as input_hessian_operator
+from jaxmc.spectrum import jacobian_operator as jacobian_operator
+from jaxmc.spectrum import kfac_operator as kfac_operator
 from jaxmc.spectrum import kpm_density as kpm_density
 from jaxmc.spectrum import layer_spectra as layer_spectra
 from jaxmc.spectrum import sharpness_tracker as sharpness_tracker
@@ -101,6 +105,11 @@ __all__ = [
     # JAX's persistent compilation cache, in a per-user directory
     "disable_compilation_cache",
     "enable_compilation_cache",
+    # curvature matrices of deep learning (jaxmc.spectrum; algebra lives there)
+    "empirical_fisher_operator",
+    "fisher_operator",
+    "jacobian_operator",
+    "kfac_operator",
     # symbolic matrix calculus
     "derive",
 ]

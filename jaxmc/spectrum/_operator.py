@@ -354,6 +354,79 @@ class LinearOperator:
     def __repr__(self) -> str:
         return f"{self.name}(size={self.size}, dtype={self.dtype})"
 
+    # --- algebra (jaxmc.spectrum._algebra) ---------------------------------
+
+    def __add__(self, other: Any) -> LinearOperator:
+        """``op1 + op2``: the sum of two operators of the same size and dtype."""
+        from jaxmc.spectrum import _algebra
+
+        return _algebra.add(self, other)
+
+    def __mul__(self, c: Any) -> LinearOperator:
+        """``op * c``: the operator scaled by a real scalar."""
+        from jaxmc.spectrum import _algebra
+
+        return _algebra.scale(self, c)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> LinearOperator:
+        return self * -1.0
+
+    def __sub__(self, other: Any) -> LinearOperator:
+        return self + (-other) if isinstance(other, LinearOperator) else NotImplemented
+
+    def damped(self, lam: float) -> LinearOperator:
+        """``op + lam I``: the operator with ``lam`` added to every eigenvalue.
+
+        Args:
+          lam: a real scalar (a traced value works under ``jax.jit``).
+
+        Returns:
+          A :class:`LinearOperator` with the same size, dtype and pytree form.
+        """
+        from jaxmc.spectrum import _algebra
+
+        return _algebra.damped(self, lam)
+
+    def block(self, rows: Any, cols: Any = None) -> Any:
+        """The sub-block ``A[rows, cols]`` between two parameter subsets.
+
+        Args:
+          rows: the rows, as a 1-D integer array of flat indices, a callable
+            ``(key_path, leaf) -> bool`` or a pytree of bools shaped like the
+            operator's parameters (as ``param_filter``).
+          cols: the columns, in the same forms; None for ``rows`` (a diagonal
+            block).
+
+        Returns:
+          A symmetric :class:`LinearOperator` on the ``rows`` subset when
+          ``cols`` is None or equal to ``rows``; otherwise a
+          :class:`RectangularOperator` of shape ``(len(rows), len(cols))``,
+          e.g. a cross-layer block, with ``rmatvec`` its transpose.
+        """
+        from jaxmc.spectrum import _algebra
+
+        return _algebra.block(self, rows, cols)
+
+    def to_lineax(self, *, positive_semidefinite: bool = False) -> Any:
+        """This operator as a ``lineax.FunctionLinearOperator`` on flat vectors.
+
+        Tagged symmetric (and positive semi-definite when asked), so that
+        ``lineax.linear_solve(op.to_lineax(...), b, lineax.CG(...))`` and
+        optimistix accept it.
+
+        Args:
+          positive_semidefinite: also tag it positive semi-definite (needed
+            by ``lineax.CG``); you vouch for it.
+
+        Returns:
+          The lineax operator (lineax is an optional dependency).
+        """
+        from jaxmc.spectrum import _algebra
+
+        return _algebra.to_lineax(self, positive_semidefinite)
+
 
 @dataclasses.dataclass(frozen=True)
 class _MatmulFactory(MatvecFactory):
