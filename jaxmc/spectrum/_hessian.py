@@ -39,6 +39,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks
+from jaxmc.spectrum import _params
 from jaxmc.spectrum._operator import LinearOperator
 
 __all__ = ["ggn_operator", "hessian_operator"]
@@ -55,15 +56,7 @@ def _is_array_tree(data: Any) -> bool:
 
 def _list_of_batches_hint(data: Any) -> str:
     """A hint when ``data`` looks like a list of batches read as one batch."""
-    if not isinstance(data, list | tuple) or len(data) < 2:
-        return ""
-    structures = {jax.tree_util.tree_structure(item) for item in data}
-    if len(structures) != 1 or not all(_is_array_tree(item) for item in data):
-        return ""
-    return (
-        " A list or tuple is read as one in-memory batch (a pytree); to stream "
-        "a list of batches, pass `lambda: batches`."
-    )
+    return _params.list_of_batches_hint(data)
 
 
 def _leading_size(fn: str, name: str, batch: Any) -> int:
@@ -174,7 +167,7 @@ def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
             f"{fn}: calling `{name}` on `params` and the first batch of `data` "
             f"failed; check that the parameter and data shapes match what "
             f"`{name}` expects. It raised {type(err).__name__}: {err}"
-            f"{_list_of_batches_hint(args[-1]) if args else ''}"
+            f"{_params.list_of_batches_hint(args[-1], f, args[0]) if args else ''}"
         )
         raise ValueError(msg) from err
     if not hasattr(out, "shape") or out.shape != ():
@@ -391,6 +384,9 @@ def hessian_operator(
     fn = "jaxmc.spectrum.hessian_operator"
     _checks.check_callable(fn, "loss_fn", loss_fn)
     _checks.check_one_of(fn, "hvp", hvp, _HVP_MODES)
+    params, loss_fn, param_filter = _params.adapt_params(
+        fn, params, loss_fn, param_filter
+    )
     pm = _Params(fn, params, param_filter)
     dm = _Data(fn, data, batch_size)
     _check_scalar_loss(fn, "loss_fn", loss_fn, params, dm.first)
@@ -488,6 +484,9 @@ def ggn_operator(
     fn = "jaxmc.spectrum.ggn_operator"
     _checks.check_callable(fn, "model_fn", model_fn)
     _checks.check_callable(fn, "loss_fn", loss_fn)
+    params, model_fn, param_filter = _params.adapt_params(
+        fn, params, model_fn, param_filter
+    )
     pm = _Params(fn, params, param_filter)
     dm = _Data(fn, data, batch_size)
     _check_scalar_loss(
