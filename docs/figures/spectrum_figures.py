@@ -32,6 +32,7 @@ D, H, C, N = 10, 32, 4, 512
 
 
 def init(key, scale):
+    """Parameters of the MLP, named by layer."""
     ks = jax.random.split(key, 3)
     shapes = {"dense_0": (D, H), "dense_1": (H, H), "head": (H, C)}
     return {
@@ -44,16 +45,19 @@ def init(key, scale):
 
 
 def predict(p, X):
+    """The MLP's outputs."""
     h = jnp.tanh(X @ p["dense_0"]["w"] + p["dense_0"]["b"])
     h = jnp.tanh(h @ p["dense_1"]["w"] + p["dense_1"]["b"])
     return h @ p["head"]["w"] + p["head"]["b"]
 
 
 def loss_fn(p, batch):
+    """Half the mean squared error."""
     return 0.5 * jnp.mean(jnp.sum((predict(p, batch[0]) - batch[1]) ** 2, axis=1))
 
 
 def main():
+    """Trains, analyses and draws."""
     k = jax.random.split(jax.random.key(0), 6)
     X = jax.random.normal(k[0], (N, D))
     data = (X, predict(init(k[1], 2.0), X))
