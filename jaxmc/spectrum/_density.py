@@ -41,9 +41,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum._eigen import eigenvalues
+from jaxmc.spectrum._eigen import _lanczos, eigen_options
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_eigh
-from jaxmc.spectrum._loops import check_operator, map_keys, raise_if_nonfinite, scan
+from jaxmc.spectrum._loops import (
+    all_finite,
+    call_compiled,
+    check_operator,
+    raise_if_nonfinite,
+)
 from jaxmc.spectrum._operator import LinearOperator
 
 __all__ = ["KPMDensity", "SpectralDensity", "kpm_density", "spectral_density"]
@@ -181,10 +186,10 @@ def _band(per_run: jax.Array, confidence: float) -> tuple[jax.Array, ...]:
     return mean, jnp.maximum(mean - half, 0.0), mean + half
 
 
-def _map_runs(f: Any, keys: jax.Array, entries_per_run: int, traceable: bool) -> Any:
+def _map_runs(f: Any, keys: jax.Array, entries_per_run: int) -> Any:
     runs = keys.shape[0]
     batch = max(1, min(runs, _BATCH_ENTRIES // max(entries_per_run, 1)))
-    return map_keys(f, keys, batch, traceable)
+    return jax.lax.map(f, keys, batch_size=batch)
 
 
 def _rademacher(key: jax.Array, n: int, dtype: Any) -> jax.Array:
@@ -277,46 +282,91 @@ def spectral_density(
     _check_positive(fn, "sigma", sigma)
     confidence = _check_confidence(fn, confidence)
 
-    key_out, key_runs = jax.random.split(key)
     m = min(lanczos_steps, n - deflate)
+    eig = ()
     if deflate:
-        eig = eigenvalues(op, deflate, which="largest", key=key_out)
-        outliers = eig.values
-        V = jax.vmap(op.ravel)(eig.vectors).T  # (n, deflate), orthonormal columns
+        opts = eigen_options(fn, n, dtype, deflate, "largest", None, None, None)
+        eig = tuple(sorted((k, v) for k, v in opts.items() if k not in ("n", "dtype")))
+    grid_arg = None if isinstance(grid, int) else grid
+    sigma_arg = None if sigma is None else jnp.asarray(sigma, dtype)
+    result, finite = call_compiled(
+        _slq_core,
+        op,
+        key,
+        grid_arg,
+        sigma_arg,
+        n=n,
+        dtype=dtype,
+        m=m,
+        num_runs=num_runs,
+        deflate=deflate,
+        eig=eig,
+        grid_points=grid if isinstance(grid, int) else None,
+        confidence=confidence,
+        kernel=kernel,
+    )
+    raise_if_nonfinite(fn, op, key, finite)
+    return result
+
+
+def _slq_core(
+    factory,
+    dynamic,
+    key,
+    grid,
+    sigma,
+    *,
+    n,
+    dtype,
+    m,
+    num_runs,
+    deflate,
+    eig,
+    grid_points,
+    confidence,
+    kernel,
+):
+    op_matvec = factory.prepare(dynamic)
+    key_out, key_runs = jax.random.split(key)
+    if deflate:
+        k_start, k_fresh = jax.random.split(key_out)
+        v0 = jax.random.normal(k_start, (n,), dtype)
+        outliers, X, *_ = _lanczos(op_matvec, v0, k_fresh, **dict(eig))
+        V = X.T  # (n, deflate), orthonormal columns
 
         def project(v):
             return v - V @ (V.T @ v)
 
         def matvec(v):
-            return project(op.flat_matvec(project(v)))
+            return project(op_matvec(project(v)))
     else:
         outliers = jnp.zeros((0,), dtype)
 
         def project(v):
             return v
 
-        matvec = op.flat_matvec
+        matvec = op_matvec
     bulk_mass = jnp.asarray((n - deflate) / n, dtype)
 
     def run(k):
         v0 = project(_rademacher(k, n, dtype))
-        alpha, beta, _ = lanczos_tridiag(matvec, v0, m, op.traceable)
+        alpha, beta, _ = lanczos_tridiag(matvec, v0, m)
         return gauss_quadrature(alpha, beta[:-1])
 
     keys = jax.random.split(key_runs, num_runs)
-    nodes, weights = _map_runs(run, keys, m * n, op.traceable)
-    raise_if_nonfinite(fn, op, key, nodes, weights)
+    nodes, weights = _map_runs(run, keys, m * n)
+    finite = all_finite(nodes, weights, outliers)
     weights = weights * bulk_mass
-
-    return smoothed(
+    result = smoothed(
         nodes,
         weights,
         outliers,
         bulk_mass,
-        grid=grid,
+        grid=grid_points if grid is None else grid,
         sigma=sigma,
         confidence=confidence,
     )
+    return result, finite
 
 
 def smoothed(
@@ -448,7 +498,13 @@ def exact_density(
 
 
 def spectral_bounds(
-    op: LinearOperator, *, key: jax.Array, steps: int = 30, margin: float = 0.05
+    matvec: Any,
+    n: int,
+    dtype: Any,
+    *,
+    key: jax.Array,
+    steps: int = 30,
+    margin: float = 0.05,
 ) -> jax.Array:
     """An interval ``(2,)`` holding the spectrum, from a few Lanczos steps.
 
@@ -457,16 +513,15 @@ def spectral_bounds(
     width on each side (a safety margin, since Ritz values approach the extreme
     eigenvalues from inside).
     """
-    n = op.size
     m = min(n, steps)
-    v0 = jax.random.normal(key, (n,), dtype=op.dtype)
-    alpha, beta, _ = lanczos_tridiag(op.flat_matvec, v0, m, op.traceable)
+    v0 = jax.random.normal(key, (n,), dtype=dtype)
+    alpha, beta, _ = lanczos_tridiag(matvec, v0, m)
     theta, U = tridiag_eigh(alpha, beta[:-1])
     res = jnp.abs(beta[-1] * U[-1, :])
     lo = theta[0] - res[0]
     hi = theta[-1] + res[-1]
     width = hi - lo
-    floor = jnp.finfo(op.dtype).eps ** 0.5 * jnp.maximum(
+    floor = jnp.finfo(dtype).eps ** 0.5 * jnp.maximum(
         jnp.maximum(jnp.abs(lo), jnp.abs(hi)), 1.0
     )
     width = jnp.maximum(width, floor)
@@ -553,10 +608,7 @@ def kpm_density(
     grid = _check_grid(fn, grid, dtype)
     confidence = _check_confidence(fn, confidence)
     _checks.check_one_of(fn, "kernel", kernel, ("jackson", "none"))
-    key_bounds, key_probes = jax.random.split(key)
-    if bounds is None:
-        bounds = spectral_bounds(op, key=key_bounds)
-    else:
+    if bounds is not None:
         bounds = _checks.as_array(fn, "bounds", bounds)
         _checks.check_shape(fn, "bounds", bounds, (2,))
         _checks.check_floating(fn, "bounds", bounds)
@@ -566,12 +618,49 @@ def kpm_density(
                 f"got {np.asarray(bounds).tolist()}."
             )
             raise ValueError(msg)
-        bounds = bounds.astype(dtype)
+    result, finite = call_compiled(
+        _kpm_core,
+        op,
+        key,
+        None if isinstance(grid, int) else grid,
+        bounds,
+        n=n,
+        dtype=dtype,
+        num_moments=num_moments,
+        num_probes=num_probes,
+        grid_points=grid if isinstance(grid, int) else None,
+        confidence=confidence,
+        kernel=kernel,
+    )
+    raise_if_nonfinite(fn, op, key, finite)
+    return result
+
+
+def _kpm_core(
+    factory,
+    dynamic,
+    key,
+    grid,
+    bounds,
+    *,
+    n,
+    dtype,
+    num_moments,
+    num_probes,
+    grid_points,
+    confidence,
+    kernel,
+):
+    op_matvec = factory.prepare(dynamic)
+    key_bounds, key_probes = jax.random.split(key)
+    if bounds is None:
+        bounds = spectral_bounds(op_matvec, n, dtype, key=key_bounds)
+    bounds = bounds.astype(dtype)
     c = (bounds[0] + bounds[1]) / 2
     h = (bounds[1] - bounds[0]) / 2
 
     def scaled(v):
-        return (op.flat_matvec(v) - c * v) / h
+        return (op_matvec(v) - c * v) / h
 
     half = (num_moments + 1) // 2
 
@@ -589,19 +678,17 @@ def kpm_density(
             odd = 2.0 * jnp.vdot(t_next, t_cur) / zz - mu1
             return (t_cur, t_next), jnp.stack([even, odd])
 
-        _, rest = scan(body, (z, t1), half - 1, op.traceable)
+        _, rest = jax.lax.scan(body, (z, t1), None, length=half - 1)
         mus = jnp.concatenate([jnp.stack([mu0, mu1]), rest.reshape(-1)])
         return mus[:num_moments]
 
     keys = jax.random.split(key_probes, num_probes)
-    moments = _map_runs(
-        probe_moments, keys, 3 * n, op.traceable
-    )  # (num_probes, num_moments)
-    raise_if_nonfinite(fn, op, key, moments)
+    moments = _map_runs(probe_moments, keys, 3 * n)  # (num_probes, num_moments)
+    finite = all_finite(moments)
 
-    if isinstance(grid, int):
+    if grid is None:
         edge = 1.0 - min(math.pi / num_moments, 0.5)
-        grid = c + h * jnp.linspace(-edge, edge, grid, dtype=dtype)
+        grid = c + h * jnp.linspace(-edge, edge, grid_points, dtype=dtype)
     y = (grid - c) / h
     inside = jnp.abs(y) < 1.0
     y_in = jnp.where(inside, y, 0.0)
@@ -616,7 +703,7 @@ def kpm_density(
     weight = jnp.where(inside, 1.0 / (jnp.pi * h * jnp.sqrt(1.0 - y_in**2)), 0.0)
     per_probe = series * weight[None, :]
     density, lower, upper = _band(per_probe, confidence)
-    return KPMDensity(
+    result = KPMDensity(
         grid=grid,
         density=density,
         lower=lower,
@@ -625,3 +712,4 @@ def kpm_density(
         bounds=bounds,
         outliers=jnp.zeros((0,), dtype),
     )
+    return result, finite

@@ -94,7 +94,7 @@ def _orthogonalise(V: jax.Array, w: jax.Array, mask: jax.Array):
     return w - h2 @ V, h + h2
 
 
-def _lanczos(matvec, v0, key, *, k, which, tol, m, p, max_matvecs, traced):
+def _lanczos(matvec, v0, key, *, k, which, tol, m, p, max_matvecs):
     (n,) = v0.shape
     dtype = v0.dtype
     eps = jnp.finfo(dtype).eps
@@ -125,7 +125,7 @@ def _lanczos(matvec, v0, key, *, k, which, tol, m, p, max_matvecs, traced):
             V = V.at[j + 1].set(w / jnp.maximum(jnp.linalg.norm(w), tiny))
             return V, T, beta, anorm
 
-        return _loops.fori_loop(j0, m, step, (V, T, beta, anorm), traced)
+        return jax.lax.fori_loop(j0, m, step, (V, T, beta, anorm))
 
     def residual_estimates(T, beta):
         theta, S = jnp.linalg.eigh(T)
@@ -156,17 +156,17 @@ def _lanczos(matvec, v0, key, *, k, which, tol, m, p, max_matvecs, traced):
         V, T, beta, anorm = extend(V, T, beta, anorm, p, cycle)
         return V, T, beta, anorm, nmv + (m - p), cycle + 1
 
-    V, T, beta, anorm, nmv, _ = _loops.while_loop(cond, body, state, traced)
+    V, T, beta, anorm, nmv, _ = jax.lax.while_loop(cond, body, state)
     theta, S, _, scale = residual_estimates(T, beta)
     idx = _select(theta, which, k)
     X = S[:, idx].T @ V[:m]
     values = theta[idx]
-    residuals = _explicit_residuals(matvec, values, X, traced)
+    residuals = _explicit_residuals(matvec, values, X)
     return values, X, residuals, residuals <= tol * scale, nmv + idx.size
 
 
-def _explicit_residuals(matvec, values, X, traced):
-    AX = _loops.map_rows(matvec, X, traced)
+def _explicit_residuals(matvec, values, X):
+    AX = jax.lax.map(matvec, X)
     return jnp.linalg.norm(AX - values[:, None] * X, axis=1)
 
 
@@ -184,6 +184,7 @@ def eigenvalues(
     tol: float | None = None,
     max_matvecs: int | None = None,
     krylov_dim: int | None = None,
+    init: Any = None,
 ) -> EigenResult:
     r"""The ``k`` extreme eigenpairs of a symmetric operator, by thick-restart Lanczos.
 
@@ -220,6 +221,13 @@ def eigenvalues(
         last ``k`` (``2k`` for ``"both"``) are the explicit residual checks.
       krylov_dim: the basis size ``m`` (default ``max(2 k' + 1, k' + 24)``
         capped at ``n``, with ``k'`` the number of wanted pairs).
+      init: a warm start: an earlier :class:`EigenResult` (of a nearby
+        operator, e.g. the previous checkpoint's), or its vectors, as a flat
+        ``(j, n)`` (or ``(n,)``) array or a pytree with a leading axis shaped
+        like ``op.unravel``'s output. Lanczos starts from the normalised sum of
+        these vectors (plus a ``1e-3`` random component drawn from ``key``),
+        which holds the wanted eigenvectors of a nearby operator, so it
+        converges in fewer matvecs. None (default): a random start.
 
     Returns:
       An :class:`EigenResult`; ``values`` has shape ``(k,)`` (``(2k,)`` for
@@ -241,8 +249,35 @@ def eigenvalues(
     fn = "jaxmc.spectrum.eigenvalues"
     _loops.check_operator(fn, op)
     key = _checks.check_key(fn, "key", key)
+    static = eigen_options(
+        fn, op.size, op.dtype, k, which, tol, max_matvecs, krylov_dim
+    )
+    init, init_form = _check_init(fn, op, init)
+    values, vectors, residuals, converged, nmv, finite = _loops.call_compiled(
+        _eigen_core, op, key, init, init_form=init_form, **static
+    )
+    _loops.raise_if_nonfinite(fn, op, key, finite)
+    return EigenResult(
+        values=values,
+        vectors=vectors,
+        residuals=residuals,
+        converged=converged,
+        num_matvecs=nmv,
+    )
+
+
+def eigen_options(
+    fn: str,
+    n: int,
+    dtype: Any,
+    k: Any,
+    which: str,
+    tol: Any,
+    max_matvecs: Any,
+    krylov_dim: Any,
+) -> dict[str, Any]:
+    """Checks the options of :func:`eigenvalues`; the static keywords of its core."""
     _checks.check_one_of(fn, "which", which, _WHICH)
-    n = op.size
     k = _checks.static_int(fn, "k", k, minimum=1)
     if k > n:
         msg = (
@@ -274,33 +309,79 @@ def eigenvalues(
                 f"got {max_matvecs}."
             )
             raise ValueError(msg)
-    tol = _default_tol(op.dtype) if tol is None else float(tol)
+    tol = _default_tol(dtype) if tol is None else float(tol)
     p = min(m - 1, kw + (m - kw) // 2)
-    traced = op.traceable
-    k_start, k_fresh = jax.random.split(key)
-    v0 = jax.random.normal(k_start, (n,), op.dtype)
-
-    values, X, residuals, converged, nmv = _loops.call_compiled(
-        _lanczos,
-        op,
-        v0,
-        k_fresh,
+    return dict(
         k=k,
         which=which,
         tol=tol,
         m=m,
         p=p,
         max_matvecs=max_matvecs - nout,
-        traced=traced,
+        n=n,
+        dtype=jnp.dtype(dtype),
     )
-    _loops.raise_if_nonfinite(fn, op, key, values, residuals)
-    return EigenResult(
-        values=values,
-        vectors=jax.vmap(op.unravel)(X),
-        residuals=residuals,
-        converged=converged,
-        num_matvecs=nmv,
-    )
+
+
+def _check_init(fn: str, op: Any, init: Any) -> tuple[Any, str]:
+    """``init`` as the core takes it, and its form: none, flat or tree."""
+    if init is None:
+        return None, "none"
+    if isinstance(init, EigenResult):
+        init = init.vectors
+    n = op.size
+    if isinstance(init, jax.Array | np.ndarray) and init.shape[-1:] == (n,):
+        if init.ndim in (1, 2):
+            init = jnp.asarray(init)
+            return (init[None] if init.ndim == 1 else init), "flat"
+    try:
+        shapes = jax.eval_shape(jax.vmap(op.ravel), init)
+    except Exception as err:  # noqa: BLE001 - re-raised with context
+        msg = (
+            f"{fn}: argument `init` must be an EigenResult, a flat array of shape "
+            f"(n,) or (j, n) with n = {n}, or a pytree of vectors with a leading "
+            f"axis shaped like `op.unravel`'s output; got "
+            f"{_checks.describe(init)} ({type(err).__name__}: {err})."
+        )
+        raise ValueError(msg) from None
+    if shapes.ndim != 2 or shapes.shape[1] != n:
+        msg = (
+            f"{fn}: argument `init` must flatten to (j, {n}) vectors; got "
+            f"shape {shapes.shape}."
+        )
+        raise ValueError(msg)
+    return init, "tree"
+
+
+def _start_vector(factory, dynamic, key, init, init_form, n, dtype):
+    """A random start vector, or the (normalised) sum of the ``init`` vectors.
+
+    A warm start mixes in a random component of relative size ``1e-3`` so that
+    the Krylov space does not close on the span of ``init`` when it is an exact
+    invariant subspace.
+    """
+    v0 = jax.random.normal(key, (n,), dtype)
+    if init_form == "none":
+        return v0
+    if init_form == "flat":
+        X = init.astype(dtype)
+    else:
+        X = jax.vmap(lambda t: factory.ravel(dynamic, t))(init).astype(dtype)
+    tiny = jnp.finfo(dtype).tiny
+    X = X / jnp.maximum(jnp.linalg.norm(X, axis=1, keepdims=True), tiny)
+    w = jnp.sum(X, axis=0)
+    w = w / jnp.maximum(jnp.linalg.norm(w), tiny)
+    return w + 1e-3 * v0 / jnp.linalg.norm(v0)
+
+
+def _eigen_core(factory, dynamic, key, init, *, init_form, n, dtype, **options):
+    matvec = factory.prepare(dynamic)
+    k_start, k_fresh = jax.random.split(key)
+    v0 = _start_vector(factory, dynamic, k_start, init, init_form, n, dtype)
+    values, X, residuals, converged, nmv = _lanczos(matvec, v0, k_fresh, **options)
+    vectors = jax.vmap(lambda x: factory.unravel(dynamic, x))(X)
+    finite = _loops.all_finite(values, residuals)
+    return values, vectors, residuals, converged, nmv, finite
 
 
 def power_iteration(
@@ -355,8 +436,28 @@ def power_iteration(
         msg = f"{fn}: argument `k` must be at most the operator size {n}; got {k}."
         raise ValueError(msg)
     max_iters = _checks.static_int(fn, "max_iters", max_iters, minimum=1)
-    traced = op.traceable
-    dtype = op.dtype
+    lams, U, residuals, converged, total, finite = _loops.call_compiled(
+        _power_core,
+        op,
+        key,
+        k=k,
+        n=n,
+        dtype=op.dtype,
+        tol=float(tol),
+        max_iters=max_iters,
+    )
+    _loops.raise_if_nonfinite(fn, op, key, finite)
+    return EigenResult(
+        values=lams,
+        vectors=U,
+        residuals=residuals,
+        converged=converged,
+        num_matvecs=total,
+    )
+
+
+def _power_core(factory, dynamic, key, *, k, n, dtype, tol, max_iters):
+    matvec = factory.prepare(dynamic)
     tiny = jnp.finfo(dtype).tiny
     U = jnp.zeros((k, n), dtype)
     lams = jnp.zeros((k,), dtype)
@@ -367,7 +468,7 @@ def power_iteration(
         v = v / jnp.linalg.norm(v)
 
         def apply(v, U=U, lams=lams):
-            return op.flat_matvec(v) - (lams * (U @ v)) @ U
+            return matvec(v) - (lams * (U @ v)) @ U
 
         def cond(s):
             _, lam, lam_old, it = s
@@ -382,20 +483,15 @@ def power_iteration(
             return v, lam_new, lam, it + 1
 
         zero = jnp.zeros((), dtype)
-        v, lam, lam_old, it = _loops.while_loop(
-            cond, body, (v, zero, zero, jnp.asarray(0)), traced
+        v, lam, lam_old, it = jax.lax.while_loop(
+            cond, body, (v, zero, zero, jnp.asarray(0))
         )
         change = jnp.abs(lam - lam_old) / jnp.maximum(jnp.abs(lam), tiny)
         conv.append(change <= tol)
         total = total + it
         U = U.at[i].set(v)
         lams = lams.at[i].set(lam)
-    residuals = _explicit_residuals(op.flat_matvec, lams, U, traced)
-    _loops.raise_if_nonfinite(fn, op, key, lams, residuals)
-    return EigenResult(
-        values=lams,
-        vectors=jax.vmap(op.unravel)(U),
-        residuals=residuals,
-        converged=jnp.stack(conv),
-        num_matvecs=total + k,
-    )
+    residuals = _explicit_residuals(matvec, lams, U)
+    vectors = jax.vmap(lambda x: factory.unravel(dynamic, x))(U)
+    finite = _loops.all_finite(lams, residuals)
+    return lams, vectors, residuals, jnp.stack(conv), total + k, finite

@@ -30,6 +30,10 @@ saves the memory of the stored residuals.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import itertools
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -40,7 +44,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks
 from jaxmc.spectrum import _params
-from jaxmc.spectrum._operator import LinearOperator
+from jaxmc.spectrum._operator import LinearOperator, MatvecFactory, host_matvec
 
 __all__ = ["ggn_operator", "hessian_operator"]
 
@@ -107,7 +111,11 @@ def _resolve_filter(fn: str, param_filter: Any, params: Any) -> list[bool]:
 
 
 class _Params:
-    """Flattens the selected leaves of a parameter pytree to one vector."""
+    """The host-side view of a parameter pytree: paths, mask, size, dtype.
+
+    Nothing here runs an XLA computation: the flat size and dtype come from
+    ``jax.eval_shape``; flattening happens inside the compiled programs.
+    """
 
     def __init__(self, fn: str, params: Any, param_filter: Any):
         paths_leaves = jax.tree_util.tree_leaves_with_path(params)
@@ -115,7 +123,10 @@ class _Params:
             msg = f"{fn}: argument `params` has no array leaves."
             raise ValueError(msg)
         self.treedef = jax.tree_util.tree_structure(params)
-        self.leaves = [jnp.asarray(leaf) for _, leaf in paths_leaves]
+        self.leaves = [
+            leaf if isinstance(leaf, jax.Array) else jnp.asarray(leaf)
+            for _, leaf in paths_leaves
+        ]
         self.paths = [jax.tree_util.keystr(p) for p, _ in paths_leaves]
         for path, leaf in zip(self.paths, self.leaves, strict=True):
             if not jnp.issubdtype(leaf.dtype, jnp.floating):
@@ -124,39 +135,35 @@ class _Params:
                     f"at {path or 'the root'} has dtype {leaf.dtype}."
                 )
                 raise TypeError(msg)
-        self.mask = _resolve_filter(fn, param_filter, params)
-        selected = [x for x, m in zip(self.leaves, self.mask, strict=True) if m]
-        self.theta, self._unravel_selected = ravel_pytree(selected)
-
-    def merge(self, theta: jax.Array) -> Any:
-        """The full parameter pytree with the selected leaves read from theta."""
-        selected = iter(self._unravel_selected(theta))
-        leaves = [
-            next(selected) if m else x
-            for x, m in zip(self.leaves, self.mask, strict=True)
-        ]
-        return jax.tree_util.tree_unflatten(self.treedef, leaves)
-
-    def ravel(self, tree: Any) -> jax.Array:
-        leaves = jax.tree_util.tree_leaves(tree)
-        selected = [x for x, m in zip(leaves, self.mask, strict=True) if m]
-        return ravel_pytree(selected)[0]
-
-    def unravel(self, v: jax.Array) -> Any:
-        """A pytree like params: v in the selected leaves, zeros elsewhere."""
-        selected = iter(self._unravel_selected(v))
-        leaves = [
-            next(selected) if m else jnp.zeros_like(x)
-            for x, m in zip(self.leaves, self.mask, strict=True)
-        ]
-        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+        self.mask = tuple(_resolve_filter(fn, param_filter, params))
+        self.tree = jax.tree_util.tree_unflatten(self.treedef, self.leaves)
+        flat = jax.eval_shape(lambda p: _flatten(self.mask, p)[0], self.tree)
+        self.size = int(flat.size)
+        self.dtype = flat.dtype
 
     def nonfinite_paths(self, v: jax.Array) -> list[str]:
-        bad = self._unravel_selected(~jnp.isfinite(v))
+        """The paths of the selected leaves where ``v`` is not finite."""
+        bad = ~np.isfinite(np.asarray(v))
+        pairs = zip(self.leaves, self.mask, strict=True)
+        sizes = [int(np.size(x)) for x, m in pairs if m]
         paths = [p for p, m in zip(self.paths, self.mask, strict=True) if m]
-        return [
-            p or "<root>" for p, b in zip(paths, bad, strict=True) if bool(jnp.any(b))
-        ]
+        parts = np.split(bad, np.cumsum(sizes)[:-1])
+        return [p or "<root>" for p, b in zip(paths, parts, strict=True) if b.any()]
+
+
+def _flatten(mask: tuple[bool, ...], params: Any) -> tuple[jax.Array, Callable]:
+    """The selected leaves of ``params`` as one vector, and its unravel."""
+    leaves = jax.tree_util.tree_leaves(params)
+    selected = [x for x, m in zip(leaves, mask, strict=True) if m]
+    return ravel_pytree(selected)
+
+
+def _merge(mask: tuple[bool, ...], params: Any, selected: list[Any]) -> Any:
+    """``params`` with its selected leaves replaced by ``selected``."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    it = iter(selected)
+    merged = [next(it) if m else x for x, m in zip(leaves, mask, strict=True)]
+    return jax.tree_util.tree_unflatten(treedef, merged)
 
 
 def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
@@ -203,7 +210,11 @@ class _Data:
             self.size = _leading_size(fn, "data", data)
             if batch_size is None or batch_size >= self.size:
                 self.kind = "single"
-            self.first = self._slice(0, min(batch_size or self.size, self.size))
+            first = min(batch_size or self.size, self.size)
+            self.first = jax.tree_util.tree_map(
+                lambda x: jax.ShapeDtypeStruct((first, *np.shape(x)[1:]), x.dtype),
+                data,
+            )
         elif callable(data) or (
             isinstance(data, Iterable) and not isinstance(data, str | bytes)
         ):
@@ -226,8 +237,147 @@ class _Data:
             )
             raise TypeError(msg)
 
-    def _slice(self, start: int, stop: int) -> Any:
-        return jax.tree_util.tree_map(lambda x: x[start:stop], self.data)
+
+_STREAMS: dict[int, _Data] = {}
+_HANDLES = itertools.count()
+
+
+@dataclasses.dataclass(frozen=True)
+class CurvatureFactory(MatvecFactory):
+    """The static half of Hessian and GGN operators (see ``_operator``).
+
+    The dynamic half is ``(params, data)`` for in-memory data, and
+    ``(params, handle)`` for streamed data, ``handle`` an int array naming the
+    host-side data source in a registry (so that the program does not depend on
+    the source object).
+
+    Attributes:
+      curvature: ``"hessian"`` or ``"ggn"``.
+      loss_fn: the loss (of parameters, or of model outputs for the GGN).
+      model_fn: the model, for the GGN (None for the Hessian).
+      hvp: ``"fwd-rev"`` or ``"rev-rev"`` (Hessian only).
+      mask: one bool per parameter leaf, True where selected.
+      kind: ``"single"``, ``"memory"`` (batched in a ``lax`` loop) or
+        ``"stream"`` (host-side loop).
+      batch_size: the batch size of in-memory batching.
+      linearize: whether one-batch data store the linearisation.
+      progress: whether streamed matvecs show a progress bar.
+    """
+
+    curvature: str
+    loss_fn: Callable
+    model_fn: Callable | None
+    hvp: str
+    mask: tuple[bool, ...]
+    kind: str
+    batch_size: int | None
+    linearize: bool
+    progress: bool
+
+    def batch_product(
+        self, params: Any, batch: Any, *, linearize: bool
+    ) -> Callable[[jax.Array], jax.Array]:
+        """The curvature-vector product of one batch, as a function of ``v``.
+
+        With ``linearize`` the forward pass runs once here and each product
+        replays only the linear part; otherwise each product recomputes it.
+        """
+        theta, unravel = _flatten(self.mask, params)
+
+        def at(t):
+            return _merge(self.mask, params, unravel(t))
+
+        if self.curvature == "hessian":
+            grad = jax.grad(lambda t: self.loss_fn(at(t), batch))
+            if self.hvp == "fwd-rev":
+                if linearize:
+                    return jax.linearize(grad, theta)[1]
+                return lambda v: jax.jvp(grad, (theta,), (v,))[1]
+            if linearize:
+                vjp = jax.vjp(grad, theta)[1]
+                return lambda v: vjp(v)[0]
+            return lambda v: jax.vjp(grad, theta)[1](v)[0]
+
+        def parts():
+            z, jvp = jax.linearize(lambda t: self.model_fn(at(t), batch), theta)
+            vjp = jax.linear_transpose(jvp, theta)
+            gz = jax.grad(self.loss_fn)
+            hl = jax.linearize(lambda u: gz(u, batch), z)[1]
+            return jvp, hl, vjp
+
+        if linearize:
+            jvp, hl, vjp = parts()
+            return lambda v: vjp(hl(jvp(v)))[0]
+
+        def product(v):
+            jvp, hl, vjp = parts()
+            return vjp(hl(jvp(v)))[0]
+
+        return product
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        params, data = dynamic
+        if self.kind == "single":
+            return self.batch_product(params, data, linearize=self.linearize)
+        if self.kind == "stream":
+            return host_matvec(self._stream_matvec, dynamic)
+        bs = self.batch_size
+        N = jax.tree_util.tree_leaves(data)[0].shape[0]
+        num_full, rest = divmod(N, bs)
+
+        def matvec(v):
+            def body(i, acc):
+                batch = jax.tree_util.tree_map(
+                    lambda x: jax.lax.dynamic_slice_in_dim(x, i * bs, bs), data
+                )
+                return acc + self.batch_product(params, batch, linearize=False)(v)
+
+            acc = jax.lax.fori_loop(0, num_full, body, jnp.zeros_like(v))
+            out = acc * (bs / N)
+            if rest:
+                tail = jax.tree_util.tree_map(lambda x: x[num_full * bs :], data)
+                tail_mv = self.batch_product(params, tail, linearize=False)
+                out = out + tail_mv(v) * (rest / N)
+            return out
+
+        return matvec
+
+    def _stream_matvec(self, dynamic: Any, v: np.ndarray) -> np.ndarray:
+        """The host-side loop over streamed batches (runs in a pure_callback)."""
+        from tqdm.auto import tqdm
+
+        params, handle = dynamic
+        dm = _STREAMS[int(handle)]
+        name = "HessianOperator" if self.curvature == "hessian" else "GGNOperator"
+        acc = np.zeros_like(v)
+        count = 0
+        for batch in tqdm(
+            dm.factory(), desc=f"{name} matvec", leave=False, disable=not self.progress
+        ):
+            nb = _leading_size(dm.fn, "data", batch)
+            acc += np.asarray(_batch_matvec(self, params, batch, v)) * nb
+            count += nb
+        return acc / count
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        return _flatten(self.mask, tree)[0]
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        params = dynamic[0]
+        _, unravel = _flatten(self.mask, params)
+        selected = iter(unravel(v))
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        out = [
+            next(selected) if m else jnp.zeros_like(x)
+            for x, m in zip(leaves, self.mask, strict=True)
+        ]
+        return jax.tree_util.tree_unflatten(treedef, out)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _batch_matvec(factory: CurvatureFactory, params, batch, v):
+    """One streamed batch's product: compiled once per factory and batch shape."""
+    return factory.batch_product(params, batch, linearize=False)(v)
 
 
 def _build(
@@ -235,79 +385,28 @@ def _build(
     name: str,
     pm: _Params,
     dm: _Data,
-    *,
-    prepare: Callable[[jax.Array, Any], Callable[[jax.Array], jax.Array]],
-    direct: Callable[[jax.Array, Any, jax.Array], jax.Array],
-    progress: bool,
-    linearize: bool,
+    **options: Any,
 ) -> LinearOperator:
-    """Wraps per-batch curvature products into a dataset-mean LinearOperator.
-
-    ``prepare(theta, batch)`` returns a jax.tree_util.Partial computing the
-    product for one batch (a stored linearisation); ``direct(theta, batch, v)``
-    computes it from scratch (no storage across matvecs).
-    """
-    theta = pm.theta
-    n = theta.size
-    dtype = theta.dtype
-
-    if dm.kind == "single":
-        # A Partial holding the data (or the linearisation's residuals), sharded
-        # as given: the algorithms pass it to their compiled programs as an
-        # argument, so XLA sees the shardings and inserts the reductions.
-        if linearize:
-            flat_matvec = jax.jit(prepare)(theta, dm.data)
-        else:
-            flat_matvec = jax.tree_util.Partial(direct, theta, dm.data)
-        traceable = True
-    elif dm.kind == "memory":
-        bs, N = dm.batch_size, dm.size
-        num_full, rest = divmod(N, bs)
-        data = dm.data
-
-        def flat_matvec(v):
-            def body(i, acc):
-                batch = jax.tree_util.tree_map(
-                    lambda x: jax.lax.dynamic_slice_in_dim(x, i * bs, bs), data
-                )
-                return acc + direct(theta, batch, v)
-
-            acc = jax.lax.fori_loop(0, num_full, body, jnp.zeros_like(v))
-            out = acc * (bs / N)
-            if rest:
-                tail = jax.tree_util.tree_map(lambda x: x[num_full * bs :], data)
-                out = out + direct(theta, tail, v) * (rest / N)
-            return out
-
-        traceable = True
-    else:
-        from tqdm.auto import tqdm
-
-        direct_jit = jax.jit(direct)
-
-        def flat_matvec(v):
-            quiet = not progress or not _checks.is_concrete(v)
-            acc = jnp.zeros_like(v)
-            count = 0
-            for batch in tqdm(
-                dm.factory(), desc=f"{name} matvec", leave=False, disable=quiet
-            ):
-                nb = _leading_size(fn, "data", batch)
-                acc = acc + direct_jit(theta, batch, v) * nb
-                count += nb
-            return acc / count
-
-        traceable = False
-
-    op = LinearOperator(
-        flat_matvec,
-        size=n,
-        dtype=dtype,
-        ravel=pm.ravel,
-        unravel=pm.unravel,
-        name=name,
-        traceable=traceable,
+    """The operator: a CurvatureFactory and its dynamic arrays."""
+    factory = CurvatureFactory(
+        mask=pm.mask, kind=dm.kind, batch_size=dm.batch_size, **options
     )
+    if dm.kind == "stream":
+        handle = next(_HANDLES)
+        _STREAMS[handle] = dm
+        dynamic = (pm.tree, np.asarray(handle, np.int32))
+    else:
+        dynamic = (pm.tree, dm.data)
+    op = LinearOperator.from_factory(
+        factory,
+        dynamic,
+        size=pm.size,
+        dtype=pm.dtype,
+        name=name,
+        traceable=dm.kind != "stream",
+    )
+    if dm.kind == "stream":
+        weakref.finalize(op, _STREAMS.pop, handle, None)
     op.nonfinite_paths = pm.nonfinite_paths
     return op
 
@@ -391,42 +490,18 @@ def hessian_operator(
     dm = _Data(fn, data, batch_size)
     _check_scalar_loss(fn, "loss_fn", loss_fn, params, dm.first)
 
-    def loss_flat(theta, batch):
-        return loss_fn(pm.merge(theta), batch)
-
-    grad = jax.grad(loss_flat)
-
-    if hvp == "fwd-rev":
-
-        def prepare(theta, batch):
-            return jax.linearize(lambda t: grad(t, batch), theta)[1]
-
-        def direct(theta, batch, v):
-            return jax.jvp(lambda t: grad(t, batch), (theta,), (v,))[1]
-
-    else:
-
-        def prepare(theta, batch):
-            vjp = jax.vjp(lambda t: grad(t, batch), theta)[1]
-            return jax.tree_util.Partial(_first, vjp)
-
-        def direct(theta, batch, v):
-            return jax.vjp(lambda t: grad(t, batch), theta)[1](v)[0]
-
     return _build(
         fn,
         "HessianOperator",
         pm,
         dm,
-        prepare=prepare,
-        direct=direct,
-        progress=progress,
-        linearize=linearize,
+        curvature="hessian",
+        loss_fn=loss_fn,
+        model_fn=None,
+        hvp=hvp,
+        linearize=bool(linearize),
+        progress=bool(progress),
     )
-
-
-def _first(vjp: Callable, v: jax.Array) -> jax.Array:
-    return vjp(v)[0]
 
 
 def ggn_operator(
@@ -493,30 +568,15 @@ def ggn_operator(
         fn, "loss_fn", lambda p, b: loss_fn(model_fn(p, b), b), params, dm.first
     )
 
-    def model_flat(theta, batch):
-        return model_fn(pm.merge(theta), batch)
-
-    def ggn_parts(theta, batch):
-        z, jvp = jax.linearize(lambda t: model_flat(t, batch), theta)
-        vjp = jax.linear_transpose(jvp, theta)
-        gz = jax.grad(loss_fn)
-        hl = jax.linearize(lambda u: gz(u, batch), z)[1]
-        return jax.tree_util.Partial(_ggn_apply, jvp, hl, vjp)
-
-    def direct(theta, batch, v):
-        return ggn_parts(theta, batch)(v)
-
     return _build(
         fn,
         "GGNOperator",
         pm,
         dm,
-        prepare=ggn_parts,
-        direct=direct,
-        progress=progress,
-        linearize=linearize,
+        curvature="ggn",
+        loss_fn=loss_fn,
+        model_fn=model_fn,
+        hvp="fwd-rev",
+        linearize=bool(linearize),
+        progress=bool(progress),
     )
-
-
-def _ggn_apply(jvp: Callable, hl: Callable, vjp: Callable, v: jax.Array) -> jax.Array:
-    return vjp(hl(jvp(v)))[0]

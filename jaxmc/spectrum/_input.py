@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks
-from jaxmc.spectrum._operator import LinearOperator
+from jaxmc.spectrum._operator import LinearOperator, MatvecFactory
 
 __all__ = ["input_hessian_operator"]
 
@@ -65,34 +66,62 @@ def input_hessian_operator(
     for i, leaf in enumerate(leaves):
         leaf = _checks.as_array(fn, f"inputs (leaf {i})", leaf)
         _checks.check_floating(fn, f"inputs (leaf {i})", leaf)
-    flat, unravel = ravel_pytree(inputs)
+    flat = jax.eval_shape(lambda x: ravel_pytree(x)[0], inputs)
     if flat.size == 0:
         msg = f"{fn}: argument `inputs` must not be empty; got 0 entries."
         raise ValueError(msg)
 
-    def loss_of_x(x: jax.Array) -> jax.Array:
-        return loss_fn(params, unravel(x))
-
-    out = jax.eval_shape(loss_of_x, flat)
+    out = jax.eval_shape(lambda x: loss_fn(params, x), inputs)
     if getattr(out, "shape", None) != ():
         msg = (
             f"{fn}: argument `loss_fn` must return a scalar; got "
             f"{_checks.describe(out)}."
         )
         raise ValueError(msg)
-    grad = jax.grad(loss_of_x)
-
-    def matvec(v: jax.Array) -> jax.Array:
-        return jax.jvp(grad, (flat,), (v.astype(flat.dtype),))[1]
-
-    def ravel(tree: Any) -> jax.Array:
-        return ravel_pytree(tree)[0].astype(flat.dtype)
-
-    return LinearOperator(
-        matvec,
+    # Array parameters travel as arguments of the compiled programs; any other
+    # pytree is held (by identity) in the static factory.
+    if all(
+        isinstance(x, jax.Array | np.ndarray | np.generic | float | int)
+        for x in jax.tree_util.tree_leaves(params)
+    ):
+        factory, dynamic = _InputHessianFactory(loss_fn), (params, inputs)
+    else:
+        factory, dynamic = _InputHessianFactory(loss_fn, _Held(params)), (None, inputs)
+    return LinearOperator.from_factory(
+        factory,
+        dynamic,
         size=int(flat.size),
-        dtype=jnp.result_type(flat),
-        ravel=ravel,
-        unravel=unravel,
+        dtype=flat.dtype,
         name="InputHessianOperator",
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _InputHessianFactory(MatvecFactory):
+    """``v -> H_x v``; dynamic ``(params, inputs)``."""
+
+    loss_fn: Callable
+    held: Any = None
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        params, inputs = dynamic
+        if self.held is not None:
+            params = self.held.value
+        flat, unravel = ravel_pytree(inputs)
+        grad = jax.grad(lambda x: self.loss_fn(params, unravel(x)))
+        lin = jax.linearize(grad, flat)[1]
+        return lambda v: lin(v.astype(flat.dtype))
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        flat = ravel_pytree(dynamic[1])[0]
+        return ravel_pytree(tree)[0].astype(flat.dtype)
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        return ravel_pytree(dynamic[1])[1](v)
+
+
+class _Held:
+    """A static value compared by identity (non-array parameters)."""
+
+    def __init__(self, value: Any):
+        self.value = value

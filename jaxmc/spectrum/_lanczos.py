@@ -15,14 +15,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxmc.spectrum._loops import fori_loop
-
 
 def lanczos_tridiag(
     matvec: Callable[[jax.Array], jax.Array],
     v0: jax.Array,
     steps: int,
-    traceable: bool = True,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Runs ``steps`` Lanczos steps from ``v0`` with full reorthogonalisation.
 
@@ -30,8 +27,6 @@ def lanczos_tridiag(
       matvec: a symmetric linear map ``(n,) -> (n,)``.
       v0: the starting vector ``(n,)`` (any norm, not zero).
       steps: the number of steps ``m <= n`` (static).
-      traceable: False to drive the iteration from Python (for matvecs that
-        run a host-side loop over batches).
 
     Returns:
       ``(alpha, beta, Q)``: the diagonal ``(m,)`` of the tridiagonal
@@ -66,7 +61,7 @@ def lanczos_tridiag(
         return Q, alpha.at[i].set(a), beta.at[i].set(b), q, scale
 
     init = (Q, alpha, beta, q, jnp.zeros((), dtype))
-    Q, alpha, beta, _, _ = fori_loop(0, steps, body, init, traceable)
+    Q, alpha, beta, _, _ = jax.lax.fori_loop(0, steps, body, init)
     return alpha, beta, Q
 
 

@@ -1,8 +1,10 @@
-"""Loops that run in ``jax.lax`` for traceable operators, in Python otherwise.
+"""How the spectrum algorithms call their compiled programs, and shared checks.
 
-An operator whose matvec streams batches from a Python iterable cannot be
-called inside ``jax.lax`` loops; the algorithms then run the same loop bodies
-from Python (the arithmetic around the matvec stays in JAX).
+Every algorithm is a core ``core(factory, dynamic, *args, **static)`` compiled
+by :func:`call_compiled` with the operator's factory static and its dynamic
+pytree as an argument (see :mod:`jaxmc.spectrum._operator`); the core calls
+``factory.prepare(dynamic)`` once to get the matvec. Host-side matvecs enter the
+program as ``jax.pure_callback``, so the loops always run in ``jax.lax``.
 """
 
 from __future__ import annotations
@@ -17,71 +19,15 @@ from jaxmc import _checks
 from jaxmc.spectrum._operator import LinearOperator
 
 
-def while_loop(
-    cond: Callable[[Any], Any], body: Callable[[Any], Any], init: Any, traced: bool
-) -> Any:
-    """``jax.lax.while_loop`` when ``traced``, a Python while loop otherwise."""
-    if traced:
-        return jax.lax.while_loop(cond, body, init)
-    state = init
-    while bool(cond(state)):
-        state = body(state)
-    return state
-
-
-def fori_loop(
-    lower: int, upper: int, body: Callable[[int, Any], Any], init: Any, traced: bool
-) -> Any:
-    """``jax.lax.fori_loop`` when ``traced``, a Python for loop otherwise."""
-    if traced:
-        return jax.lax.fori_loop(lower, upper, body, init)
-    state = init
-    for i in range(lower, upper):
-        state = body(i, state)
-    return state
-
-
-def scan(f: Callable, init: Any, length: int, traced: bool) -> Any:
-    """``jax.lax.scan`` over ``length`` steps without inputs, or a Python loop."""
-    if traced:
-        return jax.lax.scan(f, init, None, length=length)
-    carry, ys = init, []
-    for _ in range(length):
-        carry, y = f(carry, None)
-        ys.append(y)
-    if not ys:
-        shape = jax.eval_shape(lambda c: f(c, None)[1], init)
-        return carry, jnp.zeros((0, *shape.shape), shape.dtype)
-    return carry, jnp.stack(ys)
-
-
-def map_keys(f: Callable, keys: jax.Array, batch_size: int, traced: bool) -> Any:
-    """``jax.lax.map(f, keys, batch_size=...)``, or a Python loop."""
-    if traced:
-        return jax.lax.map(f, keys, batch_size=batch_size)
-    outs = [f(k) for k in keys]
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outs)
-
-
-def map_rows(f: Callable[[jax.Array], jax.Array], X: jax.Array, traced: bool):
-    """``f`` applied to each row of ``X`` (sequentially, to bound memory)."""
-    if traced:
-        return jax.lax.map(f, X)
-    return jnp.stack([f(x) for x in X])
-
-
 def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
-    """``core(op.flat_matvec, *args, **static)``, compiled once per signature.
+    """``core(op.factory, op.dynamic, *args, **static)``, compiled once per key.
 
-    When the matvec is a ``jax.tree_util.Partial`` (a pytree, e.g. from
-    :func:`matrix_operator` or a linearised Hessian), it is passed to a cached
-    ``jax.jit`` as an argument, so repeated calls with operators of the same
-    shape reuse the compiled program. Other matvecs are closed over (traced
-    into the caller's jit, or run eagerly for host-side operators).
+    The program is keyed on ``core``, the factory (static), the structure,
+    shapes, dtypes and shardings of ``op.dynamic`` and ``args``, and the static
+    keyword options, never on the operator object: a fresh operator with the
+    same factory and shapes reuses it.
     """
-    if op.traceable and isinstance(op.flat_matvec, jax.tree_util.Partial):
-        return _jitted(core, tuple(sorted(static)))(op.flat_matvec, *args, **static)
-    return core(op.flat_matvec, *args, **static)
+    return _jitted(core, tuple(sorted(static)))(op.factory, op.dynamic, *args, **static)
 
 
 _JIT_CACHE: dict[Any, Callable] = {}
@@ -90,8 +36,14 @@ _JIT_CACHE: dict[Any, Callable] = {}
 def _jitted(core: Callable, static_names: tuple[str, ...]) -> Callable:
     key = (core, static_names)
     if key not in _JIT_CACHE:
-        _JIT_CACHE[key] = jax.jit(core, static_argnames=static_names)
+        _JIT_CACHE[key] = jax.jit(core, static_argnums=0, static_argnames=static_names)
     return _JIT_CACHE[key]
+
+
+def all_finite(*xs: Any) -> jax.Array:
+    """A traced bool: every leaf of ``xs`` is finite."""
+    leaves = jax.tree_util.tree_leaves(xs)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
 def check_operator(fn: str, op: Any) -> LinearOperator:
@@ -109,14 +61,16 @@ def check_operator(fn: str, op: Any) -> LinearOperator:
     return op
 
 
-def raise_if_nonfinite(fn: str, op: Any, key: jax.Array, *results: Any) -> None:
-    """On concrete non-finite results, raises a ValueError saying where."""
-    if not _checks.is_concrete(results):
-        return
-    if all(bool(jnp.all(jnp.isfinite(r))) for r in results):
+def raise_if_nonfinite(fn: str, op: Any, key: jax.Array, finite: Any) -> None:
+    """Raises a ValueError saying where, when a concrete ``finite`` is False.
+
+    ``finite`` is the flag computed inside the algorithm's program
+    (:func:`all_finite`); under tracing nothing is checked.
+    """
+    if not _checks.is_concrete(finite) or bool(finite):
         return
     v = jax.random.normal(key, (op.size,), op.dtype)
-    w = op.flat_matvec(v)
+    w = op.matvec(v)
     bad = ~jnp.isfinite(w)
     if bool(jnp.any(bad)):
         paths = getattr(op, "nonfinite_paths", None)

@@ -5,10 +5,66 @@ matrix-vector product on flat vectors of shape ``(n,)``. Operators built from
 model parameters (Hessians, Gauss-Newton matrices) also know how to ravel and
 unravel parameter pytrees, so ``matvec`` accepts either form and returns the same
 form it was given.
+
+Compile once: a static factory and a dynamic pytree
+---------------------------------------------------
+Every operator is two things:
+
+* ``op.factory``, a :class:`MatvecFactory`: a *static*, hashable description
+  of how the matvec is computed (the loss function, the HVP mode, the batch
+  size, which parameters are selected, ...). Equal options give an equal
+  factory (the classes here are frozen dataclasses, compared field by field;
+  functions compare by identity, so pass the same ``loss_fn`` object each time).
+* ``op.dynamic``, a pytree of arrays: what changes from one operator to the next
+  (the parameters, the data, a matrix).
+
+Every algorithm (:func:`~jaxmc.spectrum.eigenvalues`, ``trace``, ``diagonal``,
+the densities, ...) is a ``jax.jit``-compiled core taking ``(factory,
+dynamic, key, ...)`` with ``factory`` static: its cache key is the factory plus
+the structure, shapes, dtypes and shardings of ``dynamic`` and the static
+options. Inside the program, the core calls ``factory.prepare(dynamic)`` once,
+before its loop, to get the matvec; that is where a Hessian operator takes its
+``jax.linearize``. So a fresh operator at new parameters (a new checkpoint) or
+new data of the same shapes compiles nothing.
+
+Writing a new operator
+~~~~~~~~~~~~~~~~~~~~~~
+Subclass :class:`MatvecFactory` as a ``@dataclasses.dataclass(frozen=True)``
+whose fields are the static options (hashable: functions, ints, strings,
+tuples), implement ``prepare(dynamic) -> matvec`` with traceable JAX code
+(``matvec`` maps ``(n,) -> (n,)``), and, for pytree-valued operators,
+``ravel(dynamic, tree)`` and ``unravel(dynamic, v)``. Then build the operator
+with :meth:`LinearOperator.from_factory`::
+
+    @dataclasses.dataclass(frozen=True)
+    class FisherFactory(MatvecFactory):
+        model_fn: Callable
+
+        def prepare(self, dynamic):
+            params, data = dynamic
+            ...  # linearise here: it runs once per solve, inside the program
+            return lambda v: ...
+
+    op = LinearOperator.from_factory(
+        FisherFactory(model_fn), (params, data), size=n, dtype=dtype
+    )
+
+Keep arrays out of the factory (they would be baked into the program as
+constants, and a new array would recompile): put them in ``dynamic``. A
+matvec that must run on the host (streaming batches from Python) calls
+:func:`host_matvec` inside ``prepare``: a ``jax.pure_callback``, so the
+algorithm's loop still compiles to one program and only the matvec leaves it.
+
+A :class:`LinearOperator` built from a plain function (``LinearOperator(f,
+size=n, dtype=...)``) gets a factory that holds the function itself: it
+compiles once per function object. A ``jax.tree_util.Partial`` is split into
+its function (static) and its arguments (dynamic).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,26 +81,134 @@ def _identity(x: Any) -> Any:
     return x
 
 
+class MatvecFactory:
+    """The static half of an operator: how to compute its matvec.
+
+    Subclasses are frozen dataclasses (hashable, compared by their fields), so
+    that the compiled programs of the algorithms, keyed on the factory, are
+    reused by every operator with equal options. See the module docstring.
+    """
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        """Returns the matvec ``(n,) -> (n,)`` given the dynamic arrays.
+
+        Called under tracing, once per solve, before the algorithm's loop:
+        precompute here what every matvec shares (a linearisation).
+        """
+        raise NotImplementedError
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        """Flattens a pytree shaped like the operator's domain to ``(n,)``."""
+        del dynamic
+        return tree
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        """The inverse of :meth:`ravel`."""
+        del dynamic
+        return v
+
+    def __call__(self, dynamic: Any, v: jax.Array) -> jax.Array:
+        """One matvec, compiled once per factory and shapes."""
+        return _apply(self, dynamic, v)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(factory: MatvecFactory, dynamic: Any, v: jax.Array) -> jax.Array:
+    return factory.prepare(dynamic)(v)
+
+
+@functools.partial(
+    jax.jit, static_argnums=0, static_argnames=("n", "dtype", "chunk_size")
+)
+def _dense_jit(factory: MatvecFactory, dynamic: Any, *, n, dtype, chunk_size):
+    mv = factory.prepare(dynamic)
+    eye = jnp.eye(n, dtype=dtype)
+    return jax.lax.map(mv, eye, batch_size=chunk_size).T
+
+
+def host_matvec(
+    fn: Callable[[Any, np.ndarray], Any], dynamic: Any
+) -> Callable[[jax.Array], jax.Array]:
+    """A traceable matvec that calls ``fn(dynamic, v)`` on the host.
+
+    ``fn`` receives NumPy arrays (``dynamic``'s leaves and ``v``) and may run any
+    Python (a loop over batches calling compiled functions); its result is
+    cast to ``v``'s dtype. Under ``vmap`` it is called once per vector.
+
+    Args:
+      fn: ``fn(dynamic, v) -> (n,)``, run on the host.
+      dynamic: a pytree of arrays passed to ``fn``.
+
+    Returns:
+      A matvec ``(n,) -> (n,)`` usable inside ``jax.jit`` and ``lax`` loops.
+    """
+
+    def call(v, dyn):
+        return np.asarray(fn(dyn, v), dtype=v.dtype)
+
+    def matvec(v: jax.Array) -> jax.Array:
+        out = jax.ShapeDtypeStruct(v.shape, v.dtype)
+        return jax.pure_callback(call, out, v, dynamic, vmap_method="sequential")
+
+    return matvec
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionFactory(MatvecFactory):
+    """The factory of an operator given by a function (static by identity).
+
+    Attributes:
+      fn: the matvec; called as ``fn(*args, v)`` with ``args`` from the dynamic
+        pytree (the arguments of a ``Partial``, or none).
+      ravel_fn: flattens pytrees (identity for flat operators).
+      unravel_fn: its inverse.
+      host: True when ``fn`` must run on the host (not traceable).
+    """
+
+    fn: Callable
+    ravel_fn: Callable = _identity
+    unravel_fn: Callable = _identity
+    host: bool = False
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        args, kwargs = dynamic
+        if self.host:
+            return host_matvec(lambda d, v: self.fn(*d[0], v, **d[1]), dynamic)
+        return lambda v: self.fn(*args, v, **kwargs)
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        return self.ravel_fn(tree)
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        return self.unravel_fn(v)
+
+
 class LinearOperator:
     r"""A symmetric linear operator on ``R^n``, given by its matvec.
 
     Args:
       flat_matvec: a function ``(n,) -> (n,)``, linear and symmetric, traceable
         by JAX (it is called under ``jax.jit``, ``jax.vmap`` and ``lax`` loops).
+        A ``jax.tree_util.Partial`` is split into its function (static) and
+        its arguments (passed to the compiled programs), so operators that
+        differ only in those arguments share the programs.
       size: ``n``, the dimension.
       dtype: the dtype of vectors the operator acts on.
       ravel: maps a pytree (e.g. parameters) to a flat ``(n,)`` vector.
       unravel: the inverse of ``ravel``.
       name: a label used in ``repr`` and in reports.
       traceable: False when ``flat_matvec`` runs a host-side Python loop (over
-        batches streamed from an iterable); the algorithms then drive their
-        iterations from Python instead of ``jax.lax`` loops. True by default.
+        batches streamed from an iterable); the algorithms then call it
+        through ``jax.pure_callback``, and their loops still compile. True by
+        default.
 
     Attributes:
       flat_matvec: the matvec on flat vectors.
       size: ``n``.
       dtype: the operator's dtype.
       shape: ``(n, n)``.
+      factory: the static :class:`MatvecFactory` the algorithms compile on.
+      dynamic: the pytree of arrays passed to the compiled programs.
     """
 
     def __init__(
@@ -60,13 +224,69 @@ class LinearOperator:
     ):
         fn = "jaxmc.spectrum.LinearOperator"
         _checks.check_callable(fn, "flat_matvec", flat_matvec)
-        self.flat_matvec = flat_matvec
         self.size = _checks.static_int(fn, "size", size, minimum=1)
         self.dtype = jnp.dtype(dtype)
-        self.ravel = _identity if ravel is None else ravel
-        self.unravel = _identity if unravel is None else unravel
         self.name = name
         self.traceable = bool(traceable)
+        ravel = _identity if ravel is None else ravel
+        unravel = _identity if unravel is None else unravel
+        if isinstance(flat_matvec, jax.tree_util.Partial):
+            func, dynamic = flat_matvec.func, (flat_matvec.args, flat_matvec.keywords)
+        else:
+            func, dynamic = flat_matvec, ((), {})
+        self.factory: MatvecFactory = FunctionFactory(
+            func, ravel, unravel, host=not self.traceable
+        )
+        self.dynamic: Any = dynamic
+        self.flat_matvec = flat_matvec
+        self.ravel = ravel
+        self.unravel = unravel
+
+    @classmethod
+    def from_factory(
+        cls,
+        factory: MatvecFactory,
+        dynamic: Any,
+        /,
+        *,
+        size: int,
+        dtype: Any,
+        name: str = "LinearOperator",
+        traceable: bool = True,
+    ) -> LinearOperator:
+        """Builds an operator from a static factory and its dynamic arrays.
+
+        Args:
+          factory: a hashable :class:`MatvecFactory` (see the module docstring).
+          dynamic: a pytree of arrays, the factory's input.
+          size: ``n``.
+          dtype: the dtype of the flat vectors.
+          name: a label for ``repr``.
+          traceable: False when the matvec runs on the host (informative: the
+            factory's ``prepare`` decides how it is called).
+
+        Returns:
+          A :class:`LinearOperator` whose ``flat_matvec`` is the
+          ``jax.tree_util.Partial(factory, dynamic)`` (a pytree).
+        """
+        fn = "jaxmc.spectrum.LinearOperator.from_factory"
+        if not isinstance(factory, MatvecFactory):
+            msg = (
+                f"{fn}: argument `factory` must be a MatvecFactory; got "
+                f"{type(factory).__name__}."
+            )
+            raise TypeError(msg)
+        op = cls.__new__(cls)
+        op.size = _checks.static_int(fn, "size", size, minimum=1)
+        op.dtype = jnp.dtype(dtype)
+        op.name = name
+        op.traceable = bool(traceable)
+        op.factory = factory
+        op.dynamic = dynamic
+        op.flat_matvec = jax.tree_util.Partial(factory, dynamic)
+        op.ravel = jax.tree_util.Partial(factory.ravel, dynamic)
+        op.unravel = jax.tree_util.Partial(factory.unravel, dynamic)
+        return op
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -84,8 +304,8 @@ class LinearOperator:
           The product, in the same form as ``v``.
         """
         if isinstance(v, jax.Array | np.ndarray) and v.shape == (self.size,):
-            return self.flat_matvec(jnp.asarray(v, dtype=self.dtype))
-        return self.unravel(self.flat_matvec(self.ravel(v)))
+            return _apply(self.factory, self.dynamic, jnp.asarray(v, dtype=self.dtype))
+        return self.unravel(_apply(self.factory, self.dynamic, self.ravel(v)))
 
     def __matmul__(self, v: Any) -> Any:
         return self.matvec(v)
@@ -107,25 +327,32 @@ class LinearOperator:
         n = self.size
         if chunk_size is not None:
             chunk_size = _checks.static_int(fn, "chunk_size", chunk_size, minimum=1)
-        eye = jnp.eye(n, dtype=self.dtype)
-        if not self.traceable:
-            step = chunk_size or n
-            blocks = [
-                jax.vmap(self.flat_matvec)(eye[i : i + step]) for i in range(0, n, step)
-            ]
-            return jnp.concatenate(blocks, axis=0).T
-        cols = jax.lax.map(self.flat_matvec, eye, batch_size=chunk_size or n)
-        return cols.T
+        return _dense_jit(
+            self.factory,
+            self.dynamic,
+            n=n,
+            dtype=self.dtype,
+            chunk_size=min(chunk_size or n, n),
+        )
 
     def __repr__(self) -> str:
         return f"{self.name}(size={self.size}, dtype={self.dtype})"
+
+
+@dataclasses.dataclass(frozen=True)
+class _MatmulFactory(MatvecFactory):
+    """``v -> M @ v`` with ``M`` the dynamic array."""
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        return lambda v: dynamic @ v
 
 
 def matrix_operator(M: jax.Array, /) -> LinearOperator:
     """Wraps a symmetric dense matrix as a :class:`LinearOperator`.
 
     Symmetry is not checked (it is a value check); the spectrum algorithms assume
-    it.
+    it. Operators from matrices of the same shape and dtype share the
+    algorithms' compiled programs.
 
     Args:
       M: a square matrix of shape ``(n, n)``.
@@ -140,15 +367,6 @@ def matrix_operator(M: jax.Array, /) -> LinearOperator:
     M = _checks.as_array(fn, "M", M)
     _checks.check_square(fn, "M", M)
     _checks.check_floating(fn, "M", M)
-    # A Partial (a pytree holding M) lets the algorithms reuse their compiled
-    # programs across matrices of the same shape and dtype.
-    return LinearOperator(
-        jax.tree_util.Partial(_matmul, M),
-        size=M.shape[0],
-        dtype=M.dtype,
-        name="MatrixOperator",
+    return LinearOperator.from_factory(
+        _MatmulFactory(), M, size=M.shape[0], dtype=M.dtype, name="MatrixOperator"
     )
-
-
-def _matmul(M: jax.Array, v: jax.Array) -> jax.Array:
-    return M @ v

@@ -207,12 +207,13 @@ def list_of_batches_hint(
     signatures = set()
     for item in data:
         leaves = jax.tree_util.tree_leaves(item)
+        # arrays, or their shapes (jax.ShapeDtypeStruct) as the operators hold
         if not leaves or not all(
-            isinstance(x, jax.Array | np.ndarray | np.generic) and np.ndim(x) >= 1
+            hasattr(x, "shape") and hasattr(x, "dtype") and len(x.shape) >= 1
             for x in leaves
         ):
             return ""
-        signatures.add(tuple((np.shape(x)[1:], np.dtype(x.dtype)) for x in leaves))
+        signatures.add(tuple((tuple(x.shape[1:]), np.dtype(x.dtype)) for x in leaves))
     if len(signatures) != 1:
         return ""
     if f is not None:

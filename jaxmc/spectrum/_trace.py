@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -135,7 +136,7 @@ def trace(
     _checks.check_one_of(fn, "method", method, _METHODS)
     minimum = 2 if method == "hutchinson" else 4
     key, m = _check_common(fn, op, key, num_matvecs, probes, minimum)
-    est, se = _loops.call_compiled(
+    est, se, finite = _loops.call_compiled(
         _trace_core,
         op,
         key,
@@ -144,13 +145,12 @@ def trace(
         n=op.size,
         dtype=op.dtype,
         probes=probes,
-        traced=op.traceable,
     )
     used = m
     if method == "xtrace":
         num = _xtrace_samples(m, op.size)
         used = 2 * num if 2 * num < op.size else op.size
-    _loops.raise_if_nonfinite(fn, op, key, est)
+    _loops.raise_if_nonfinite(fn, op, key, finite)
     return TraceEstimate(estimate=est, std_error=se, num_matvecs=used)
 
 
@@ -158,21 +158,22 @@ def _xtrace_samples(m: int, n: int) -> int:
     return min(m // 2, n)
 
 
-def _trace_core(mv, key, *, method, m, n, dtype, probes, traced):
+def _trace_core(factory, dynamic, key, *, method, m, n, dtype, probes):
+    mv = factory.prepare(dynamic)
     if method == "hutchinson":
         Z = _probes(key, (m, n), dtype, probes)
-        samples = jnp.sum(Z * _loops.map_rows(mv, Z, traced), axis=1)
+        samples = jnp.sum(Z * jax.lax.map(mv, Z), axis=1)
         est, se = jnp.mean(samples), jnp.std(samples, ddof=1) / np.sqrt(m)
     elif method == "hutch++":
         s = m // 3
         g = m - 2 * s
         k1, k2 = jax.random.split(key)
         S = _probes(k1, (s, n), dtype, probes)
-        Q = jnp.linalg.qr(_loops.map_rows(mv, S, traced).T)[0]  # (n, s)
-        top = jnp.sum(Q * _loops.map_rows(mv, Q.T, traced).T)
+        Q = jnp.linalg.qr(jax.lax.map(mv, S).T)[0]  # (n, s)
+        top = jnp.sum(Q * jax.lax.map(mv, Q.T).T)
         G = _probes(k2, (g, n), dtype, probes)
         G = G - (G @ Q) @ Q.T
-        AG = _loops.map_rows(mv, G, traced)
+        AG = jax.lax.map(mv, G)
         AG = AG - (AG @ Q) @ Q.T
         samples = jnp.sum(G * AG, axis=1)
         est = top + jnp.mean(samples)
@@ -188,7 +189,7 @@ def _trace_core(mv, key, *, method, m, n, dtype, probes, traced):
         # matfree relies on NumPy-style rank promotion.
         with jax.numpy_rank_promotion("allow"):
             est, se = estimator(mv, key)
-    return est, se
+    return est, se, _loops.all_finite(est)
 
 
 def diagonal(
@@ -229,11 +230,19 @@ def diagonal(
     """
     fn = "jaxmc.spectrum.diagonal"
     key, m = _check_common(fn, op, key, num_matvecs, probes, 2)
-    Z = _probes(key, (m, op.size), op.dtype, probes)
-    samples = Z * _loops.map_rows(op.flat_matvec, Z, op.traceable)
+    est, se, finite = _loops.call_compiled(
+        _diagonal_core, op, key, m=m, n=op.size, dtype=op.dtype, probes=probes
+    )
+    _loops.raise_if_nonfinite(fn, op, key, finite)
+    return DiagonalEstimate(estimate=est, std_error=se, num_matvecs=m)
+
+
+def _diagonal_core(factory, dynamic, key, *, m, n, dtype, probes):
+    mv = factory.prepare(dynamic)
+    Z = _probes(key, (m, n), dtype, probes)
+    samples = Z * jax.lax.map(mv, Z)
     est = jnp.mean(samples, axis=0)
     se = jnp.std(samples, axis=0, ddof=1) / np.sqrt(m)
-    _loops.raise_if_nonfinite(fn, op, key, est)
-    return DiagonalEstimate(
-        estimate=op.unravel(est), std_error=op.unravel(se), num_matvecs=m
-    )
+    finite = _loops.all_finite(est)
+    unravel = functools.partial(factory.unravel, dynamic)
+    return unravel(est), unravel(se), finite

@@ -1,0 +1,151 @@
+"""Compile once: fresh operators at new checkpoints compile no new XLA programs.
+
+Each algorithm is run on a fresh ``hessian_operator`` / ``ggn_operator`` at a
+first point (warm-up: its programs compile), then at a second point (new
+parameters, new data of the same shapes). The number of XLA compilations
+during the second call, counted with JAX's monitoring event, must be zero.
+"""
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from _spectrum_problems import dense_hessian, mlp_problem
+
+from jaxmc.spectrum import (
+    diagonal,
+    eigenvalues,
+    ggn_operator,
+    hessian_operator,
+    input_hessian_operator,
+    kpm_density,
+    layer_spectra,
+    matrix_operator,
+    power_iteration,
+    spectral_density,
+    trace,
+)
+
+_EVENT = "/jax/core/compile/backend_compile_duration"
+_COUNT = [0]
+
+
+def _listener(event, duration, **kwargs):
+    if event == _EVENT:
+        _COUNT[0] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_listener)
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Yields a one-element list holding the compilations so far in the block."""
+    out = [0]
+    start = _COUNT[0]
+    try:
+        yield out
+    finally:
+        out[0] = _COUNT[0] - start
+
+
+N = 24
+PARAMS, (X, Y), LOSS, MODEL, XENT = mlp_problem(jnp.float64, n=N, d=3, h=4, c=2)
+
+
+def checkpoint(i):
+    """Parameters and data of the i-th checkpoint: new values, same shapes."""
+    params = jax.tree_util.tree_map(lambda p: p * (1.0 + 0.1 * i), PARAMS)
+    X_i = X + 0.05 * i * jnp.cos(X)
+    return params, (X_i, Y)
+
+
+def hess(params, data, batch_size):
+    return hessian_operator(LOSS, params, data, batch_size=batch_size)
+
+
+def ggn(params, data, batch_size):
+    return ggn_operator(MODEL, XENT, params, data, batch_size=batch_size)
+
+
+KEY = jax.random.key(0)
+ALGORITHMS = {
+    "eigenvalues": lambda op: eigenvalues(op, 2, key=KEY).values,
+    "power_iteration": lambda op: power_iteration(op, 1, key=KEY, max_iters=5).values,
+    "trace": lambda op: trace(op, num_matvecs=6, key=KEY).estimate,
+    "diagonal": lambda op: diagonal(op, num_matvecs=3, key=KEY).estimate,
+    "spectral_density": lambda op: (
+        spectral_density(
+            op, key=KEY, num_runs=2, lanczos_steps=5, grid=20, deflate=1
+        ).density
+    ),
+    "kpm_density": lambda op: (
+        kpm_density(op, key=KEY, num_moments=6, num_probes=2, grid=20).density
+    ),
+    "to_dense": lambda op: op.to_dense(),
+}
+
+
+@pytest.mark.parametrize("batch_size", [None, 10], ids=["in_memory", "batched"])
+@pytest.mark.parametrize("make", [hess, ggn], ids=["hessian", "ggn"])
+def test_no_compilation_after_the_first_checkpoint(make, batch_size):
+    results = {}
+    for i in range(2):
+        params, data = checkpoint(i)
+        with count_compiles() as n:
+            op = make(params, data, batch_size)
+            out = {name: jax.block_until_ready(f(op)) for name, f in ALGORITHMS.items()}
+        if i > 0:
+            assert n[0] == 0, f"checkpoint {i} compiled {n[0]} programs"
+        results[i] = out
+    # The results follow the checkpoints (nothing stale was reused).
+    params, data = checkpoint(1)
+    H = dense_hessian(LOSS, params, data)
+    if make is hess:
+        np.testing.assert_allclose(results[1]["to_dense"], H, rtol=1e-10, atol=1e-12)
+        top = jnp.linalg.eigvalsh(H)[::-1][:2]
+        np.testing.assert_allclose(results[1]["eigenvalues"], top, rtol=1e-8)
+    assert not np.allclose(results[0]["to_dense"], results[1]["to_dense"])
+
+
+def test_streamed_operator_compiles_once():
+    def batches_of(data):
+        return lambda: [
+            jax.tree_util.tree_map(lambda x, s=s: x[s : s + 8], data)
+            for s in range(0, N, 8)
+        ]
+
+    for i in range(2):
+        params, data = checkpoint(i)
+        with count_compiles() as n:
+            op = hessian_operator(LOSS, params, batches_of(data), progress=False)
+            vals = eigenvalues(op, 2, key=KEY).values
+            est = trace(op, num_matvecs=6, key=KEY).estimate
+        if i > 0:
+            assert n[0] == 0, f"checkpoint {i} compiled {n[0]} programs"
+    top = jnp.linalg.eigvalsh(dense_hessian(LOSS, params, data))[::-1][:2]
+    np.testing.assert_allclose(vals, top, rtol=1e-8)
+    in_memory = trace(hessian_operator(LOSS, params, data), num_matvecs=6, key=KEY)
+    np.testing.assert_allclose(est, in_memory.estimate, rtol=1e-10)
+
+
+def input_loss(p, x):
+    return LOSS(p, (x, Y))
+
+
+def test_layer_spectra_input_hessian_and_matrix_compile_once():
+    for i in range(2):
+        params, data = checkpoint(i)
+        M = jnp.diag(jnp.arange(6.0) + i)
+        with count_compiles() as n:
+            table = layer_spectra(LOSS, params, data, key=KEY, lanczos_steps=3)
+            op_x = input_hessian_operator(input_loss, params, data[0])
+            top_x = eigenvalues(op_x, 1, key=KEY).values
+            top_m = eigenvalues(matrix_operator(M), 1, key=KEY).values
+        if i > 0:
+            assert n[0] == 0, f"checkpoint {i} compiled {n[0]} programs"
+    np.testing.assert_allclose(top_m, [5.0 + 1], rtol=1e-12)
+    assert len(table) == 2 and np.isfinite(table[0].top[0])
+    assert float(top_x[0]) > 0.0
