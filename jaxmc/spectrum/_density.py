@@ -303,7 +303,6 @@ def spectral_density(
         eig=eig,
         grid_points=grid if isinstance(grid, int) else None,
         confidence=confidence,
-        kernel=kernel,
     )
     raise_if_nonfinite(fn, op, key, finite)
     return result
