@@ -112,7 +112,11 @@ def adapt_params(
             import equinox as eqx
 
             dynamic, static = eqx.partition(params, _is_inexact_array)
-            if param_filter is not None and not callable(param_filter):
+            # a pytree of bools shaped like the Module (itself possibly a
+            # callable Module) becomes a filter on the array part's paths
+            if param_filter is not None and (
+                not callable(param_filter) or _is_equinox_module(param_filter)
+            ):
                 param_filter = _restrict_filter(fn, params, param_filter)
             return dynamic, _Recombined(f, static), param_filter
         return params, f, param_filter
@@ -120,11 +124,17 @@ def adapt_params(
     return params, f, param_filter
 
 
-def _restrict_filter(fn: str, params: Any, param_filter: Any) -> Any:
-    """A pytree of bools shaped like a whole Module, cut to its array part."""
+def _restrict_filter(fn: str, params: Any, param_filter: Any) -> Callable:
+    """A pytree of bools shaped like a whole Module, as a filter on its arrays.
+
+    Returns a callable ``(key_path, leaf) -> bool`` for the Module's inexact
+    arrays (their key paths are the same in the array part).
+    """
     try:
-        return jax.tree_util.tree_map(
-            lambda x, m: m if _is_inexact_array(x) else None, params, param_filter
+        picked = jax.tree_util.tree_map(
+            lambda x, m: (bool(m),) if _is_inexact_array(x) else None,
+            params,
+            param_filter,
         )
     except (ValueError, TypeError) as err:
         msg = (
@@ -133,6 +143,15 @@ def _restrict_filter(fn: str, params: Any, param_filter: Any) -> Any:
             f"equinox Module); got {type(param_filter).__name__} ({err})."
         )
         raise TypeError(msg) from None
+    table = {
+        jax.tree_util.keystr(path[:-1]): flag
+        for path, flag in jax.tree_util.tree_leaves_with_path(picked)
+    }
+
+    def select(path: Any, leaf: Any) -> bool:
+        return table.get(jax.tree_util.keystr(path), False)
+
+    return select
 
 
 _NON_PARAM_HINT = {
