@@ -176,6 +176,7 @@ def test_list_of_batches_hint_only_for_lists_of_batches():
     # the rule itself: same structure, dtypes and trailing shapes
     assert list_of_batches_hint((X, y)) == ""
     assert list_of_batches_hint((X, X)) != ""
+
     def dict_loss(w, batch):
         return jnp.mean(batch["x"] @ w)
 

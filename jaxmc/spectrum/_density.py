@@ -186,10 +186,28 @@ def _band(per_run: jax.Array, confidence: float) -> tuple[jax.Array, ...]:
     return mean, jnp.maximum(mean - half, 0.0), mean + half
 
 
-def _map_runs(f: Any, keys: jax.Array, entries_per_run: int) -> Any:
+def _map_runs(
+    f: Any, keys: jax.Array, entries_per_run: int, sequential: bool = False
+) -> Any:
+    """``f`` over the keys: vmapped in batches, or one at a time (``sequential``).
+
+    Runs over data sharded across devices go one at a time: vmapping the
+    sharded HVP over runs inside the Lanczos loop deadlocked XLA:CPU's
+    collectives (4 host devices, 2 runs, 40 steps); one run at a time keeps
+    the data-parallel all-reduce and completes.
+    """
     runs = keys.shape[0]
     batch = max(1, min(runs, _BATCH_ENTRIES // max(entries_per_run, 1)))
-    return jax.lax.map(f, keys, batch_size=batch)
+    return jax.lax.map(f, keys, batch_size=1 if sequential else batch)
+
+
+def spans_devices(tree: Any) -> bool:
+    """Whether any array of ``tree`` is sharded or replicated over several devices."""
+    for x in jax.tree_util.tree_leaves(tree):
+        sharding = getattr(x, "sharding", None)
+        if sharding is not None and len(sharding.device_set) > 1:
+            return True
+    return False
 
 
 def _rademacher(key: jax.Array, n: int, dtype: Any) -> jax.Array:
@@ -303,6 +321,7 @@ def spectral_density(
         eig=eig,
         grid_points=grid if isinstance(grid, int) else None,
         confidence=confidence,
+        sequential=spans_devices(op.dynamic),
     )
     raise_if_nonfinite(fn, op, key, finite)
     return result
@@ -323,7 +342,7 @@ def _slq_core(
     eig,
     grid_points,
     confidence,
-    kernel,
+    sequential=False,
 ):
     op_matvec = factory.prepare(dynamic)
     key_out, key_runs = jax.random.split(key)
@@ -353,7 +372,7 @@ def _slq_core(
         return gauss_quadrature(alpha, beta[:-1])
 
     keys = jax.random.split(key_runs, num_runs)
-    nodes, weights = _map_runs(run, keys, m * n)
+    nodes, weights = _map_runs(run, keys, m * n, sequential)
     finite = all_finite(nodes, weights, outliers)
     weights = weights * bulk_mass
     result = smoothed(
@@ -630,6 +649,7 @@ def kpm_density(
         grid_points=grid if isinstance(grid, int) else None,
         confidence=confidence,
         kernel=kernel,
+        sequential=spans_devices(op.dynamic),
     )
     raise_if_nonfinite(fn, op, key, finite)
     return result
@@ -649,6 +669,7 @@ def _kpm_core(
     grid_points,
     confidence,
     kernel,
+    sequential=False,
 ):
     op_matvec = factory.prepare(dynamic)
     key_bounds, key_probes = jax.random.split(key)
@@ -682,7 +703,8 @@ def _kpm_core(
         return mus[:num_moments]
 
     keys = jax.random.split(key_probes, num_probes)
-    moments = _map_runs(probe_moments, keys, 3 * n)  # (num_probes, num_moments)
+    # (num_probes, num_moments)
+    moments = _map_runs(probe_moments, keys, 3 * n, sequential)
     finite = all_finite(moments)
 
     if grid is None:

@@ -355,7 +355,8 @@ class CurvatureFactory(MatvecFactory):
             dm.factory(), desc=f"{name} matvec", leave=False, disable=not self.progress
         ):
             nb = _leading_size(dm.fn, "data", batch)
-            acc += np.asarray(_batch_matvec(self, params, batch, v)) * nb
+            p, w = _params.replicate_like(batch, (params, v))
+            acc += np.asarray(_batch_matvec(self, p, batch, w)) * nb
             count += nb
         return acc / count
 

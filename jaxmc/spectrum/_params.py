@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["adapt_params", "layer_groups", "list_of_batches_hint"]
+__all__ = ["adapt_params", "layer_groups", "list_of_batches_hint", "replicate_like"]
 
 
 def _is_equinox_module(params: Any) -> bool:
@@ -244,3 +244,20 @@ def list_of_batches_hint(
         " A list or tuple is read as one in-memory batch (a pytree); to stream "
         "a list of batches, pass `lambda: batches`."
     )
+
+
+def replicate_like(batch: Any, tree: Any) -> Any:
+    """``tree`` replicated over the mesh that ``batch`` is sharded on.
+
+    A streamed batch sharded over several devices (a ``NamedSharding``) needs
+    the parameters and the vector on the same devices; other batches leave
+    ``tree`` as it is.
+    """
+    leaves = jax.tree_util.tree_leaves(batch)
+    sharding = getattr(leaves[0], "sharding", None) if leaves else None
+    if not isinstance(sharding, jax.sharding.NamedSharding):
+        return tree
+    if len(sharding.device_set) < 2:
+        return tree
+    replicated = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
+    return jax.device_put(tree, replicated)
