@@ -7,6 +7,7 @@ in a cryptic trace from inside JAX or numpy. The rows are grouped by area; the
 README's reliability section quotes their count.
 """
 
+import jax  # noqa: F401
 import jax.numpy as jnp  # noqa: F401
 import numpy as np  # noqa: F401
 import pytest
@@ -873,6 +874,35 @@ SPECTRUM = [
         TypeError,
         "flax_model_fn",
         "`module`",
+    ),
+    case(
+        "kpm_density-kernel",
+        lambda: jaxmc.spectrum.kpm_density(
+            jaxmc.spectrum.matrix_operator(jnp.eye(3)),
+            key=jax.random.key(0),
+            kernel="lorentz",
+        ),
+        ValueError,
+        "kpm_density",
+        "`kernel`",
+        "jackson",
+        "lorentz",
+    ),
+    case(
+        "plot_eigenvalues-which",
+        lambda: jaxmc.spectrum.plot_eigenvalues(np.ones(2), which="top"),
+        ValueError,
+        "plot_eigenvalues",
+        "`which`",
+        "largest",
+        "'top'",
+    ),
+    case(
+        "plot_eigenvalues-smallest-without-size",
+        lambda: jaxmc.spectrum.plot_eigenvalues(np.ones(2), which="smallest"),
+        ValueError,
+        "plot_eigenvalues",
+        "size=n",
     ),
 ]
 

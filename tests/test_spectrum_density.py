@@ -196,6 +196,41 @@ def test_jackson_damping_known_values():
     assert np.all(np.diff(g) < 0) and g[-1] > 0
 
 
+def test_default_sigma_from_the_bulk_not_the_outliers():
+    # bulk on [0, 1] (200 eigenvalues) and two far outliers, not deflated: the
+    # kernel is 1% of the bulk's width (it was 1% of [0, 100], a 100x blur), and
+    # the outliers' mass stays on the default grid (the density integrates to 1)
+    lam = np.concatenate([np.linspace(0.0, 1.0, 200), [50.0, 100.0]])
+    op = matrix_operator(jnp.diag(jnp.asarray(lam)))
+    res = spectral_density(op, key=jax.random.key(0), num_runs=2, lanczos_steps=30)
+    assert 0.005 < float(res.sigma) < 0.012
+    np.testing.assert_allclose(np.trapezoid(res.density, res.grid), 1.0, atol=1e-3)
+    grid = np.asarray(res.grid)
+    assert float(res.density[np.argmin(np.abs(grid - 100.0))]) > 1e-3
+    # half the grid's points resolve the bulk
+    assert np.sum((grid > -0.1) & (grid < 1.1)) >= 500
+
+
+def test_kpm_jackson_kernel_by_default_no_ringing():
+    # exact moments (diagonal operator): the Jackson-damped density is
+    # non-negative and nearly zero outside the spectrum [-1, 1]; the undamped
+    # series rings (negative lobes, spill past the ends)
+    op = matrix_operator(jnp.diag(jnp.linspace(-1.0, 1.0, 200)))
+    out = {}
+    for kernel in ("jackson", "none"):
+        res = kpm_density(
+            op, key=jax.random.key(0), num_moments=60, num_probes=1, kernel=kernel
+        )
+        out[kernel] = (np.asarray(res.grid), np.asarray(res.density))
+    grid, dens = out["jackson"]
+    peak = dens.max()
+    assert dens.min() > -1e-12 * peak
+    assert np.abs(dens[np.abs(grid) > 1.05]).max() < 0.02 * peak
+    assert out["none"][1].min() < -0.05 * peak
+    # the default grid keeps a kernel width away from the singular endpoints
+    np.testing.assert_allclose(np.trapezoid(dens, grid), 1.0, atol=2e-3)
+
+
 def test_kpm_default_bounds_contain_spectrum():
     lam = np.linspace(-2.0, 7.0, 60)
     res = kpm_density(

@@ -61,3 +61,62 @@ def test_sharded_hvp_equals_single_device(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert proc.stdout.startswith("OK")
+
+
+HANG_SCRIPT = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    from _spectrum_problems import mlp_problem
+    from jaxmc.spectrum import eigenvalues, hessian_operator, kpm_density
+    from jaxmc.spectrum import spectral_density
+
+    params, data, loss, *_ = mlp_problem(jnp.float64, n=64)
+    mesh = Mesh(np.array(jax.devices()), ("data",))
+    spec = NamedSharding(mesh, P("data"))
+    sharded = jax.device_put(data, spec)
+    key = jax.random.key(0)
+    op = hessian_operator(loss, params, sharded)
+    ref = hessian_operator(loss, params, data)
+    # the README's defaults deadlocked eagerly (2+ runs, 40+ steps): a hang here
+    # ends in the parent's timeout, failing the test instead of stalling CI
+    a = spectral_density(op, key=key, num_runs=2, lanczos_steps=40)
+    b = jax.jit(lambda k: spectral_density(op, key=k, num_runs=2, lanczos_steps=40))(key)
+    c = spectral_density(ref, key=key, num_runs=2, lanczos_steps=40)
+    for r in (a, b):
+        np.testing.assert_allclose(r.nodes, c.nodes, rtol=1e-8, atol=1e-10)
+    k1 = kpm_density(op, key=key, num_moments=20, num_probes=2)
+    k2 = kpm_density(ref, key=key, num_moments=20, num_probes=2)
+    np.testing.assert_allclose(k1.moments, k2.moments, rtol=1e-8, atol=1e-10)
+    # streamed batches that are themselves sharded arrays
+    batches = [
+        jax.device_put(jax.tree_util.tree_map(lambda x: x[i : i + 16], data), spec)
+        for i in range(0, 64, 16)
+    ]
+    st = hessian_operator(loss, params, lambda: batches, progress=False)
+    e1 = eigenvalues(st, 2, key=key).values
+    e2 = eigenvalues(ref, 2, key=key).values
+    np.testing.assert_allclose(e1, e2, rtol=1e-8)
+    print("OK")
+    """
+)
+
+
+def test_sharded_densities_and_streams_do_not_hang(tmp_path):
+    env = dict(
+        os.environ,
+        XLA_FLAGS="--xla_force_host_platform_device_count=4",
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", HANG_SCRIPT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.stdout.startswith("OK")

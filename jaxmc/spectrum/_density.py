@@ -191,10 +191,28 @@ def _band(per_run: jax.Array, confidence: float) -> tuple[jax.Array, ...]:
     return mean, jnp.maximum(mean - half, 0.0), mean + half
 
 
-def _map_runs(f: Any, keys: jax.Array, entries_per_run: int) -> Any:
+def _map_runs(
+    f: Any, keys: jax.Array, entries_per_run: int, sequential: bool = False
+) -> Any:
+    """``f`` over the keys: vmapped in batches, or one at a time (``sequential``).
+
+    Runs over data sharded across devices go one at a time: vmapping the
+    sharded HVP over runs inside the Lanczos loop deadlocked XLA:CPU's
+    collectives (4 host devices, 2 runs, 40 steps); one run at a time keeps
+    the data-parallel all-reduce and completes.
+    """
     runs = keys.shape[0]
     batch = max(1, min(runs, _BATCH_ENTRIES // max(entries_per_run, 1)))
-    return jax.lax.map(f, keys, batch_size=batch)
+    return jax.lax.map(f, keys, batch_size=1 if sequential else batch)
+
+
+def spans_devices(tree: Any) -> bool:
+    """Whether any array of ``tree`` is sharded or replicated over several devices."""
+    for x in jax.tree_util.tree_leaves(tree):
+        sharding = getattr(x, "sharding", None)
+        if sharding is not None and len(sharding.device_set) > 1:
+            return True
+    return False
 
 
 def _rademacher(key: jax.Array, n: int, dtype: Any) -> jax.Array:
@@ -238,10 +256,15 @@ def spectral_density(
         costs one matvec. ``2 * lanczos_steps`` quadrature moments are exact.
       key: a PRNG key; the result is deterministic given it.
       grid: where to evaluate the density: an array ``(g,)``, a number of
-        points, or None for 1000 points spanning the (bulk) nodes plus
-        ``6 sigma`` on each side.
-      sigma: the width of the Gaussian kernel; None for 1% of the spread of the
-        (bulk) nodes.
+        points (default 1000): half spread over the bulk (the central 95% of
+        the quadrature mass, plus ``6 sigma`` on each side), half over all
+        the nodes, so the bulk stays resolved however far outliers lie.
+      sigma: the width of the Gaussian kernel; None for 1% of the width of the
+        bulk, the central 95% of the quadrature mass (weighted quantiles of the
+        nodes of all runs), so that outliers, deflated or not, do not widen
+        it. With the default grid, nodes outside the bulk are then smoothed
+        with at least the grid spacing there (``1.5 (span / 500)``), so their
+        mass stays on the grid; ``res.sigma`` is the bulk's width.
       deflate: the number ``k`` of top eigenvalues to take out as outliers.
       confidence: the level of the band, in ``(0, 1)``.
 
@@ -303,6 +326,7 @@ def spectral_density(
         eig=eig,
         grid_points=grid if isinstance(grid, int) else None,
         confidence=confidence,
+        sequential=spans_devices(op.dynamic),
     )
     raise_if_nonfinite(fn, op, key, finite)
     return result
@@ -323,6 +347,7 @@ def _slq_core(
     eig,
     grid_points,
     confidence,
+    sequential=False,
 ):
     op_matvec = factory.prepare(dynamic)
     key_out, key_runs = jax.random.split(key)
@@ -352,7 +377,7 @@ def _slq_core(
         return gauss_quadrature(alpha, beta[:-1])
 
     keys = jax.random.split(key_runs, num_runs)
-    nodes, weights = _map_runs(run, keys, m * n)
+    nodes, weights = _map_runs(run, keys, m * n, sequential)
     finite = all_finite(nodes, weights, outliers)
     weights = weights * bulk_mass
     result = smoothed(
@@ -383,18 +408,30 @@ def smoothed(
     live = weights > 1e-12 * bulk_mass
     lo = jnp.min(jnp.where(live, nodes, jnp.inf))
     hi = jnp.max(jnp.where(live, nodes, -jnp.inf))
+    b_lo, b_hi = _bulk_range(nodes, jnp.where(live, weights, 0.0))
+    adaptive = sigma is None and isinstance(grid, int)
     if sigma is None:
-        spread = hi - lo
         floor = jnp.finfo(dtype).eps ** 0.5 * jnp.maximum(
             jnp.maximum(jnp.abs(lo), jnp.abs(hi)), 1.0
         )
-        sigma = 0.01 * jnp.maximum(spread, floor)
+        sigma = 0.01 * jnp.maximum(b_hi - b_lo, floor)
     sigma = jnp.asarray(sigma, dtype)
+    width = jnp.full(nodes.shape, sigma)
     if isinstance(grid, int):
-        grid = jnp.linspace(lo - 6.0 * sigma, hi + 6.0 * sigma, grid, dtype=dtype)
+        # Half the points on the bulk, half on the whole span, so the bulk is
+        # resolved however far the outliers lie.
+        core_lo, core_hi = b_lo - 6.0 * sigma, b_hi + 6.0 * sigma
+        step = 2.0 * (hi - lo + 12.0 * sigma) / grid  # the spacing off the bulk
+        if adaptive:
+            # Nodes outside the bulk get at least the grid spacing there, so
+            # their mass is on the grid (a narrower bump would fall between).
+            outside = (nodes < b_lo) | (nodes > b_hi)
+            width = jnp.where(outside, jnp.maximum(sigma, 1.5 * step), sigma)
+        pad = 6.0 * jnp.maximum(jnp.max(jnp.where(live, width, 0.0)), sigma)
+        grid = _two_scale_grid(lo - pad, hi + pad, core_lo, core_hi, grid, dtype)
 
-    z = (grid[None, :, None] - nodes[:, None, :]) / sigma
-    kernel = jnp.exp(-0.5 * z * z) / (sigma * math.sqrt(2.0 * math.pi))
+    z = (grid[None, :, None] - nodes[:, None, :]) / width[:, None, :]
+    kernel = jnp.exp(-0.5 * z * z) / (width[:, None, :] * math.sqrt(2.0 * math.pi))
     per_run = jnp.sum(kernel * weights[:, None, :], axis=-1)
     density, lower, upper = _band(per_run, confidence)
     return SpectralDensity(
@@ -408,6 +445,51 @@ def smoothed(
         sigma=sigma,
         bulk_mass=bulk_mass,
     )
+
+
+def _two_scale_grid(
+    lo: jax.Array,
+    hi: jax.Array,
+    core_lo: jax.Array,
+    core_hi: jax.Array,
+    num: int,
+    dtype: Any,
+) -> jax.Array:
+    """``num`` points on ``[lo, hi]``: half evenly spread, half on the core.
+
+    The points are the quantiles of the mixture ``(U[lo, hi] + U[core]) / 2``,
+    so the grid is evenly spaced on each of the (up to) three pieces, finer on
+    the core. When the core fills more than a quarter of ``[lo, hi]`` (no far
+    outliers), the grid is simply even, where the trapezoid rule integrates the
+    Gaussian-smoothed density to near machine precision.
+    """
+    core_lo = jnp.clip(core_lo, lo, hi)
+    core_hi = jnp.clip(core_hi, core_lo, hi)
+    knots = jnp.stack([lo, core_lo, core_hi, hi])
+    core_w = jnp.maximum(core_hi - core_lo, jnp.finfo(dtype).tiny)
+    cdf = 0.5 * (knots - lo) / (hi - lo) + 0.5 * jnp.clip(
+        (knots - core_lo) / core_w, 0.0, 1.0
+    )
+    u = jnp.linspace(0.0, 1.0, num, dtype=dtype)
+    two_scale = jnp.interp(u, cdf, knots).astype(dtype)
+    even = jnp.linspace(lo, hi, num, dtype=dtype)
+    return jnp.where(core_w > 0.25 * (hi - lo), even, two_scale)
+
+
+def _bulk_range(nodes: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The central 95% of the (pooled, weighted) nodes: the bulk's extent.
+
+    The weighted 2.5% and 97.5% quantiles of the quadrature nodes of all runs,
+    so a few outliers (each a mass of about ``1/n``) do not widen it.
+    """
+    x = nodes.reshape(-1)
+    w = weights.reshape(-1)
+    order = jnp.argsort(x)
+    x, w = x[order], w[order]
+    cdf = jnp.cumsum(w) / jnp.maximum(jnp.sum(w), jnp.finfo(w.dtype).tiny)
+    i_lo = jnp.clip(jnp.searchsorted(cdf, 0.025), 0, x.shape[0] - 1)
+    i_hi = jnp.clip(jnp.searchsorted(cdf, 0.975), 0, x.shape[0] - 1)
+    return x[i_lo], x[i_hi]
 
 
 def exact_density(
@@ -487,6 +569,7 @@ def kpm_density(
     grid: jax.Array | int | None = None,
     bounds: Any = None,
     confidence: float = 0.95,
+    kernel: str = "jackson",
 ) -> KPMDensity:
     r"""Estimates the spectral density of ``op`` by the kernel polynomial method.
 
@@ -501,8 +584,11 @@ def kpm_density(
         phi(t) = [g_0 mu_0 + 2 sum_{k >= 1} g_k mu_k T_k(y)]
                  / (pi h sqrt(1 - y^2))
 
-    with the Jackson damping factors ``g_k``, and 0 outside ``(a, b)``. The band
-    is the pointwise ``confidence`` interval of the mean over probes.
+    with the Jackson damping factors ``g_k`` (``kernel="jackson"``, the default:
+    a positive kernel, so no Gibbs ringing near sharp features and the
+    interval ends; ``kernel="none"`` sets ``g_k = 1``, the truncated series),
+    and 0 outside ``(a, b)``. The band is the pointwise ``confidence`` interval
+    of the mean over probes.
 
     Args:
       op: a symmetric :class:`LinearOperator` of size ``n``.
@@ -510,12 +596,14 @@ def kpm_density(
       num_probes: the number of Rademacher probes, ``>= 1``.
       key: a PRNG key; the result is deterministic given it.
       grid: an array ``(g,)``, a number of points, or None for 1000 points
-        inside ``bounds`` (the endpoints, where the weight is singular, are
-        left out).
+        evenly spaced inside ``bounds``, a kernel width ``pi / num_moments``
+        (in the scaled variable) away from the endpoints, where the weight
+        ``1 / sqrt(1 - y^2)`` is singular and amplifies the probes' noise.
       bounds: ``(a, b)`` containing every eigenvalue; None for an interval from
         30 Lanczos steps widened by 5% on each side. The method diverges if an
         eigenvalue lies outside.
       confidence: the level of the band, in ``(0, 1)``.
+      kernel: the damping of the Chebyshev series, ``"jackson"`` or ``"none"``.
 
     Returns:
       A :class:`KPMDensity` in ``op.dtype``: ``grid``, ``density``, ``lower``,
@@ -523,7 +611,8 @@ def kpm_density(
 
     Raises:
       TypeError: if ``op`` is not a real LinearOperator or ``key`` is not a key.
-      ValueError: for counts out of range, a bad grid or bad bounds.
+      ValueError: for counts out of range, a bad grid, bad bounds or an
+        unknown ``kernel``.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -541,6 +630,7 @@ def kpm_density(
     key = _checks.check_key(fn, "key", key)
     grid = _check_grid(fn, grid, dtype)
     confidence = _check_confidence(fn, confidence)
+    _checks.check_one_of(fn, "kernel", kernel, ("jackson", "none"))
     if bounds is not None:
         bounds = _checks.as_array(fn, "bounds", bounds)
         _checks.check_shape(fn, "bounds", bounds, (2,))
@@ -563,6 +653,8 @@ def kpm_density(
         num_probes=num_probes,
         grid_points=grid if isinstance(grid, int) else None,
         confidence=confidence,
+        kernel=kernel,
+        sequential=spans_devices(op.dynamic),
     )
     raise_if_nonfinite(fn, op, key, finite)
     return result
@@ -581,6 +673,8 @@ def _kpm_core(
     num_probes,
     grid_points,
     confidence,
+    kernel,
+    sequential=False,
 ):
     op_matvec = factory.prepare(dynamic)
     key_bounds, key_probes = jax.random.split(key)
@@ -614,20 +708,22 @@ def _kpm_core(
         return mus[:num_moments]
 
     keys = jax.random.split(key_probes, num_probes)
-    moments = _map_runs(probe_moments, keys, 3 * n)  # (num_probes, num_moments)
+    # (num_probes, num_moments)
+    moments = _map_runs(probe_moments, keys, 3 * n, sequential)
     finite = all_finite(moments)
 
     if grid is None:
-        y = jnp.cos(
-            jnp.pi * (jnp.arange(grid_points, 0, -1, dtype=dtype) - 0.5) / grid_points
-        )
-        grid = c + h * y
+        edge = 1.0 - min(math.pi / num_moments, 0.5)
+        grid = c + h * jnp.linspace(-edge, edge, grid_points, dtype=dtype)
     y = (grid - c) / h
     inside = jnp.abs(y) < 1.0
     y_in = jnp.where(inside, y, 0.0)
     k = jnp.arange(num_moments, dtype=dtype)
     T = jnp.cos(k[:, None] * jnp.arccos(y_in)[None, :])  # (num_moments, g)
-    g = jackson_damping(num_moments, dtype)
+    if kernel == "jackson":
+        g = jackson_damping(num_moments, dtype)
+    else:
+        g = jnp.ones((num_moments,), dtype)
     coef = g * jnp.where(k == 0, 1.0, 2.0)
     series = (moments * coef[None, :]) @ T  # (num_probes, g)
     weight = jnp.where(inside, 1.0 / (jnp.pi * h * jnp.sqrt(1.0 - y_in**2)), 0.0)

@@ -43,6 +43,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks
+from jaxmc.spectrum import _params
 from jaxmc.spectrum._operator import LinearOperator, MatvecFactory, host_matvec
 
 __all__ = ["ggn_operator", "hessian_operator"]
@@ -59,15 +60,7 @@ def _is_array_tree(data: Any) -> bool:
 
 def _list_of_batches_hint(data: Any) -> str:
     """A hint when ``data`` looks like a list of batches read as one batch."""
-    if not isinstance(data, list | tuple) or len(data) < 2:
-        return ""
-    structures = {jax.tree_util.tree_structure(item) for item in data}
-    if len(structures) != 1 or not all(_is_array_tree(item) for item in data):
-        return ""
-    return (
-        " A list or tuple is read as one in-memory batch (a pytree); to stream "
-        "a list of batches, pass `lambda: batches`."
-    )
+    return _params.list_of_batches_hint(data)
 
 
 def _leading_size(fn: str, name: str, batch: Any) -> int:
@@ -181,7 +174,7 @@ def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
             f"{fn}: calling `{name}` on `params` and the first batch of `data` "
             f"failed; check that the parameter and data shapes match what "
             f"`{name}` expects. It raised {type(err).__name__}: {err}"
-            f"{_list_of_batches_hint(args[-1]) if args else ''}"
+            f"{_params.list_of_batches_hint(args[-1], f, args[0]) if args else ''}"
         )
         raise ValueError(msg) from err
     if not hasattr(out, "shape") or out.shape != ():
@@ -362,7 +355,8 @@ class CurvatureFactory(MatvecFactory):
             dm.factory(), desc=f"{name} matvec", leave=False, disable=not self.progress
         ):
             nb = _leading_size(dm.fn, "data", batch)
-            acc += np.asarray(_batch_matvec(self, params, batch, v)) * nb
+            p, w = _params.replicate_like(batch, (params, v))
+            acc += np.asarray(_batch_matvec(self, p, batch, w)) * nb
             count += nb
         return acc / count
 
@@ -490,6 +484,9 @@ def hessian_operator(
     fn = "jaxmc.spectrum.hessian_operator"
     _checks.check_callable(fn, "loss_fn", loss_fn)
     _checks.check_one_of(fn, "hvp", hvp, _HVP_MODES)
+    params, loss_fn, param_filter = _params.adapt_params(
+        fn, params, loss_fn, param_filter
+    )
     pm = _Params(fn, params, param_filter)
     dm = _Data(fn, data, batch_size)
     _check_scalar_loss(fn, "loss_fn", loss_fn, params, dm.first)
@@ -563,6 +560,9 @@ def ggn_operator(
     fn = "jaxmc.spectrum.ggn_operator"
     _checks.check_callable(fn, "model_fn", model_fn)
     _checks.check_callable(fn, "loss_fn", loss_fn)
+    params, model_fn, param_filter = _params.adapt_params(
+        fn, params, model_fn, param_filter
+    )
     pm = _Params(fn, params, param_filter)
     dm = _Data(fn, data, batch_size)
     _check_scalar_loss(

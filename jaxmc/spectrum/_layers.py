@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _io
+from jaxmc.spectrum import _io, _params
 from jaxmc.spectrum._density import (
     SpectralDensity,
     exact_density,
@@ -110,15 +110,7 @@ class LayerSpectra:
 
 def _auto_blocks(params: Any) -> dict[str, Callable[[Any, Any], bool]]:
     """Groups leaves by their key path without its last entry (weights + biases)."""
-    paths = [p for p, _ in jax.tree_util.tree_leaves_with_path(params)]
-    groups: dict[str, list[str]] = {}
-    for p in paths:
-        parent = p[:-1] if len(p) > 1 else p
-        groups.setdefault(jax.tree_util.keystr(parent), []).append(
-            jax.tree_util.keystr(p)
-        )
-    if len(groups) == 1 and len(paths) > 1:
-        groups = {jax.tree_util.keystr(p): [jax.tree_util.keystr(p)] for p in paths}
+    groups = _params.layer_groups(params)
     return {name: _path_in(frozenset(keys)) for name, keys in groups.items()}
 
 
@@ -204,6 +196,7 @@ def layer_spectra(
     from jaxmc.spectrum._hessian import hessian_operator
 
     fn = "jaxmc.spectrum.layer_spectra"
+    params, loss_fn, _ = _params.adapt_params(fn, params, loss_fn)
     key = _checks.check_key(fn, "key", key)
     k = _checks.static_int(fn, "k", k, minimum=1)
     if isinstance(blocks, str):
