@@ -140,10 +140,15 @@ def _orthogonalise(V: jax.Array, w: jax.Array, mask: jax.Array):
     return w - h2 @ V, h + h2
 
 
-def _gaps(theta: jax.Array, idx: jax.Array) -> jax.Array:
-    """For each selected Ritz value, the distance to the nearest other one."""
+def _gaps(theta: jax.Array, idx: jax.Array, res: jax.Array) -> jax.Array:
+    """For each selected Ritz value, the distance to the nearest distinct one.
+
+    Ritz values within the pair's residual of it are copies of the same
+    eigenvalue (a repeated eigenvalue found more than once), not neighbours.
+    """
     d = jnp.abs(theta[idx][:, None] - theta[None, :])
-    d = jnp.where(idx[:, None] == jnp.arange(theta.size)[None, :], jnp.inf, d)
+    same = d <= res[:, None]
+    d = jnp.where(same, jnp.inf, d)
     return jnp.min(d, axis=1)
 
 
@@ -196,10 +201,10 @@ def _lanczos(
 
     tol_in = tol / 2
 
-    def extend(V, T, beta, anorm, broke_any, j0, cycle):
-        def step(j, carry):
+    def extend(V, T, beta, anorm, broke_any, j0, cycle, w_first=None):
+        def step(j, carry, w=None):
             V, T, beta, anorm, broke_any = carry
-            w = mv(V[j])
+            w = mv(V[j]) if w is None else w
             wnorm = jnp.linalg.norm(w)
             anorm = jnp.maximum(anorm, wnorm)
             mask = (rows <= j).astype(dtype)
@@ -220,14 +225,18 @@ def _lanczos(
             V = V.at[j + 1].set(w / jnp.maximum(jnp.linalg.norm(w), tiny))
             return V, T, beta, anorm, broke_any | broke
 
-        return jax.lax.fori_loop(j0, m, step, (V, T, beta, anorm, broke_any))
+        carry = (V, T, beta, anorm, broke_any)
+        if w_first is not None:  # the first product is already known
+            carry = step(j0, carry, w_first)
+            j0 = j0 + 1
+        return jax.lax.fori_loop(j0, m, step, carry)
 
     def estimates(T, beta):
         theta, S = jnp.linalg.eigh(T)
         idx = _select(theta, which, k)
         res = jnp.abs(beta * S[m - 1, idx])
         scale = jnp.maximum(jnp.max(jnp.abs(theta)), tiny)
-        gaps = _gaps(theta, idx)
+        gaps = _gaps(theta, idx, res)
         ok = (res <= tol_in * scale) & _resolved(res, gaps, scale, dtype, n)
         return theta, S, res, scale, ok
 
@@ -235,7 +244,7 @@ def _lanczos(
     T = jnp.zeros((m, m), dtype)
     zero = jnp.zeros((), dtype)
     false = jnp.asarray(False)
-    V, T, beta, anorm, broke_any = extend(V, T, zero, zero, false, 0, 0)
+    V, T, beta, anorm, broke_any = extend(V, T, zero, zero, false, 0, 0, w0 / s)
     # The best (smallest) largest wanted residual so far and the cycles since
     # it last halved: residuals that stop falling mean a floor is reached.
     inf = jnp.asarray(jnp.inf, dtype)
@@ -245,7 +254,7 @@ def _lanczos(
     def cond(state):
         V, T, beta, anorm, broke_any, nmv, cycle, best, since = state
         *_, ok = estimates(T, beta)
-        budget = nmv + 1 + (m - p) <= max_matvecs
+        budget = nmv + (m - p) <= max_matvecs
         return ~jnp.all(ok) & budget & (m < n) & (since < stall_cycles)
 
     def body(state):
@@ -269,8 +278,8 @@ def _lanczos(
     idx = _select(theta, which, k)
     X = S[:, idx].T @ V[:m]
     values = theta[idx]
-    gaps = _gaps(theta, idx)
     residuals = _explicit_residuals(mv, values, X)
+    gaps = _gaps(theta, idx, jnp.maximum(residuals, est[: idx.size]))
     nmv = nmv + idx.size
 
     if check_multiplicity is None and which in ("smallest", "both"):
@@ -331,7 +340,7 @@ def _lanczos(
         default=2,
     ).astype(jnp.int32)
     noise_floor = jnp.where(reason == 1, floor, jnp.zeros_like(floor))
-    return values * s, X, residuals * s, converged, nmv + 1, (reason, noise_floor)
+    return values * s, X, residuals * s, converged, nmv, (reason, noise_floor)
 
 
 def _complement_search(
@@ -385,7 +394,7 @@ def _complement_search(
     # Gaps among everything seen, and to the complement's other Ritz values.
     seen = jnp.concatenate([values, jnp.where(real, theta, jnp.inf)])
     d = jnp.abs(new_values[:, None] - seen[None, :])
-    d = jnp.where(pick[:, None] == jnp.arange(seen.size)[None, :], jnp.inf, d)
+    d = jnp.where(d <= new_res[:, None], jnp.inf, d)  # copies, not neighbours
     new_gaps = jnp.min(d, axis=1)
     kept = pick < k
     new_gaps = jnp.where(
