@@ -185,3 +185,13 @@ def test_check_symmetric_rejects_nonsymmetric():
         eigenvalues(op, 2, key=jax.random.key(0), check_symmetric=True)
     with pytest.raises(TypeError, match="`strict` must be True or False"):
         eigenvalues(op, 2, key=jax.random.key(0), strict="yes")
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_16bit_operators_run_lanczos_in_float32(dtype):
+    vals = np.linspace(-1.0, 1.0, 20)
+    M = _with_spectrum(vals, 9).astype(dtype)
+    res, _ = _solve(matrix_operator(M), 2)
+    assert res.values.dtype == jnp.float32
+    # The matvec is 16-bit: values to its precision.
+    np.testing.assert_allclose(res.values, vals[::-1][:2], atol=3e-2)

@@ -412,7 +412,7 @@ def _explicit_residuals(matvec, values, X):
 
 
 def _default_tol(dtype) -> float:
-    return float(np.sqrt(np.finfo(dtype).eps))
+    return float(np.sqrt(jnp.finfo(dtype).eps))
 
 
 def eigenvalues(
@@ -516,7 +516,9 @@ def eigenvalues(
 
     Returns:
       An :class:`EigenResult`; ``values`` has shape ``(k,)`` (``(2k,)`` for
-      ``"both"``) in the operator's dtype.
+      ``"both"``) in the operator's dtype, except for float16 and bfloat16
+      operators: their Lanczos runs in float32 (only the matvec is 16-bit)
+      and values and residuals are float32, the vectors 16-bit.
 
     Raises:
       ValueError: if ``k > n`` or ``k < 1``, ``which`` is unknown, the budget is
@@ -745,10 +747,20 @@ def _eigen_core(factory, dynamic, key, init, *, init_form, n, dtype, **options):
     matvec = factory.prepare(dynamic)
     k_start, k_fresh = jax.random.split(key)
     v0 = _start_vector(factory, dynamic, k_start, init, init_form, n, dtype)
+    if jnp.dtype(dtype).itemsize < 4:
+        # 16-bit operators: the Lanczos vectors, inner products and the small
+        # eigenproblems run in float32 (LAPACK has no 16-bit kernels, and a
+        # 16-bit basis loses orthogonality at once); only the matvec is 16-bit.
+        op_matvec = matvec
+
+        def matvec(v):
+            return op_matvec(v.astype(dtype)).astype(jnp.float32)
+
+        v0 = v0.astype(jnp.float32)
     values, X, residuals, converged, nmv, (reason, floor) = _lanczos(
         matvec, v0, k_fresh, **options
     )
-    vectors = jax.vmap(lambda x: factory.unravel(dynamic, x))(X)
+    vectors = jax.vmap(lambda x: factory.unravel(dynamic, x.astype(dtype)))(X)
     finite = _loops.all_finite(values, residuals)
     return values, vectors, residuals, converged, nmv, finite, reason, floor
 
