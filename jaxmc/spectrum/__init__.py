@@ -25,6 +25,7 @@ from jaxmc.spectrum._density import KPMDensity as KPMDensity
 from jaxmc.spectrum._density import SpectralDensity as SpectralDensity
 from jaxmc.spectrum._density import kpm_density as kpm_density
 from jaxmc.spectrum._density import spectral_density as spectral_density
+from jaxmc.spectrum._eigen import REASONS as REASONS
 from jaxmc.spectrum._eigen import EigenResult as EigenResult
 from jaxmc.spectrum._eigen import eigenvalues as eigenvalues
 from jaxmc.spectrum._eigen import power_iteration as power_iteration

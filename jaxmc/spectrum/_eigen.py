@@ -12,6 +12,7 @@ textbook baseline.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -20,8 +21,9 @@ import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum import _io, _loops
+from jaxmc.spectrum._lanczos import lanczos_tridiag, tridiag_eigh
 
-__all__ = ["EigenResult", "eigenvalues", "power_iteration"]
+__all__ = ["REASONS", "EigenResult", "eigenvalues", "power_iteration"]
 
 _WHICH = ("largest", "smallest", "both", "largest_magnitude")
 
@@ -41,6 +43,20 @@ class EigenResult(NamedTuple):
       converged: ``residuals <= tol * ||A||`` (``||A||`` estimated by the
         largest Ritz value in magnitude), bools shaped like ``values``.
       num_matvecs: the number of matvecs used (an int array).
+      reason: why the solver stopped, an int32 code usable under ``jax.jit``
+        (its name is ``REASONS[reason]``, also :attr:`reason_text`):
+        0 ``"converged"`` (every wanted pair), 1 ``"noise floor"`` (the
+        operator itself is not accurate to ``tol``: its matvec is not exactly
+        linear and symmetric at that level), 2 ``"budget exhausted"``
+        (``max_matvecs`` spent), 3 ``"unresolved"`` (the wanted eigenvalues
+        are closer together than the residuals can tell apart: a cluster, a
+        null space, or gaps below the dtype's precision), 4 ``"non-finite"``
+        (NaN or inf in the results), 5 ``"underflow"`` (the operator's scale
+        is below the dtype's normal range), 6 ``"stalled"`` (the residuals
+        stopped decreasing for 10 restarts).
+      noise_floor: the operator's estimated accuracy relative to ``||A||``
+        when ``reason`` is ``"noise floor"`` (the largest explicit residual
+        over ``||A||``), else 0.
     """
 
     values: jax.Array
@@ -48,6 +64,24 @@ class EigenResult(NamedTuple):
     residuals: jax.Array
     converged: jax.Array
     num_matvecs: jax.Array
+    reason: Any = None
+    noise_floor: Any = None
+
+    @property
+    def reason_text(self) -> str:
+        """The name of :attr:`reason` (needs a concrete result)."""
+        if self.reason is None:
+            return "converged" if bool(jnp.all(self.converged)) else "unknown"
+        return REASONS[int(self.reason)]
+
+    @property
+    def ok(self) -> jax.Array:
+        """True when every pair converged and every value is finite (jittable)."""
+        fine = jnp.all(self.converged) & jnp.all(jnp.isfinite(self.values))
+        if self.reason is None:
+            return fine
+        return fine & (self.reason == 0)
+
     to_dict = _io.to_dict_method
     save = _io.save_method
 
@@ -55,12 +89,25 @@ class EigenResult(NamedTuple):
         if not _checks.is_concrete(self.values):
             return f"EigenResult(values={self.values}, ...)"
         vals = np.array2string(np.asarray(self.values), precision=6)
+        why = "" if self.reason is None else f", reason={self.reason_text!r}"
         return (
             f"EigenResult(values={vals}, "
             f"max_residual={float(jnp.max(self.residuals)):.2e}, "
             f"converged={int(jnp.sum(self.converged))}/{self.converged.size}, "
-            f"num_matvecs={int(self.num_matvecs)})"
+            f"num_matvecs={int(self.num_matvecs)}{why})"
         )
+
+
+#: The names of :attr:`EigenResult.reason`'s codes.
+REASONS = (
+    "converged",
+    "noise floor",
+    "budget exhausted",
+    "unresolved",
+    "non-finite",
+    "underflow",
+    "stalled",
+)
 
 
 def _rank(x: jax.Array) -> jax.Array:
@@ -97,17 +144,71 @@ def _orthogonalise(V: jax.Array, w: jax.Array, mask: jax.Array):
     return w - h2 @ V, h + h2
 
 
-def _lanczos(matvec, v0, key, *, k, which, tol, m, p, max_matvecs):
+def _gaps(theta: jax.Array, idx: jax.Array, res: jax.Array) -> jax.Array:
+    """For each selected Ritz value, the distance to the nearest distinct one.
+
+    Ritz values within the pair's residual of it are copies of the same
+    eigenvalue (a repeated eigenvalue found more than once), not neighbours.
+    """
+    d = jnp.abs(theta[idx][:, None] - theta[None, :])
+    same = d <= res[:, None]
+    d = jnp.where(same, jnp.inf, d)
+    return jnp.min(d, axis=1)
+
+
+def _resolved(res, gaps, scale, dtype, n):
+    """A pair is told apart from its neighbours.
+
+    Its residual is at most half the gap to the nearest other Ritz value, and
+    that gap exceeds the resolution of the dtype (``2 sqrt(n) eps ||A||``, the
+    rounding noise of a matvec): closer eigenvalues cannot be told apart, so
+    a pair there may not be the wanted one. In float64, a pair whose residual
+    is at the rounding level is exact to working precision, which covers
+    repeated eigenvalues (gap 0); float32 cannot tell a repeated eigenvalue
+    from a cluster of distinct ones 1e-7 * ||A|| apart.
+    """
+    eps = jnp.finfo(dtype).eps
+    floor = np.sqrt(n) * eps * scale
+    told = (res <= gaps / 2) & (gaps >= 2 * floor)
+    if jnp.dtype(dtype) == jnp.float64:
+        told = told | (res <= 4 * floor)
+    return told
+
+
+def _lanczos(
+    matvec, v0, key, *, k, which, tol, m, p, max_matvecs, check_multiplicity=None
+):
+    """Thick-restart Lanczos; returns values, vectors, residuals, flags, info.
+
+    The operator is rescaled by ``s = max|A q0|`` (an infinity norm, which
+    cannot underflow) so that tiny or huge operators keep their residuals in
+    the normal range. The restart loop stops when every wanted pair meets the
+    same test that sets ``converged`` (residual estimates below ``tol / 2``,
+    each pair resolved from its neighbouring Ritz values), when the budget is
+    spent, or when the residuals have stalled for several cycles; explicit
+    residuals then decide ``converged`` and the reason.
+    """
     (n,) = v0.shape
     dtype = v0.dtype
     eps = jnp.finfo(dtype).eps
     tiny = jnp.finfo(dtype).tiny
     rows = jnp.arange(m + 1)
+    q0 = v0 / jnp.linalg.norm(v0)
+    w0 = matvec(q0)
+    s0 = jnp.max(jnp.abs(w0))
+    bad_scale = ~jnp.isfinite(s0) | (s0 == 0)
+    sub = (s0 > 0) & (s0 < tiny / eps)
+    s = jnp.where(bad_scale, jnp.ones_like(s0), s0)
 
-    def extend(V, T, beta, anorm, j0, cycle):
-        def step(j, carry):
-            V, T, beta, anorm = carry
-            w = matvec(V[j])
+    def mv(v):
+        return matvec(v) / s
+
+    tol_in = tol / 2
+
+    def extend(V, T, beta, anorm, broke_any, j0, cycle, w_first=None):
+        def step(j, carry, w=None):
+            V, T, beta, anorm, broke_any = carry
+            w = mv(V[j]) if w is None else w
             wnorm = jnp.linalg.norm(w)
             anorm = jnp.maximum(anorm, wnorm)
             mask = (rows <= j).astype(dtype)
@@ -126,46 +227,187 @@ def _lanczos(matvec, v0, key, *, k, which, tol, m, p, max_matvecs):
             w = jax.lax.cond(broke, fresh, lambda _: w, None)
             beta = jnp.where(broke, jnp.zeros_like(beta), beta)
             V = V.at[j + 1].set(w / jnp.maximum(jnp.linalg.norm(w), tiny))
-            return V, T, beta, anorm
+            return V, T, beta, anorm, broke_any | broke
 
-        return jax.lax.fori_loop(j0, m, step, (V, T, beta, anorm))
+        carry = (V, T, beta, anorm, broke_any)
+        if w_first is not None:  # the first product is already known
+            carry = step(j0, carry, w_first)
+            j0 = j0 + 1
+        return jax.lax.fori_loop(j0, m, step, carry)
 
-    def residual_estimates(T, beta):
+    def estimates(T, beta):
         theta, S = jnp.linalg.eigh(T)
         idx = _select(theta, which, k)
         res = jnp.abs(beta * S[m - 1, idx])
         scale = jnp.maximum(jnp.max(jnp.abs(theta)), tiny)
-        return theta, S, res, scale
+        gaps = _gaps(theta, idx, res)
+        ok = (res <= tol_in * scale) & _resolved(res, gaps, scale, dtype, n)
+        return theta, S, res, scale, ok
 
-    V = jnp.zeros((m + 1, n), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+    V = jnp.zeros((m + 1, n), dtype).at[0].set(q0)
     T = jnp.zeros((m, m), dtype)
     zero = jnp.zeros((), dtype)
-    V, T, beta, anorm = extend(V, T, zero, zero, 0, 0)
-    state = (V, T, beta, anorm, jnp.asarray(m), jnp.asarray(1))
+    false = jnp.asarray(False)
+    V, T, beta, anorm, broke_any = extend(V, T, zero, zero, false, 0, 0, w0 / s)
+    # The best (smallest) largest wanted residual so far and the cycles since
+    # it last halved: residuals that stop falling mean a floor is reached.
+    inf = jnp.asarray(jnp.inf, dtype)
+    state = (V, T, beta, anorm, broke_any, jnp.asarray(m), jnp.asarray(1), inf, 0)
+    stall_cycles = 10
 
     def cond(state):
-        V, T, beta, anorm, nmv, cycle = state
-        _, _, res, scale = residual_estimates(T, beta)
-        unconverged = jnp.any(res > tol * scale)
-        return unconverged & (nmv + (m - p) <= max_matvecs) & (m < n)
+        V, T, beta, anorm, broke_any, nmv, cycle, best, since = state
+        *_, ok = estimates(T, beta)
+        budget = nmv + (m - p) <= max_matvecs
+        return ~jnp.all(ok) & budget & (m < n) & (since < stall_cycles)
 
     def body(state):
-        V, T, beta, anorm, nmv, cycle = state
-        theta, S, _, _ = residual_estimates(T, beta)
+        V, T, beta, anorm, broke_any, nmv, cycle, best, since = state
+        theta, S, res, _, _ = estimates(T, beta)
+        worst = jnp.max(res)
+        better = worst < best
+        best = jnp.where(better, worst, jnp.minimum(best, worst))
+        since = jnp.where(better, jnp.zeros_like(since), since + 1)
         keep = jnp.argsort(_priority(theta, which))[:p]
         Vk = S[:, keep].T @ V[:m]
         V = jnp.zeros_like(V).at[:p].set(Vk).at[p].set(V[m])
         T = jnp.zeros_like(T).at[jnp.arange(p), jnp.arange(p)].set(theta[keep])
-        V, T, beta, anorm = extend(V, T, beta, anorm, p, cycle)
-        return V, T, beta, anorm, nmv + (m - p), cycle + 1
+        V, T, beta, anorm, broke_any = extend(V, T, beta, anorm, broke_any, p, cycle)
+        return V, T, beta, anorm, broke_any, nmv + (m - p), cycle + 1, best, since
 
-    V, T, beta, anorm, nmv, _ = jax.lax.while_loop(cond, body, state)
-    theta, S, _, scale = residual_estimates(T, beta)
+    V, T, beta, anorm, broke_any, nmv, _, _, since = jax.lax.while_loop(
+        cond, body, state
+    )
+    theta, S, est, scale, est_ok = estimates(T, beta)
     idx = _select(theta, which, k)
     X = S[:, idx].T @ V[:m]
     values = theta[idx]
-    residuals = _explicit_residuals(matvec, values, X)
-    return values, X, residuals, residuals <= tol * scale, nmv + idx.size
+    residuals = _explicit_residuals(mv, values, X)
+    gaps = _gaps(theta, idx, jnp.maximum(residuals, est[: idx.size]))
+    nmv = nmv + idx.size
+
+    if check_multiplicity is None and which in ("smallest", "both"):
+        # Semi-definite operators (GGN, Fisher) have null spaces at this end.
+        trigger = jnp.asarray(True)
+    elif check_multiplicity is None:
+        close = jnp.abs(values[:, None] - values[None, :]) <= tol * scale
+        dup = jnp.sum(close) > values.size
+        trigger = broke_any | dup
+    else:
+        trigger = jnp.asarray(bool(check_multiplicity))
+    if check_multiplicity is not False and n > values.size:
+        steps = min(m, n - values.size)
+
+        # Each search finds one more copy of a repeated eigenvalue: repeat
+        # while the wanted set changes, at most once per wanted pair.
+        def search_cond(c):
+            return c[-2] & (c[-1] < values.size)
+
+        def search_body(c):
+            vals, Xs, res, gps, count, changed, it = c
+            out = _complement_search(
+                mv,
+                vals,
+                Xs,
+                res,
+                gps,
+                key=jax.random.fold_in(key, it),
+                which=which,
+                steps=steps,
+                count_dtype=nmv.dtype,
+            )
+            new_vals, new_X, new_res, new_gaps, extra, moved = out
+            return new_vals, new_X, new_res, new_gaps, count + extra, moved, it + 1
+
+        init_c = (values, X, residuals, gaps, jnp.asarray(0, nmv.dtype), trigger, 0)
+        values, X, residuals, gaps, extra, _, _ = jax.lax.while_loop(
+            search_cond, search_body, init_c
+        )
+        nmv = nmv + extra
+
+    res_ok = residuals <= tol * scale
+    resolved = _resolved(residuals, gaps, scale, dtype, n)
+    finite = jnp.all(jnp.isfinite(values)) & jnp.all(jnp.isfinite(residuals))
+    finite = finite & jnp.isfinite(s0)
+    converged = res_ok & resolved & finite & ~sub
+    floor = jnp.max(residuals) / scale
+    reason = jnp.select(
+        [
+            ~finite,
+            sub,
+            jnp.all(converged),
+            jnp.all(res_ok) & ~jnp.all(resolved),
+            jnp.all(est_ok),
+            since >= stall_cycles,
+        ],
+        [4, 5, 0, 3, 1, 6],
+        default=2,
+    ).astype(jnp.int32)
+    noise_floor = jnp.where(reason == 1, floor, jnp.zeros_like(floor))
+    return values * s, X, residuals * s, converged, nmv, (reason, noise_floor)
+
+
+def _complement_search(
+    mv, values, X, residuals, gaps, *, key, which, steps, count_dtype
+):
+    """Lanczos on the complement of the found vectors, merged with them.
+
+    A single Krylov sequence holds one copy of each eigenvalue, so a repeated
+    eigenvalue is found once (or as often as restarts add fresh directions).
+    Searching ``P A P`` with ``P = I - X^T X`` from a random vector orthogonal
+    to the found vectors finds the further copies and any eigenvalue the first
+    search missed; the wanted pairs are then chosen among both sets.
+    """
+    k = values.size
+    dtype = X.dtype
+    n = X.shape[1]
+
+    def proj(v):
+        v = v - X.T @ (X @ v)
+        return v - X.T @ (X @ v)
+
+    r = proj(jax.random.normal(jax.random.fold_in(key, 7919), (n,), dtype))
+    alpha, beta, Q = lanczos_tridiag(lambda v: proj(mv(proj(v))), r, steps)
+    theta, U = tridiag_eigh(alpha, beta[:-1])
+    Y = U.T @ Q
+    norms = jnp.linalg.norm(Y, axis=1)
+    real = norms > 0.5  # after a breakdown the padded Ritz vectors are zero
+    big = jnp.asarray(jnp.finfo(dtype).max, dtype)
+    allv = jnp.concatenate([values, theta])
+    allX = jnp.concatenate([X, Y / jnp.where(real, norms, 1.0)[:, None]])
+    found = jnp.concatenate([jnp.ones(k, bool), real])
+    # Rank the union (padding never wins); found pairs come first and win
+    # ties, so nothing changes unless the complement holds a value as wanted
+    # as a found one.
+    low = jnp.where(found, allv, big)
+    high = jnp.where(found, allv, -big)
+    if which == "smallest":
+        pick = jnp.argsort(low, stable=True)[:k]
+    elif which == "largest":
+        pick = jnp.argsort(-high, stable=True)[:k]
+    elif which == "largest_magnitude":
+        pick = jnp.argsort(-jnp.where(found, jnp.abs(allv), -1), stable=True)[:k]
+    else:
+        half = k // 2
+        top = jnp.argsort(-high, stable=True)[:half]
+        bot = jnp.argsort(low, stable=True)[:half]
+        pick = jnp.concatenate([top, bot])
+    new_values = allv[pick]
+    new_X = allX[pick]
+    new_res = _explicit_residuals(mv, new_values, new_X)
+    # Gaps among everything seen, and to the complement's other Ritz values.
+    seen = jnp.concatenate([values, jnp.where(real, theta, jnp.inf)])
+    d = jnp.abs(new_values[:, None] - seen[None, :])
+    d = jnp.where(d <= new_res[:, None], jnp.inf, d)  # copies, not neighbours
+    new_gaps = jnp.min(d, axis=1)
+    kept = pick < k
+    new_gaps = jnp.where(
+        kept, jnp.minimum(new_gaps, gaps[jnp.minimum(pick, k - 1)]), new_gaps
+    )
+    del residuals
+    moved = jnp.any(pick >= k)
+    count = jnp.asarray(steps + k, count_dtype)
+    return new_values, new_X, new_res, new_gaps, count, moved
 
 
 def _explicit_residuals(matvec, values, X):
@@ -174,7 +416,7 @@ def _explicit_residuals(matvec, values, X):
 
 
 def _default_tol(dtype) -> float:
-    return float(np.sqrt(np.finfo(dtype).eps))
+    return float(np.sqrt(jnp.finfo(dtype).eps))
 
 
 def eigenvalues(
@@ -188,6 +430,9 @@ def eigenvalues(
     max_matvecs: int | None = None,
     krylov_dim: int | None = None,
     init: Any = None,
+    strict: bool = False,
+    check_multiplicity: bool | None = None,
+    check_symmetric: bool = False,
 ) -> EigenResult:
     r"""The ``k`` extreme eigenpairs of a symmetric operator, by thick-restart Lanczos.
 
@@ -210,6 +455,38 @@ def eigenvalues(
     (invariant subspaces are continued with fresh random directions), never
     producing NaN.
 
+    **When is a pair converged?** ``converged[i]`` holds when the explicit
+    residual ``||A v_i - lambda_i v_i|| <= tol * ||A||`` *and* the pair is
+    told apart from its neighbours (residual at most half the distance to the
+    nearest other Ritz value, or at the rounding level): a small residual
+    alone only says that *some* eigenvalue lies near ``lambda_i``, and in a
+    cluster narrower than ``tol * ||A||`` (a null space, float32 at tiny
+    eigenvalues) it need not be the wanted one. The restart loop stops on the
+    same test (on its residual estimates, with a margin), so it never stops
+    early with the budget unspent unless it has found that it cannot do
+    better; ``reason`` says which case ended the solve (see
+    :class:`EigenResult`): the operator's own noise floor (its matvec is
+    inexact, e.g. float32 inside a float64 loss; ``noise_floor`` then gives
+    its level), an unresolved cluster, residuals that stalled for 10
+    restarts, the budget, non-finite values or underflow. The operator is
+    rescaled internally by ``max|A v0|``, so operators of tiny or huge scale
+    neither underflow nor overflow.
+
+    **Repeated eigenvalues.** One Krylov sequence holds one copy of each
+    eigenvalue. For ``which="smallest"`` and ``"both"`` (where semi-definite
+    operators have their null space), and for ``"largest"`` when the solve
+    finds an invariant subspace or returns equal values (signs of
+    multiplicity), a second Lanczos search on the
+    complement of the found vectors (``krylov_dim`` more matvecs) finds the
+    further copies and any missed eigenvalue, and the wanted pairs are chosen
+    among both (``check_multiplicity=True`` always runs it, ``False`` never).
+
+    Eagerly, a result with an unconverged pair raises a ``UserWarning`` that
+    states the reason and the remedy (``strict=True`` raises a
+    ``RuntimeError`` instead). Under ``jax.jit`` read ``result.reason`` and
+    ``result.ok`` (or wrap the call in ``jax.experimental.checkify`` after
+    ``checkify.check(result.ok, ...)``).
+
     The whole solve runs in ``jax.lax`` loops and works under ``jax.jit``
     (with ``k``, ``which`` and the budgets static). The result is deterministic
     given ``key``, which draws the starting vector.
@@ -231,16 +508,28 @@ def eigenvalues(
         these vectors (plus a ``1e-3`` random component drawn from ``key``),
         which holds the wanted eigenvectors of a nearby operator, so it
         converges in fewer matvecs. None (default): a random start.
+      strict: raise a ``RuntimeError`` (eagerly) instead of warning when a
+        pair is unconverged.
+      check_multiplicity: None (default) searches the complement of the
+        found vectors for ``"smallest"`` / ``"both"``, and otherwise when
+        the solve shows signs of repeated eigenvalues; True always, False
+        never.
+      check_symmetric: test symmetry first with ``u'Av`` against ``v'Au`` on
+        random pairs (two matvecs; eagerly), raising if the operator is not
+        symmetric to ``sqrt(eps)``.
 
     Returns:
       An :class:`EigenResult`; ``values`` has shape ``(k,)`` (``(2k,)`` for
-      ``"both"``) in the operator's dtype.
+      ``"both"``) in the operator's dtype, except for float16 and bfloat16
+      operators: their Lanczos runs in float32 (only the matvec is 16-bit)
+      and values and residuals are float32, the vectors 16-bit.
 
     Raises:
       ValueError: if ``k > n`` or ``k < 1``, ``which`` is unknown, the budget is
         too small for the basis, or (eagerly) the matvec returns non-finite
         values (the message names the parameters).
       TypeError: if ``op`` is not an operator or ``key`` not a PRNG key.
+      RuntimeError: with ``strict=True``, if a pair is unconverged.
 
     >>> import jax, jax.numpy as jnp
     >>> from jaxmc.spectrum import eigenvalues, matrix_operator
@@ -256,17 +545,98 @@ def eigenvalues(
         fn, op.size, op.dtype, k, which, tol, max_matvecs, krylov_dim
     )
     init, init_form = _check_init(fn, op, init)
-    values, vectors, residuals, converged, nmv, finite = _loops.call_compiled(
-        _eigen_core, op, key, init, init_form=init_form, **static
+    strict = _loops.check_bool(fn, "strict", strict)
+    if check_multiplicity is not None:
+        check_multiplicity = _loops.check_bool(
+            fn, "check_multiplicity", check_multiplicity
+        )
+    if _loops.check_bool(fn, "check_symmetric", check_symmetric):
+        _loops.check_symmetric(fn, op, key)
+    out = _loops.call_compiled(
+        _eigen_core,
+        op,
+        key,
+        init,
+        init_form=init_form,
+        check_multiplicity=check_multiplicity,
+        **static,
     )
+    values, vectors, residuals, converged, nmv, finite, reason, floor = out
     _loops.raise_if_nonfinite(fn, op, key, finite)
-    return EigenResult(
+    result = EigenResult(
         values=values,
         vectors=vectors,
         residuals=residuals,
         converged=converged,
         num_matvecs=nmv,
+        reason=reason,
+        noise_floor=floor,
     )
+    warn_unconverged(fn, result, static["tol"], op.dtype, which, strict)
+    return result
+
+
+_REMEDY = {
+    1: (
+        "the operator is only accurate to about {floor:.1e}*||A|| (its matvec is "
+        "not exactly linear and symmetric at that level, e.g. float32 inside a "
+        "float64 loss); the values are converged to that floor. Pass "
+        "tol={tol_hint:.0e} or compute the operator in float64 throughout"
+    ),
+    2: "the matvec budget was spent; raise max_matvecs (or krylov_dim)",
+    3: (
+        "the wanted eigenvalues lie in a cluster narrower than the residuals "
+        "(about {dim} Ritz values within tol*||A|| of the end{null}); the "
+        "values are within tol*||A|| of eigenvalues but may not be the wanted "
+        "ones. Use float64{semi}, or a smaller tol"
+    ),
+    5: (
+        "the operator's scale is below the dtype's normal range (max|Av| is "
+        "subnormal); rescale the operator (e.g. the loss) or use float64"
+    ),
+    6: (
+        "the residuals stopped decreasing for 10 restarts (a noise floor, or "
+        "very slow convergence); raise max_matvecs or krylov_dim, loosen tol, "
+        "or use float64"
+    ),
+}
+
+
+def warn_unconverged(
+    fn: str, result: EigenResult, tol: float, dtype: Any, which: str, strict: bool
+) -> None:
+    """Warns (or raises, when ``strict``) about a concrete unconverged result."""
+    if not _checks.is_concrete(result.converged) or bool(jnp.all(result.converged)):
+        return
+    code = int(result.reason) if result.reason is not None else 2
+    if code == 0:  # converged overall, flags false for some pair: budget
+        code = 2
+    floor = float(result.noise_floor) if result.noise_floor is not None else 0.0
+    values = np.asarray(result.values)
+    scale = max(float(np.max(np.abs(values))), np.finfo(np.float64).tiny)
+    end = values[-1] if which in ("smallest", "both") else values[0]
+    dim = int(np.sum(np.abs(values - end) <= tol * scale))
+    semi = (
+        ', or which="largest" only: on a semi-definite operator the smallest '
+        "end is a null space"
+        if which in ("smallest", "both")
+        else ""
+    )
+    null = f", a null space of dimension >= {dim} if it is at 0" if dim > 1 else ""
+    why = _REMEDY.get(code, "").format(
+        floor=floor, tol_hint=max(2 * floor, tol), dim=dim, null=null, semi=semi
+    )
+    if jnp.dtype(dtype) != jnp.float64 and code in (2, 3, 6):
+        why += " (float32 resolves eigenvalues only to about 1e-7*||A||: float64 "
+        why += "is the remedy for tiny or clustered ends)"
+    n_bad = int(np.sum(~np.asarray(result.converged)))
+    msg = (
+        f"{fn}: {n_bad} of {values.size} eigenpairs did not converge "
+        f"(reason: {REASONS[code] if code < len(REASONS) else 'stalled'}): {why}."
+    )
+    if strict:
+        raise RuntimeError(msg)
+    warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def eigen_options(
@@ -312,7 +682,7 @@ def eigen_options(
                 f"got {max_matvecs}."
             )
             raise ValueError(msg)
-    tol = _default_tol(dtype) if tol is None else float(tol)
+    tol = _default_tol(dtype) if tol is None else _loops.check_tol(fn, "tol", tol)
     p = min(m - 1, kw + (m - kw) // 2)
     return dict(
         k=k,
@@ -381,10 +751,22 @@ def _eigen_core(factory, dynamic, key, init, *, init_form, n, dtype, **options):
     matvec = factory.prepare(dynamic)
     k_start, k_fresh = jax.random.split(key)
     v0 = _start_vector(factory, dynamic, k_start, init, init_form, n, dtype)
-    values, X, residuals, converged, nmv = _lanczos(matvec, v0, k_fresh, **options)
-    vectors = jax.vmap(lambda x: factory.unravel(dynamic, x))(X)
+    if jnp.dtype(dtype).itemsize < 4:
+        # 16-bit operators: the Lanczos vectors, inner products and the small
+        # eigenproblems run in float32 (LAPACK has no 16-bit kernels, and a
+        # 16-bit basis loses orthogonality at once); only the matvec is 16-bit.
+        op_matvec = matvec
+
+        def matvec(v):
+            return op_matvec(v.astype(dtype)).astype(jnp.float32)
+
+        v0 = v0.astype(jnp.float32)
+    values, X, residuals, converged, nmv, (reason, floor) = _lanczos(
+        matvec, v0, k_fresh, **options
+    )
+    vectors = jax.vmap(lambda x: factory.unravel(dynamic, x.astype(dtype)))(X)
     finite = _loops.all_finite(values, residuals)
-    return values, vectors, residuals, converged, nmv, finite
+    return values, vectors, residuals, converged, nmv, finite, reason, floor
 
 
 def power_iteration(
@@ -395,6 +777,7 @@ def power_iteration(
     key: jax.Array,
     tol: float = 1e-3,
     max_iters: int = 100,
+    strict: bool = False,
 ) -> EigenResult:
     r"""The ``k`` largest-magnitude eigenpairs by power iteration with deflation.
 
@@ -412,6 +795,8 @@ def power_iteration(
       key: a PRNG key for the starting vectors.
       tol: the relative-change stopping tolerance (PyHessian's default 1e-3).
       max_iters: the most iterations per eigenpair.
+      strict: raise a ``RuntimeError`` (eagerly) instead of warning when a
+        pair did not meet the stopping test.
 
     Returns:
       An :class:`EigenResult` with ``(k,)`` values in the order found (by
@@ -439,6 +824,8 @@ def power_iteration(
         msg = f"{fn}: argument `k` must be at most the operator size {n}; got {k}."
         raise ValueError(msg)
     max_iters = _checks.static_int(fn, "max_iters", max_iters, minimum=1)
+    strict = _loops.check_bool(fn, "strict", strict)
+    tol = _loops.check_tol(fn, "tol", tol)
     lams, U, residuals, converged, total, finite = _loops.call_compiled(
         _power_core,
         op,
@@ -446,17 +833,24 @@ def power_iteration(
         k=k,
         n=n,
         dtype=op.dtype,
-        tol=float(tol),
+        tol=tol,
         max_iters=max_iters,
     )
     _loops.raise_if_nonfinite(fn, op, key, finite)
-    return EigenResult(
+    reason = jnp.where(~finite, 4, jnp.where(jnp.all(converged), 0, 2)).astype(
+        jnp.int32
+    )
+    result = EigenResult(
         values=lams,
         vectors=U,
         residuals=residuals,
         converged=converged,
         num_matvecs=total,
+        reason=reason,
+        noise_floor=jnp.zeros((), lams.dtype),
     )
+    warn_unconverged(fn, result, tol, op.dtype, "largest_magnitude", strict)
+    return result
 
 
 def _power_core(factory, dynamic, key, *, k, n, dtype, tol, max_iters):

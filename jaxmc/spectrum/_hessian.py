@@ -34,7 +34,7 @@ import dataclasses
 import functools
 import itertools
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import jax
@@ -204,6 +204,19 @@ class _Data:
                 f"`lambda: make_batches()`)."
             )
             raise TypeError(msg)
+        if isinstance(data, Mapping) and not _is_array_tree(data):
+            # A dict is one in-memory batch, never a stream of its keys.
+            for path, leaf in jax.tree_util.tree_leaves_with_path(data):
+                if not isinstance(leaf, jax.Array | np.ndarray | np.generic):
+                    where = "data" + jax.tree_util.keystr(path)
+                    msg = (
+                        f"{fn}: argument `data` is a dict, read as one in-memory "
+                        f"batch, but {where} is {_checks.describe(leaf)}, which has "
+                        f"no example axis; every leaf must be an array with a "
+                        f"leading example axis. Close over constants in the loss "
+                        f"function instead (e.g. `lambda p, b: loss(p, b, scale=2.0)`)."
+                    )
+                    raise TypeError(msg)
         if _is_array_tree(data):
             self.kind = "memory"
             self.data = data
@@ -219,6 +232,14 @@ class _Data:
             isinstance(data, Iterable) and not isinstance(data, str | bytes)
         ):
             self.kind = "stream"
+            if batch_size is not None:
+                msg = (
+                    f"{fn}: argument `batch_size` applies to in-memory data; "
+                    f"streamed batches are used as the loader yields them (got "
+                    f"batch_size={batch_size} with {type(data).__name__} data). "
+                    f"Re-batch the loader, or pass the data as arrays."
+                )
+                raise ValueError(msg)
             self.factory = data if callable(data) else (lambda: data)
             first = next(iter(self.factory()), None)
             if first is None or not _is_array_tree(first):

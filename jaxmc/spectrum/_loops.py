@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum._operator import LinearOperator
@@ -91,3 +92,68 @@ def raise_if_nonfinite(fn: str, op: Any, key: jax.Array, finite: Any) -> None:
             f"(try float64 or rescale the loss)."
         )
     raise ValueError(msg)
+
+
+def check_bool(fn: str, name: str, value: Any) -> bool:
+    """Returns ``value`` if it is a bool (numpy bools too), else raises TypeError."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    msg = (
+        f"{fn}: argument `{name}` must be True or False; got {_checks.describe(value)}."
+    )
+    raise TypeError(msg)
+
+
+def check_tol(fn: str, name: str, tol: Any, *, upper: float = 1.0) -> float:
+    """Returns ``tol`` as a float in ``(0, upper)``; raises for anything else.
+
+    Python and numpy real scalars (and 0-d concrete arrays) are accepted;
+    strings, bools, NaN, infinities, zero and negative values are not.
+    """
+    if isinstance(tol, bool | np.bool_) or isinstance(tol, str | bytes):
+        msg = (
+            f"{fn}: argument `{name}` must be a positive real number; got "
+            f"{_checks.describe(tol)}."
+        )
+        raise TypeError(msg)
+    try:
+        value = float(tol)
+    except (TypeError, ValueError):
+        msg = (
+            f"{fn}: argument `{name}` must be a positive real number; got "
+            f"{_checks.describe(tol)}."
+        )
+        raise TypeError(msg) from None
+    if not np.isfinite(value) or not 0 < value < upper:
+        msg = (
+            f"{fn}: argument `{name}` must be a finite number in (0, {upper:g}); "
+            f"got {value!r}."
+        )
+        raise ValueError(msg)
+    return value
+
+
+def check_symmetric(fn: str, op: Any, key: jax.Array, *, pairs: int = 2) -> None:
+    """Raises ValueError when ``u'Av`` and ``v'Au`` differ beyond ``sqrt(eps)``.
+
+    A randomized test on ``pairs`` random pairs (``2 * pairs`` matvecs); it
+    runs only on concrete values (eagerly).
+    """
+    dtype = jnp.dtype(op.dtype)
+    U = jax.random.normal(jax.random.fold_in(key, 104729), (2 * pairs, op.size), dtype)
+    AU = jnp.stack([op.flat_matvec(u) for u in U])
+    if not _checks.is_concrete(AU):
+        return
+    lhs = jnp.sum(U[1::2] * AU[::2], axis=1)  # v'Au
+    rhs = jnp.sum(U[::2] * AU[1::2], axis=1)  # u'Av
+    scale = jnp.max(jnp.linalg.norm(AU, axis=1) * jnp.linalg.norm(U, axis=1))
+    rel = float(jnp.max(jnp.abs(lhs - rhs)) / jnp.maximum(scale, jnp.finfo(dtype).tiny))
+    if rel > float(np.sqrt(np.finfo(dtype).eps)):
+        msg = (
+            f"{fn}: argument `op` is not symmetric: |u'Av - v'Au| = {rel:.1e} * "
+            f"||A|| ||u|| ||v|| on random vectors (tolerance sqrt(eps) = "
+            f"{np.sqrt(np.finfo(dtype).eps):.1e}); eigenvalues, trace and "
+            f"densities assume a symmetric operator. Symmetrise it, e.g. "
+            f"matrix_operator((M + M.T) / 2)."
+        )
+        raise ValueError(msg)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -155,7 +156,16 @@ def trace(
         num = _xtrace_samples(m, op.size)
         used = 2 * num if 2 * num < op.size else op.size
     _loops.raise_if_nonfinite(fn, op, key, finite)
-    return TraceEstimate(estimate=est, std_error=se, num_matvecs=used)
+    result = TraceEstimate(estimate=est, std_error=se, num_matvecs=used)
+    if _checks.is_concrete(se) and float(se) > abs(float(est)):
+        msg = (
+            f"{fn}: the standard error {float(se):.3g} exceeds the estimate "
+            f"{float(est):.3g} ({method}, {used} matvecs): the trace is not "
+            f"resolved. Raise num_matvecs (the error falls like 1/num_matvecs "
+            f"for hutch++ and xtrace, 1/sqrt(num_matvecs) for hutchinson)."
+        )
+        warnings.warn(msg, UserWarning, stacklevel=2)
+    return result
 
 
 def _xtrace_samples(m: int, n: int) -> int:
