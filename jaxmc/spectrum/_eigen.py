@@ -144,14 +144,29 @@ def _orthogonalise(V: jax.Array, w: jax.Array, mask: jax.Array):
     return w - h2 @ V, h + h2
 
 
-def _gaps(theta: jax.Array, idx: jax.Array, res: jax.Array) -> jax.Array:
+def _copy_tol(dtype, scale, tol, n):
+    """Distance below which two Ritz values are copies of one eigenvalue.
+
+    In float64, values within ``tol * ||A||`` (and within the pair's residual)
+    are equal to the accuracy asked for: a repeated eigenvalue found twice,
+    or a ghost copy made by an inexact operator. Lower precisions cannot tell
+    a repeated eigenvalue from a cluster of distinct ones closer than their
+    resolution, so only rounding-level duplicates count there.
+    """
+    if jnp.dtype(dtype) == jnp.float64:
+        return tol * scale
+    return 0.1 * np.sqrt(n) * jnp.finfo(dtype).eps * scale
+
+
+def _gaps(theta: jax.Array, idx: jax.Array, res: jax.Array, copy_tol) -> jax.Array:
     """For each selected Ritz value, the distance to the nearest distinct one.
 
-    Ritz values within the pair's residual of it are copies of the same
-    eigenvalue (a repeated eigenvalue found more than once), not neighbours.
+    In float64, Ritz values within the pair's (small) residual of it are
+    copies of the same eigenvalue (a repeated eigenvalue found more than
+    once), not neighbours.
     """
     d = jnp.abs(theta[idx][:, None] - theta[None, :])
-    same = d <= res[:, None]
+    same = d <= jnp.minimum(res[:, None], copy_tol)
     d = jnp.where(same, jnp.inf, d)
     return jnp.min(d, axis=1)
 
@@ -240,7 +255,7 @@ def _lanczos(
         idx = _select(theta, which, k)
         res = jnp.abs(beta * S[m - 1, idx])
         scale = jnp.maximum(jnp.max(jnp.abs(theta)), tiny)
-        gaps = _gaps(theta, idx, res)
+        gaps = _gaps(theta, idx, res, _copy_tol(dtype, scale, tol, n))
         ok = (res <= tol_in * scale) & _resolved(res, gaps, scale, dtype, n)
         return theta, S, res, scale, ok
 
@@ -283,7 +298,12 @@ def _lanczos(
     X = S[:, idx].T @ V[:m]
     values = theta[idx]
     residuals = _explicit_residuals(mv, values, X)
-    gaps = _gaps(theta, idx, jnp.maximum(residuals, est[: idx.size]))
+    gaps = _gaps(
+        theta,
+        idx,
+        jnp.maximum(residuals, est[: idx.size]),
+        _copy_tol(dtype, scale, tol, n),
+    )
     nmv = nmv + idx.size
 
     if check_multiplicity is None and which in ("smallest", "both"):
@@ -313,6 +333,7 @@ def _lanczos(
                 gps,
                 key=jax.random.fold_in(key, it),
                 which=which,
+                tol=tol,
                 steps=steps,
                 count_dtype=nmv.dtype,
             )
@@ -348,7 +369,7 @@ def _lanczos(
 
 
 def _complement_search(
-    mv, values, X, residuals, gaps, *, key, which, steps, count_dtype
+    mv, values, X, residuals, gaps, *, key, which, tol, steps, count_dtype
 ):
     """Lanczos on the complement of the found vectors, merged with them.
 
@@ -398,7 +419,9 @@ def _complement_search(
     # Gaps among everything seen, and to the complement's other Ritz values.
     seen = jnp.concatenate([values, jnp.where(real, theta, jnp.inf)])
     d = jnp.abs(new_values[:, None] - seen[None, :])
-    d = jnp.where(d <= new_res[:, None], jnp.inf, d)  # copies, not neighbours
+    copy_tol = _copy_tol(dtype, jnp.max(jnp.abs(new_values)), tol, n)
+    same = d <= jnp.minimum(new_res[:, None], copy_tol)
+    d = jnp.where(same, jnp.inf, d)  # copies, not neighbours
     new_gaps = jnp.min(d, axis=1)
     kept = pick < k
     new_gaps = jnp.where(
