@@ -474,6 +474,15 @@ def eigenvalues(
     ``result.ok`` (or wrap the call in ``jax.experimental.checkify`` after
     ``checkify.check(result.ok, ...)``).
 
+    **Gradients.** ``values`` are differentiable (reverse mode, ``jax.grad``)
+    with respect to the operator's dynamic arrays, e.g. the parameters of a
+    :func:`hessian_operator` built inside the differentiated function: for a
+    simple eigenvalue ``d lambda = v' dA v``, a custom VJP that costs one vjp
+    through the matvec per pair (a third-derivative-vector product for a
+    Hessian). ``vectors`` and ``residuals`` carry no gradient, and the
+    formula assumes the differentiated eigenvalues are simple (not repeated)
+    and converged. Streamed (host-side) operators are not differentiable.
+
     The whole solve runs in ``jax.lax`` loops and works under ``jax.jit``
     (with ``k``, ``which`` and the budgets static). The result is deterministic
     given ``key``, which draws the starting vector.

@@ -302,6 +302,12 @@ class LinearOperator:
 
         Returns:
           The product, in the same form as ``v``.
+
+        Raises:
+          ValueError: if ``v`` is neither a flat ``(n,)`` vector nor a pytree
+            with the structure and leaf shapes of ``unravel``'s output, or (the
+            first time, checked abstractly with ``jax.eval_shape``) the matvec
+            does not map ``(n,)`` to ``(n,)``.
         """
         check_output(f"{self.name}.matvec", self)
         if isinstance(v, jax.Array | np.ndarray) and v.shape == (self.size,):
