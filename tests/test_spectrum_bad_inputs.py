@@ -149,3 +149,22 @@ def test_matvec_accepts_exactly_flat_or_domain_pytrees():
     )
     with pytest.raises(ValueError, match=r"structure and shapes"):
         op.matvec({"w1": jnp.ones((3, 4)), "w2": jnp.ones(5)})
+
+
+def test_layer_spectra_ok_flag():
+    import dataclasses
+
+    from jaxmc.spectrum import LayerSpectra, layer_spectra
+
+    params = {"a": jnp.array([1.0, 2.0]), "b": jnp.array([3.0])}
+
+    def f(p, x):
+        return jnp.mean(x) * (jnp.sum(p["a"] ** 2) + p["b"][0] ** 2)
+
+    table = layer_spectra(f, params, jnp.ones((4, 1)), key=KEY, k=2)
+    # Block "b" has one parameter: top[1] is NaN by design, still ok.
+    assert bool(jnp.isnan(table["['b']"].top[1]))
+    assert bool(table.ok)
+    row = dataclasses.replace(table.layers[0], trace=jnp.array(jnp.nan))
+    assert not bool(row.ok)
+    assert not bool(LayerSpectra((row, table.layers[1])).ok)
