@@ -47,9 +47,11 @@ from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_e
 from jaxmc.spectrum._loops import (
     all_finite,
     call_compiled,
+    check_bool,
     check_operator,
     raise_if_nonfinite,
 )
+from jaxmc.spectrum._loops import check_symmetric as check_symmetric_op
 from jaxmc.spectrum._operator import LinearOperator
 
 __all__ = ["KPMDensity", "SpectralDensity", "kpm_density", "spectral_density"]
@@ -97,6 +99,19 @@ class SpectralDensity(NamedTuple):
     to_dict = _io.to_dict_method
     save = _io.save_method
 
+    @property
+    def ok(self) -> jax.Array:
+        """True when the density, band, nodes and outliers are finite (jittable).
+
+        Under ``jax.jit`` a non-finite operator gives NaN without an error;
+        test ``result.ok`` there, or raise inside the program with
+        ``jax.experimental.checkify.check(result.ok, "...")`` under
+        ``checkify.checkify``.
+        """
+        return all_finite(
+            self.density, self.lower, self.upper, self.nodes, self.outliers
+        )
+
     def __repr__(self) -> str:
         runs, m = self.nodes.shape
         outs = ", ".join(_fmt(o) for o in self.outliers)
@@ -134,6 +149,20 @@ class KPMDensity(NamedTuple):
     to_dict = _io.to_dict_method
     save = _io.save_method
 
+    @property
+    def ok(self) -> jax.Array:
+        """True when the result is finite and ``bounds`` hold the spectrum (jittable).
+
+        Every Chebyshev moment of a spectrum inside ``bounds`` is at most 1 in
+        magnitude; a larger one means that eigenvalues lie outside and the
+        series diverges. Eagerly that raises; under ``jax.jit`` test
+        ``result.ok`` (or ``jax.experimental.checkify.check(result.ok, ...)``).
+        """
+        limit = 1.0 + _moment_slack(self.moments.dtype)
+        return all_finite(self.density, self.lower, self.upper, self.moments) & (
+            jnp.max(jnp.abs(self.moments)) <= limit
+        )
+
     def __repr__(self) -> str:
         return (
             f"KPMDensity(grid=[{_fmt(self.grid[0])}, {_fmt(self.grid[-1])}] "
@@ -162,22 +191,54 @@ def _check_grid(fn: str, grid: Any, dtype: Any) -> jax.Array | int:
 
 
 def _check_positive(fn: str, name: str, x: Any) -> None:
-    if x is None or not _checks.is_concrete(x):
+    """None, or a positive finite real scalar (a traced one is not value-checked)."""
+    if x is None:
         return
-    arr = np.asarray(x)
-    if arr.shape != () or not np.isfinite(arr) or arr <= 0:
-        msg = f"{fn}: argument `{name}` must be a positive finite scalar; got {x!r}."
+    real = isinstance(x, float | int | np.integer | np.floating) and not isinstance(
+        x, bool | np.bool_
+    )
+    if not real and isinstance(x, jax.Array | np.ndarray):
+        real = x.shape == () and (
+            jnp.issubdtype(x.dtype, jnp.floating)
+            or jnp.issubdtype(x.dtype, jnp.integer)
+        )
+    if not real:
+        msg = (
+            f"{fn}: argument `{name}` must be None or a positive real scalar; got "
+            f"{_checks.describe(x) if hasattr(x, 'shape') else repr(x)}."
+        )
+        raise TypeError(msg)
+    if not _checks.is_concrete(x):
+        return
+    value = float(np.asarray(x))
+    if not np.isfinite(value) or value <= 0:
+        msg = (
+            f"{fn}: argument `{name}` must be a positive finite scalar; got {value!r}."
+        )
         raise ValueError(msg)
 
 
 def _check_confidence(fn: str, confidence: Any) -> float:
-    if not isinstance(confidence, float | int) or not 0.0 < confidence < 1.0:
+    if isinstance(confidence, bool | np.bool_) or not isinstance(
+        confidence, float | int | np.floating | np.integer
+    ):
+        msg = (
+            f"{fn}: argument `confidence` must be a float in (0, 1); "
+            f"got {type(confidence).__name__} {confidence!r}."
+        )
+        raise TypeError(msg)
+    if not 0.0 < float(confidence) < 1.0:
         msg = (
             f"{fn}: argument `confidence` must be a float in (0, 1); "
             f"got {confidence!r}."
         )
         raise ValueError(msg)
     return float(confidence)
+
+
+def _moment_slack(dtype: Any) -> float:
+    """How far above 1 a Chebyshev moment may round: ``10 sqrt(eps)``."""
+    return 10.0 * float(np.sqrt(np.finfo(dtype).eps))
 
 
 def _band(per_run: jax.Array, confidence: float) -> tuple[jax.Array, ...]:
@@ -233,6 +294,7 @@ def spectral_density(
     sigma: float | jax.Array | None = None,
     deflate: int = 0,
     confidence: float = 0.95,
+    check_symmetric: bool = False,
 ) -> SpectralDensity:
     r"""Estimates the spectral density of ``op`` by stochastic Lanczos quadrature.
 
@@ -267,6 +329,9 @@ def spectral_density(
         mass stays on the grid; ``res.sigma`` is the bulk's width.
       deflate: the number ``k`` of top eigenvalues to take out as outliers.
       confidence: the level of the band, in ``(0, 1)``.
+      check_symmetric: test symmetry first with ``u'Av`` against ``v'Au`` on
+        random pairs (four matvecs; eagerly), raising if the operator is not
+        symmetric to ``sqrt(eps)``.
 
     Returns:
       A :class:`SpectralDensity` in ``op.dtype``: ``grid``, ``density``,
@@ -275,7 +340,7 @@ def spectral_density(
 
     Raises:
       TypeError: if ``op`` is not a real LinearOperator, ``key`` not a PRNG key,
-        or a count not an int.
+        a count not an int, ``sigma`` or ``confidence`` not a real number.
       ValueError: for counts out of range, ``deflate >= n``, a bad grid, or a
         non-positive ``sigma``.
 
@@ -304,6 +369,8 @@ def spectral_density(
     grid = _check_grid(fn, grid, dtype)
     _check_positive(fn, "sigma", sigma)
     confidence = _check_confidence(fn, confidence)
+    if check_bool(fn, "check_symmetric", check_symmetric):
+        check_symmetric_op(fn, op, key)
 
     m = min(lanczos_steps, n - deflate)
     eig = ()
@@ -570,6 +637,7 @@ def kpm_density(
     bounds: Any = None,
     confidence: float = 0.95,
     kernel: str = "jackson",
+    check_symmetric: bool = False,
 ) -> KPMDensity:
     r"""Estimates the spectral density of ``op`` by the kernel polynomial method.
 
@@ -601,9 +669,12 @@ def kpm_density(
         ``1 / sqrt(1 - y^2)`` is singular and amplifies the probes' noise.
       bounds: ``(a, b)`` containing every eigenvalue; None for an interval from
         30 Lanczos steps widened by 5% on each side. The method diverges if an
-        eigenvalue lies outside.
+        eigenvalue lies outside: that shows as Chebyshev moments above 1 in
+        magnitude (beyond ``10 sqrt(eps)`` of rounding), which raises a
+        ValueError eagerly and sets ``result.ok`` False under ``jax.jit``.
       confidence: the level of the band, in ``(0, 1)``.
       kernel: the damping of the Chebyshev series, ``"jackson"`` or ``"none"``.
+      check_symmetric: as for :func:`spectral_density`.
 
     Returns:
       A :class:`KPMDensity` in ``op.dtype``: ``grid``, ``density``, ``lower``,
@@ -612,7 +683,7 @@ def kpm_density(
     Raises:
       TypeError: if ``op`` is not a real LinearOperator or ``key`` is not a key.
       ValueError: for counts out of range, a bad grid, bad bounds or an
-        unknown ``kernel``.
+        unknown ``kernel``, or (eagerly) eigenvalues outside ``bounds``.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -631,6 +702,8 @@ def kpm_density(
     grid = _check_grid(fn, grid, dtype)
     confidence = _check_confidence(fn, confidence)
     _checks.check_one_of(fn, "kernel", kernel, ("jackson", "none"))
+    if check_bool(fn, "check_symmetric", check_symmetric):
+        check_symmetric_op(fn, op, key)
     if bounds is not None:
         bounds = _checks.as_array(fn, "bounds", bounds)
         _checks.check_shape(fn, "bounds", bounds, (2,))
@@ -641,7 +714,7 @@ def kpm_density(
                 f"got {np.asarray(bounds).tolist()}."
             )
             raise ValueError(msg)
-    result, finite = call_compiled(
+    result, finite, excess = call_compiled(
         _kpm_core,
         op,
         key,
@@ -656,8 +729,31 @@ def kpm_density(
         kernel=kernel,
         sequential=spans_devices(op.dynamic),
     )
+    _raise_if_outside(fn, result, excess, given=bounds is not None)
     raise_if_nonfinite(fn, op, key, finite)
     return result
+
+
+def _raise_if_outside(fn: str, result: KPMDensity, excess: Any, *, given: bool):
+    """Raises when a concrete per-probe moment exceeds 1 beyond rounding."""
+    if not _checks.is_concrete(excess):
+        return
+    excess = float(excess)
+    if np.isnan(excess) or excess <= 1.0 + _moment_slack(result.moments.dtype):
+        return
+    a, b = (float(x) for x in result.bounds)
+    source = (
+        "argument `bounds`"
+        if given
+        else "the automatic `bounds` (from 30 Lanczos steps)"
+    )
+    msg = (
+        f"{fn}: {source} [{a:.6g}, {b:.6g}] miss part of the spectrum: a "
+        f"Chebyshev moment reached {excess:.3g} in magnitude (at most 1 when every "
+        f"eigenvalue lies inside), so the series diverges. Pass wider `bounds`, "
+        f'e.g. from eigenvalues(op, 1, which="both") widened by a few percent.'
+    )
+    raise ValueError(msg)
 
 
 def _kpm_core(
@@ -711,6 +807,7 @@ def _kpm_core(
     # (num_probes, num_moments)
     moments = _map_runs(probe_moments, keys, 3 * n, sequential)
     finite = all_finite(moments)
+    excess = jnp.max(jnp.abs(moments))
 
     if grid is None:
         edge = 1.0 - min(math.pi / num_moments, 0.5)
@@ -738,4 +835,4 @@ def _kpm_core(
         bounds=bounds,
         outliers=jnp.zeros((0,), dtype),
     )
-    return result, finite
+    return result, finite, excess

@@ -63,6 +63,19 @@ def _list_of_batches_hint(data: Any) -> str:
     return _params.list_of_batches_hint(data)
 
 
+def _nonempty_size(fn: str, name: str, batch: Any) -> int:
+    """``_leading_size``, raising ValueError when it is 0 (no examples)."""
+    size = _leading_size(fn, name, batch)
+    if size == 0:
+        what = "the first batch of `data`" if name == "first batch" else f"`{name}`"
+        msg = (
+            f"{fn}: {what} holds no examples (leading axis of size 0); the "
+            f"dataset-mean loss needs at least one example."
+        )
+        raise ValueError(msg)
+    return size
+
+
 def _leading_size(fn: str, name: str, batch: Any) -> int:
     leaves_with_path = jax.tree_util.tree_leaves_with_path(batch)
     sizes = {}
@@ -90,13 +103,20 @@ def _resolve_filter(fn: str, param_filter: Any, params: Any) -> list[bool]:
     if param_filter is None:
         return [True] * len(paths_leaves)
     if callable(param_filter):
-        mask = [bool(param_filter(path, leaf)) for path, leaf in paths_leaves]
+        mask = [
+            _as_bool(fn, jax.tree_util.keystr(path), param_filter(path, leaf), True)
+            for path, leaf in paths_leaves
+        ]
     else:
         try:
-            mask_tree = jax.tree_util.tree_map(
-                lambda _, m: bool(m), params, param_filter
+            mask_tree = jax.tree_util.tree_map_with_path(
+                lambda path, _, m: _as_bool(fn, jax.tree_util.keystr(path), m, False),
+                params,
+                param_filter,
             )
         except (ValueError, TypeError) as err:
+            if str(err).startswith(fn):
+                raise
             msg = (
                 f"{fn}: argument `param_filter` must be a callable "
                 f"(key_path, leaf) -> bool or a pytree of bools with the structure "
@@ -108,6 +128,26 @@ def _resolve_filter(fn: str, param_filter: Any, params: Any) -> list[bool]:
         msg = f"{fn}: argument `param_filter` selects no parameters."
         raise ValueError(msg)
     return mask
+
+
+def _as_bool(fn: str, path: str, m: Any, from_callable: bool) -> bool:
+    """``m`` as a bool: Python or numpy bools, or 0-d concrete bool arrays."""
+    if isinstance(m, bool | np.bool_):
+        return bool(m)
+    if (
+        isinstance(m, jax.Array | np.ndarray)
+        and m.shape == ()
+        and m.dtype == np.bool_
+        and _checks.is_concrete(m)
+    ):
+        return bool(m)
+    where = "the callable returned" if from_callable else "the mask holds"
+    msg = (
+        f"{fn}: argument `param_filter` must be a pytree of bools (True / False) "
+        f"with the structure of `params`, or a callable (key_path, leaf) -> bool; "
+        f"{where} {type(m).__name__} {m!r} for the leaf at {path or 'the root'}."
+    )
+    raise TypeError(msg)
 
 
 class _Params:
@@ -220,7 +260,7 @@ class _Data:
         if _is_array_tree(data):
             self.kind = "memory"
             self.data = data
-            self.size = _leading_size(fn, "data", data)
+            self.size = _nonempty_size(fn, "data", data)
             if batch_size is None or batch_size >= self.size:
                 self.kind = "single"
             first = min(batch_size or self.size, self.size)
@@ -248,7 +288,7 @@ class _Data:
                     f"of arrays; got {type(first).__name__} as the first batch."
                 )
                 raise TypeError(msg)
-            _leading_size(fn, "data", first)
+            _nonempty_size(fn, "first batch", first)
             self.first = first
         else:
             msg = (

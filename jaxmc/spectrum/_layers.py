@@ -46,6 +46,21 @@ class LayerSpectrum:
     to_dict = _io.to_dict_method
     save = _io.save_method
 
+    @property
+    def ok(self) -> jax.Array:
+        """True when the row's values are finite (jittable).
+
+        ``top`` may hold NaN by design where the block has fewer than ``k``
+        parameters; only its first ``min(k, size)`` entries are tested.
+        """
+        top = self.top[: min(self.top.shape[0], self.size)]
+        return (
+            jnp.all(jnp.isfinite(top))
+            & jnp.isfinite(self.trace)
+            & jnp.isfinite(self.trace_stderr)
+            & self.density.ok
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class LayerSpectra:
@@ -66,6 +81,15 @@ class LayerSpectra:
 
     def __len__(self) -> int:
         return len(self.layers)
+
+    @property
+    def ok(self) -> jax.Array:
+        """True when every row is finite (:attr:`LayerSpectrum.ok`; jittable).
+
+        Under ``jax.jit`` non-finite values pass without an error: test
+        ``result.ok``, or ``jax.experimental.checkify.check(result.ok, ...)``.
+        """
+        return jnp.all(jnp.stack([row.ok for row in self.layers]))
 
     def __getitem__(self, i: int | str) -> LayerSpectrum:
         if isinstance(i, str):

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum._operator import LinearOperator
+from jaxmc.spectrum._operator import LinearOperator, check_output
 
 
 def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
@@ -59,6 +59,7 @@ def check_operator(fn: str, op: Any) -> LinearOperator:
     if not jnp.issubdtype(op.dtype, jnp.floating):
         msg = f"{fn}: argument `op` must have a real floating dtype; got {op.dtype}."
         raise TypeError(msg)
+    check_output(fn, op)
     return op
 
 

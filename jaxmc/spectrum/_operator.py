@@ -302,9 +302,17 @@ class LinearOperator:
 
         Returns:
           The product, in the same form as ``v``.
+
+        Raises:
+          ValueError: if ``v`` is neither a flat ``(n,)`` vector nor a pytree
+            with the structure and leaf shapes of ``unravel``'s output, or (the
+            first time, checked abstractly with ``jax.eval_shape``) the matvec
+            does not map ``(n,)`` to ``(n,)``.
         """
+        check_output(f"{self.name}.matvec", self)
         if isinstance(v, jax.Array | np.ndarray) and v.shape == (self.size,):
             return _apply(self.factory, self.dynamic, jnp.asarray(v, dtype=self.dtype))
+        _check_domain(f"{self.name}.matvec", self, v)
         return self.unravel(_apply(self.factory, self.dynamic, self.ravel(v)))
 
     def __matmul__(self, v: Any) -> Any:
@@ -325,6 +333,7 @@ class LinearOperator:
         """
         fn = f"{self.name}.to_dense"
         n = self.size
+        check_output(fn, self)
         if chunk_size is not None:
             chunk_size = _checks.static_int(fn, "chunk_size", chunk_size, minimum=1)
         itemsize = jnp.dtype(self.dtype).itemsize
@@ -428,6 +437,73 @@ class LinearOperator:
         return _algebra.to_lineax(self, positive_semidefinite)
 
 
+def _domain(op: LinearOperator) -> Any:
+    """The shapes and dtypes of the pytree ``op.unravel`` returns (cached)."""
+    if getattr(op, "_domain_shapes", None) is None:
+        flat = jax.ShapeDtypeStruct((op.size,), op.dtype)
+        op._domain_shapes = jax.eval_shape(op.unravel, flat)
+    return op._domain_shapes
+
+
+def _check_domain(fn: str, op: LinearOperator, v: Any) -> None:
+    """Raises ValueError unless ``v`` has the structure and shapes of the domain."""
+    expected = _domain(op)
+    leaves, treedef = jax.tree_util.tree_flatten(v)
+    want_leaves, want_def = jax.tree_util.tree_flatten(expected)
+    shapes = [np.shape(x) for x in leaves]
+    if treedef == want_def and shapes == [x.shape for x in want_leaves]:
+        return
+    if len(want_leaves) == 1 and want_leaves[0].shape == (op.size,):
+        want = f"a flat vector of shape ({op.size},)"
+    else:
+        tree = jax.tree_util.tree_map(lambda x: x.shape, expected)
+        want = (
+            f"a flat vector of shape ({op.size},) or a pytree of arrays with the "
+            f"structure and shapes {tree}"
+        )
+    if len(leaves) == 1 and treedef == jax.tree_util.tree_structure(0):
+        given = f"an array of shape {shapes[0]}"
+    else:
+        given = f"{type(v).__name__} {jax.tree_util.tree_map(np.shape, v)}"
+    msg = f"{fn}: argument `v` must be {want}; got {given}."
+    raise ValueError(msg)
+
+
+def check_output(fn: str, op: LinearOperator) -> None:
+    """Checks once per operator, abstractly, that the matvec maps (n,) to (n,).
+
+    Runs ``jax.eval_shape`` on ``factory.prepare(dynamic)(v)`` (no FLOPs) the
+    first time an operator reaches a public function; raises ValueError naming
+    the shape the matvec returned, or the error it raised.
+    """
+    if getattr(op, "_output_checked", False):
+        return
+    n = op.size
+    flat = jax.ShapeDtypeStruct((n,), op.dtype)
+    try:
+        out = jax.eval_shape(lambda d, v: op.factory.prepare(d)(v), op.dynamic, flat)
+    except Exception as err:  # noqa: BLE001 - re-raised with context
+        msg = (
+            f"{fn}: calling the operator's matvec on a vector of shape ({n},) and "
+            f"dtype {op.dtype} failed; it raised {type(err).__name__}: {err}"
+        )
+        raise ValueError(msg) from err
+    if not hasattr(out, "shape") or out.shape != (n,):
+        msg = (
+            f"{fn}: the operator's matvec must map a vector of shape ({n},) to a "
+            f"vector of shape ({n},) (its `size`); it returned "
+            f"{_checks.describe(out)}. Check `size` and the matvec."
+        )
+        raise ValueError(msg)
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        msg = (
+            f"{fn}: the operator's matvec must return floating values; it "
+            f"returned dtype {out.dtype}."
+        )
+        raise TypeError(msg)
+    op._output_checked = True
+
+
 @dataclasses.dataclass(frozen=True)
 class _MatmulFactory(MatvecFactory):
     """``v -> M @ v`` with ``M`` the dynamic array."""
@@ -439,8 +515,14 @@ class _MatmulFactory(MatvecFactory):
 def matrix_operator(M: jax.Array, /) -> LinearOperator:
     """Wraps a symmetric dense matrix as a :class:`LinearOperator`.
 
-    Symmetry is not checked (it is a value check); the spectrum algorithms assume
-    it. Operators from matrices of the same shape and dtype share the
+    On concrete (not traced) matrices two value checks run: symmetry,
+    ``max|M - M^T| <= sqrt(eps) * max|M|`` (the relative tolerance of the
+    dtype: 1.5e-8 in float64, 3.5e-4 in float32), which the spectrum
+    algorithms assume; and no subnormal nonzero entries (``0 < |M_ij| <
+    finfo.tiny``), which XLA on CPU flushes to zero, so that products with
+    them would be silently wrong. Under ``jax.jit`` neither runs (pass
+    ``check_symmetric=True`` to the algorithms for a randomized test).
+    Operators from matrices of the same shape and dtype share the
     algorithms' compiled programs.
 
     Args:
@@ -450,12 +532,54 @@ def matrix_operator(M: jax.Array, /) -> LinearOperator:
       The operator ``v -> M @ v`` of size ``n`` and dtype ``M.dtype``.
 
     Raises:
-      ValueError: if ``M`` is not square. TypeError: if it is not floating.
+      ValueError: if ``M`` is not square, or (concrete ``M``) not symmetric
+        or holds subnormal entries. TypeError: if it is not
+        floating.
     """
     fn = "jaxmc.spectrum.matrix_operator"
     M = _checks.as_array(fn, "M", M)
     _checks.check_square(fn, "M", M)
     _checks.check_floating(fn, "M", M)
+    if M.shape[0] == 0:
+        msg = f"{fn}: argument `M` must not be empty; got shape (0, 0)."
+        raise ValueError(msg)
+    if _checks.is_concrete(M):
+        _check_matrix_values(fn, np.asarray(M))
     return LinearOperator.from_factory(
         _MatmulFactory(), M, size=M.shape[0], dtype=M.dtype, name="MatrixOperator"
     )
+
+
+def _check_matrix_values(fn: str, M: np.ndarray) -> None:
+    """No subnormal entries, symmetric to ``sqrt(eps)`` relative.
+
+    Non-finite entries pass here: the algorithms raise on them, naming where.
+    """
+    info = np.finfo(M.dtype)
+    mag = np.abs(M)
+    sub = (mag > 0) & (mag < info.tiny)
+    if sub.any():
+        where = tuple(int(i) for i in np.argwhere(sub)[0])
+        msg = (
+            f"{fn}: argument `M` holds {int(sub.sum())} subnormal entries (nonzero "
+            f"but below {M.dtype}'s smallest normal number {info.tiny:.3g}), the "
+            f"first at index {where} ({M[where]:.3g}); XLA on CPU flushes them to "
+            f"zero, so products with M would be wrong. Rescale M (e.g. M / "
+            f"max|M|, then multiply the eigenvalues back) or use float64."
+        )
+        raise ValueError(msg)
+    finite = np.isfinite(M) & np.isfinite(M.T)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(finite, np.abs(M - M.T), 0.0)
+    scale = float(np.where(finite, mag, 0.0).max())
+    asym = float(diff.max())
+    tol = float(np.sqrt(info.eps))
+    if asym > tol * scale:
+        where = tuple(int(i) for i in np.unravel_index(np.argmax(diff), M.shape))
+        msg = (
+            f"{fn}: argument `M` must be symmetric: max|M - M^T| = {asym:.3g} is "
+            f"{asym / scale:.2g} * max|M| (tolerance sqrt(eps) = {tol:.1e} for "
+            f"{M.dtype}), the largest at index {where}. The spectrum algorithms "
+            f"assume a symmetric operator; pass (M + M.T) / 2."
+        )
+        raise ValueError(msg)

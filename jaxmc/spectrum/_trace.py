@@ -45,6 +45,17 @@ class TraceEstimate(NamedTuple):
     to_dict = _io.to_dict_method
     save = _io.save_method
 
+    @property
+    def ok(self) -> jax.Array:
+        """True when the estimate and its standard error are finite (jittable).
+
+        Under ``jax.jit`` a non-finite operator gives NaN without an error;
+        test ``result.ok`` there, or raise inside the program with
+        ``jax.experimental.checkify.check(result.ok, "...")`` under
+        ``checkify.checkify``.
+        """
+        return jnp.isfinite(self.estimate) & jnp.isfinite(self.std_error)
+
     def __repr__(self) -> str:
         if not _checks.is_concrete((self.estimate, self.std_error)):
             return f"TraceEstimate(estimate={self.estimate}, ...)"
@@ -71,6 +82,14 @@ class DiagonalEstimate(NamedTuple):
     to_dict = _io.to_dict_method
     save = _io.save_method
 
+    @property
+    def ok(self) -> jax.Array:
+        """True when every entry and standard error is finite (jittable).
+
+        See :attr:`TraceEstimate.ok` for its use under ``jax.jit``.
+        """
+        return _loops.all_finite(self.estimate, self.std_error)
+
     def __repr__(self) -> str:
         return f"DiagonalEstimate(num_matvecs={self.num_matvecs}, ...)"
 
@@ -81,12 +100,28 @@ def _probes(key: jax.Array, shape: tuple[int, ...], dtype: Any, kind: str):
     return jax.random.normal(key, shape, dtype)
 
 
-def _check_common(fn, op, key, num_matvecs, probes, minimum):
+def _check_common(fn, op, key, num_matvecs, probes, minimum, check_symmetric):
     _loops.check_operator(fn, op)
     key = _checks.check_key(fn, "key", key)
     num_matvecs = _checks.static_int(fn, "num_matvecs", num_matvecs, minimum=minimum)
     _checks.check_one_of(fn, "probes", probes, _PROBES)
+    if _loops.check_bool(fn, "check_symmetric", check_symmetric):
+        _loops.check_symmetric(fn, op, key)
     return key, num_matvecs
+
+
+def _std_error(samples: jax.Array, axis: int = 0) -> jax.Array:
+    """``std(samples, ddof=1) / sqrt(m)`` along ``axis``, safe from underflow.
+
+    The samples are divided by their largest magnitude (per entry along the
+    other axes) before squaring, so that tiny operators (float32 at 1e-20 and
+    below, where squares underflow to 0) do not report a zero error.
+    """
+    m = samples.shape[axis]
+    scale = jnp.max(jnp.abs(samples), axis=axis, keepdims=True)
+    scale = jnp.where(scale > 0, scale, 1.0)
+    se = jnp.std(samples / scale, axis=axis, ddof=1, keepdims=True) * scale
+    return jnp.squeeze(se, axis=axis) / np.sqrt(m)
 
 
 def trace(
@@ -97,6 +132,7 @@ def trace(
     num_matvecs: int = 30,
     key: jax.Array,
     probes: str = "rademacher",
+    check_symmetric: bool = False,
 ) -> TraceEstimate:
     r"""Estimates ``tr(A)`` from ``num_matvecs`` matvecs with random probes.
 
@@ -109,7 +145,8 @@ def trace(
     probes (``probes`` ignored: XTrace needs rotation-invariant probes);
     the standard error is that of the leave-one-out estimates. When the
     sketch covers the whole operator (``2 (m // 2) >= n``), matfree forms it
-    densely, which costs ``n`` matvecs.
+    densely, which costs ``n`` matvecs; one more matvec sets the scale (so
+    that tiny operators do not underflow in matfree's squares).
 
     The ``m`` probe vectors are drawn at once (``(m, n)`` numbers) and the
     matvecs applied one after another. Works under ``jax.jit`` with
@@ -122,6 +159,10 @@ def trace(
       key: a PRNG key.
       probes: ``"rademacher"`` (random signs, the default; lower variance)
         or ``"gaussian"``.
+
+      check_symmetric: test symmetry first with ``u'Av`` against ``v'Au`` on
+        random pairs (four matvecs; eagerly), raising if the operator is not
+        symmetric to ``sqrt(eps)``.
 
     Returns:
       A :class:`TraceEstimate` (estimate, std_error, num_matvecs).
@@ -140,7 +181,7 @@ def trace(
     fn = "jaxmc.spectrum.trace"
     _checks.check_one_of(fn, "method", method, _METHODS)
     minimum = 2 if method == "hutchinson" else 4
-    key, m = _check_common(fn, op, key, num_matvecs, probes, minimum)
+    key, m = _check_common(fn, op, key, num_matvecs, probes, minimum, check_symmetric)
     est, se, finite = _loops.call_compiled(
         _trace_core,
         op,
@@ -154,7 +195,7 @@ def trace(
     used = m
     if method == "xtrace":
         num = _xtrace_samples(m, op.size)
-        used = 2 * num if 2 * num < op.size else op.size
+        used = (2 * num if 2 * num < op.size else op.size) + 1
     _loops.raise_if_nonfinite(fn, op, key, finite)
     result = TraceEstimate(estimate=est, std_error=se, num_matvecs=used)
     if _checks.is_concrete(se) and float(se) > abs(float(est)):
@@ -177,13 +218,17 @@ def _trace_core(factory, dynamic, key, *, method, m, n, dtype, probes):
     if method == "hutchinson":
         Z = _probes(key, (m, n), dtype, probes)
         samples = jnp.sum(Z * jax.lax.map(mv, Z), axis=1)
-        est, se = jnp.mean(samples), jnp.std(samples, ddof=1) / np.sqrt(m)
+        est, se = jnp.mean(samples), _std_error(samples)
     elif method == "hutch++":
         s = m // 3
         g = m - 2 * s
         k1, k2 = jax.random.split(key)
         S = _probes(k1, (s, n), dtype, probes)
-        Q = jnp.linalg.qr(jax.lax.map(mv, S).T)[0]  # (n, s)
+        Y = jax.lax.map(mv, S)
+        # Q is scale-free: normalise first so that tiny operators do not
+        # underflow in the QR's column norms.
+        Y = Y / jnp.maximum(jnp.max(jnp.abs(Y)), jnp.finfo(dtype).tiny)
+        Q = jnp.linalg.qr(Y.T)[0]  # (n, s)
         top = jnp.sum(Q * jax.lax.map(mv, Q.T).T)
         G = _probes(k2, (g, n), dtype, probes)
         G = G - (G @ Q) @ Q.T
@@ -191,7 +236,7 @@ def _trace_core(factory, dynamic, key, *, method, m, n, dtype, probes):
         AG = AG - (AG @ Q) @ Q.T
         samples = jnp.sum(G * AG, axis=1)
         est = top + jnp.mean(samples)
-        se = jnp.std(samples, ddof=1) / np.sqrt(g) if g > 1 else jnp.zeros((), dtype)
+        se = _std_error(samples) if g > 1 else jnp.zeros((), dtype)
     else:
         from matfree import stochtrace
 
@@ -200,9 +245,19 @@ def _trace_core(factory, dynamic, key, *, method, m, n, dtype, probes):
         estimator = stochtrace.estimator_leave_one_out_mean_and_sem(
             stochtrace.leave_one_out_xtrace(), sampler
         )
+        # One more matvec sets the scale: matfree squares the products, which
+        # underflow for tiny operators (float32 below about 1e-19).
+        z = jax.random.normal(jax.random.fold_in(key, 7), (n,), dtype)
+        scale = jnp.max(jnp.abs(mv(z)))
+        scale = jnp.where(scale > 0, scale, 1.0)
+
+        def scaled(v):
+            return mv(v) / scale
+
         # matfree relies on NumPy-style rank promotion.
         with jax.numpy_rank_promotion("allow"):
-            est, se = estimator(mv, key)
+            est, se = estimator(scaled, key)
+        est, se = est * scale, se * scale
     return est, se, _loops.all_finite(est)
 
 
@@ -213,6 +268,7 @@ def diagonal(
     num_matvecs: int = 30,
     key: jax.Array,
     probes: str = "rademacher",
+    check_symmetric: bool = False,
 ) -> DiagonalEstimate:
     r"""Estimates ``diag(A)`` from matvecs with random probes (Bekas et al., 2007).
 
@@ -227,6 +283,7 @@ def diagonal(
       num_matvecs: the number of probes ``m`` (at least 2).
       key: a PRNG key.
       probes: ``"rademacher"`` (default) or ``"gaussian"``.
+      check_symmetric: as for :func:`trace`.
 
     Returns:
       A :class:`DiagonalEstimate`: ``estimate`` and ``std_error`` shaped as
@@ -243,7 +300,7 @@ def diagonal(
     [3.0, 2.0, 1.0]
     """
     fn = "jaxmc.spectrum.diagonal"
-    key, m = _check_common(fn, op, key, num_matvecs, probes, 2)
+    key, m = _check_common(fn, op, key, num_matvecs, probes, 2, check_symmetric)
     est, se, finite = _loops.call_compiled(
         _diagonal_core, op, key, m=m, n=op.size, dtype=op.dtype, probes=probes
     )
@@ -256,7 +313,7 @@ def _diagonal_core(factory, dynamic, key, *, m, n, dtype, probes):
     Z = _probes(key, (m, n), dtype, probes)
     samples = Z * jax.lax.map(mv, Z)
     est = jnp.mean(samples, axis=0)
-    se = jnp.std(samples, axis=0, ddof=1) / np.sqrt(m)
+    se = _std_error(samples)
     finite = _loops.all_finite(est)
     unravel = functools.partial(factory.unravel, dynamic)
     return unravel(est), unravel(se), finite
