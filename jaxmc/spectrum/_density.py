@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
+from jaxmc.spectrum import _sharding
 from jaxmc.spectrum._eigen import _lanczos, eigen_options
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_eigh
 from jaxmc.spectrum._loops import (
@@ -319,11 +320,11 @@ def _slq_core(
     grid_points,
     confidence,
 ):
-    op_matvec = factory.prepare(dynamic)
+    op_matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     key_out, key_runs = jax.random.split(key)
     if deflate:
         k_start, k_fresh = jax.random.split(key_out)
-        v0 = jax.random.normal(k_start, (n,), dtype)
+        v0 = _sharding.constrain(jax.random.normal(k_start, (n,), dtype))
         outliers, X, *_ = _lanczos(op_matvec, v0, k_fresh, **dict(eig))
         V = X.T  # (n, deflate), orthonormal columns
 
@@ -342,7 +343,7 @@ def _slq_core(
     bulk_mass = jnp.asarray((n - deflate) / n, dtype)
 
     def run(k):
-        v0 = project(_rademacher(k, n, dtype))
+        v0 = project(_sharding.constrain(_rademacher(k, n, dtype)))
         alpha, beta, _ = lanczos_tridiag(matvec, v0, m)
         return gauss_quadrature(alpha, beta[:-1])
 
@@ -577,7 +578,7 @@ def _kpm_core(
     grid_points,
     confidence,
 ):
-    op_matvec = factory.prepare(dynamic)
+    op_matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     key_bounds, key_probes = jax.random.split(key)
     if bounds is None:
         bounds = spectral_bounds(op_matvec, n, dtype, key=key_bounds)
@@ -591,7 +592,7 @@ def _kpm_core(
     half = (num_moments + 1) // 2
 
     def probe_moments(k):
-        z = _rademacher(k, n, dtype)
+        z = _sharding.constrain(_rademacher(k, n, dtype))
         zz = jnp.vdot(z, z)
         t1 = scaled(z)
         mu0 = jnp.ones((), dtype)

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _loops
+from jaxmc.spectrum import _loops, _sharding
 from jaxmc.spectrum._lanczos import lanczos_tridiag, tridiag_eigh
 
 __all__ = ["REASONS", "EigenResult", "eigenvalues", "power_iteration"]
@@ -218,6 +218,7 @@ def _lanczos(
             w = jax.lax.cond(broke, fresh, lambda _: w, None)
             beta = jnp.where(broke, jnp.zeros_like(beta), beta)
             V = V.at[j + 1].set(w / jnp.maximum(jnp.linalg.norm(w), tiny))
+            V = _sharding.constrain(V)
             return V, T, beta, anorm, broke_any | broke
 
         return jax.lax.fori_loop(j0, m, step, (V, T, beta, anorm, broke_any))
@@ -231,7 +232,7 @@ def _lanczos(
         ok = (res <= tol_in * scale) & _resolved(res, gaps, scale, dtype, n)
         return theta, S, res, scale, ok
 
-    V = jnp.zeros((m + 1, n), dtype).at[0].set(q0)
+    V = _sharding.constrain(jnp.zeros((m + 1, n), dtype).at[0].set(q0))
     T = jnp.zeros((m, m), dtype)
     zero = jnp.zeros((), dtype)
     false = jnp.asarray(False)
@@ -257,7 +258,7 @@ def _lanczos(
         since = jnp.where(better, jnp.zeros_like(since), since + 1)
         keep = jnp.argsort(_priority(theta, which))[:p]
         Vk = S[:, keep].T @ V[:m]
-        V = jnp.zeros_like(V).at[:p].set(Vk).at[p].set(V[m])
+        V = _sharding.constrain(jnp.zeros_like(V).at[:p].set(Vk).at[p].set(V[m]))
         T = jnp.zeros_like(T).at[jnp.arange(p), jnp.arange(p)].set(theta[keep])
         V, T, beta, anorm, broke_any = extend(V, T, beta, anorm, broke_any, p, cycle)
         return V, T, beta, anorm, broke_any, nmv + (m - p), cycle + 1, best, since
@@ -267,7 +268,7 @@ def _lanczos(
     )
     theta, S, est, scale, est_ok = estimates(T, beta)
     idx = _select(theta, which, k)
-    X = S[:, idx].T @ V[:m]
+    X = _sharding.constrain(S[:, idx].T @ V[:m])
     values = theta[idx]
     gaps = _gaps(theta, idx)
     residuals = _explicit_residuals(mv, values, X)
@@ -362,6 +363,7 @@ def _complement_search(
     big = jnp.asarray(jnp.finfo(dtype).max, dtype)
     allv = jnp.concatenate([values, theta])
     allX = jnp.concatenate([X, Y / jnp.where(real, norms, 1.0)[:, None]])
+    allX = _sharding.constrain(allX)
     found = jnp.concatenate([jnp.ones(k, bool), real])
     # Rank the union (padding never wins); found pairs come first and win
     # ties, so nothing changes unless the complement holds a value as wanted
@@ -733,13 +735,16 @@ def _start_vector(factory, dynamic, key, init, init_form, n, dtype):
 
 
 def _eigen_core(factory, dynamic, key, init, *, init_form, n, dtype, **options):
-    matvec = factory.prepare(dynamic)
+    matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     k_start, k_fresh = jax.random.split(key)
-    v0 = _start_vector(factory, dynamic, k_start, init, init_form, n, dtype)
+    v0 = _sharding.constrain(
+        _start_vector(factory, dynamic, k_start, init, init_form, n, dtype)
+    )
     values, X, residuals, converged, nmv, (reason, floor) = _lanczos(
         matvec, v0, k_fresh, **options
     )
     vectors = jax.vmap(lambda x: factory.unravel(dynamic, x))(X)
+    vectors = _sharding.constrain_tree(vectors)
     finite = _loops.all_finite(values, residuals)
     return values, vectors, residuals, converged, nmv, finite, reason, floor
 
