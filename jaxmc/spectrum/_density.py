@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _sharding
+from jaxmc.spectrum import _budget, _sharding
 from jaxmc.spectrum._eigen import _lanczos, eigen_options
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_eigh
 from jaxmc.spectrum._loops import (
@@ -187,9 +187,12 @@ def _band(per_run: jax.Array, confidence: float) -> tuple[jax.Array, ...]:
     return mean, jnp.maximum(mean - half, 0.0), mean + half
 
 
+def _run_batch(runs: int, entries_per_run: int) -> int:
+    return max(1, min(runs, _BATCH_ENTRIES // max(entries_per_run, 1)))
+
+
 def _map_runs(f: Any, keys: jax.Array, entries_per_run: int) -> Any:
-    runs = keys.shape[0]
-    batch = max(1, min(runs, _BATCH_ENTRIES // max(entries_per_run, 1)))
+    batch = _run_batch(keys.shape[0], entries_per_run)
     return jax.lax.map(f, keys, batch_size=batch)
 
 
@@ -211,6 +214,7 @@ def spectral_density(
     sigma: float | jax.Array | None = None,
     deflate: int = 0,
     confidence: float = 0.95,
+    memory_limit: int | None = None,
 ) -> SpectralDensity:
     r"""Estimates the spectral density of ``op`` by stochastic Lanczos quadrature.
 
@@ -240,6 +244,12 @@ def spectral_density(
         (bulk) nodes.
       deflate: the number ``k`` of top eigenvalues to take out as outliers.
       confidence: the level of the band, in ``(0, 1)``.
+      memory_limit: bytes per device the Lanczos vectors may take (about
+        ``3 m + 4`` vectors of ``n`` per run in flight, see ``_budget``).
+        When the default layout does not fit, runs go one at a time (same
+        result), then ``lanczos_steps`` is lowered with a warning (fewer exact
+        moments: a smoother density). None: checked against the memory
+        available, raising a ``MemoryError`` that names the option to lower.
 
     Returns:
       A :class:`SpectralDensity` in ``op.dtype``: ``grid``, ``density``,
@@ -280,9 +290,15 @@ def spectral_density(
 
     m = min(lanczos_steps, n - deflate)
     eig = ()
+    extra = 0
     if deflate:
         opts = eigen_options(fn, n, dtype, deflate, "largest", None, None, None)
         eig = tuple(sorted((k, v) for k, v in opts.items() if k not in ("n", "dtype")))
+        extra = deflate
+    batch = _run_batch(num_runs, m * n)
+    m, batch = _budget.fit_slq(
+        fn, op, m, batch, _budget.check_limit(fn, memory_limit), extra
+    )
     grid_arg = None if isinstance(grid, int) else grid
     sigma_arg = None if sigma is None else jnp.asarray(sigma, dtype)
     result, finite = call_compiled(
@@ -297,6 +313,7 @@ def spectral_density(
         num_runs=num_runs,
         deflate=deflate,
         eig=eig,
+        batch=batch,
         grid_points=grid if isinstance(grid, int) else None,
         confidence=confidence,
     )
@@ -319,6 +336,7 @@ def _slq_core(
     eig,
     grid_points,
     confidence,
+    batch=None,
 ):
     op_matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     key_out, key_runs = jax.random.split(key)
@@ -348,7 +366,10 @@ def _slq_core(
         return gauss_quadrature(alpha, beta[:-1])
 
     keys = jax.random.split(key_runs, num_runs)
-    nodes, weights = _map_runs(run, keys, m * n)
+    if batch is None:
+        nodes, weights = _map_runs(run, keys, m * n)
+    else:
+        nodes, weights = jax.lax.map(run, keys, batch_size=batch)
     finite = all_finite(nodes, weights, outliers)
     weights = weights * bulk_mass
     result = smoothed(

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _loops, _sharding
+from jaxmc.spectrum import _budget, _loops, _sharding
 from jaxmc.spectrum._lanczos import lanczos_tridiag, tridiag_eigh
 
 __all__ = ["REASONS", "EigenResult", "eigenvalues", "power_iteration"]
@@ -422,6 +422,7 @@ def eigenvalues(
     strict: bool = False,
     check_multiplicity: bool | None = None,
     check_symmetric: bool = False,
+    memory_limit: int | None = None,
 ) -> EigenResult:
     r"""The ``k`` extreme eigenpairs of a symmetric operator, by thick-restart Lanczos.
 
@@ -506,6 +507,13 @@ def eigenvalues(
       check_symmetric: test symmetry first with ``u'Av`` against ``v'Au`` on
         random pairs (two matvecs; eagerly), raising if the operator is not
         symmetric to ``sqrt(eps)``.
+      memory_limit: bytes per device the solver's vectors may take (about
+        ``(2.5 krylov_dim + 11 + k) n`` numbers, see ``_budget``); without an
+        explicit ``krylov_dim`` the largest basis that fits is used (more
+        restarts, the same ``tol``). None: the default basis, checked against
+        the memory available. Either way, a basis that cannot fit raises a
+        ``MemoryError`` (``jaxmc._memory.InsufficientMemoryError``) saying
+        how much it needs and which option lowers it, before allocating.
 
     Returns:
       An :class:`EigenResult`; ``values`` has shape ``(k,)`` (``(2k,)`` for
@@ -530,6 +538,17 @@ def eigenvalues(
     key = _checks.check_key(fn, "key", key)
     static = eigen_options(
         fn, op.size, op.dtype, k, which, tol, max_matvecs, krylov_dim
+    )
+    memory_limit = _budget.check_limit(fn, memory_limit)
+    static = _budget.fit_eigen(
+        fn,
+        op,
+        static,
+        memory_limit,
+        krylov_dim is not None,
+        lambda m: eigen_options(
+            fn, op.size, op.dtype, k, which, tol, max_matvecs or 30 * static["m"], m
+        ),
     )
     init, init_form = _check_init(fn, op, init)
     strict = _loops.check_bool(fn, "strict", strict)
