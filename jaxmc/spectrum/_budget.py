@@ -8,8 +8,8 @@ parameter-sharded vectors (:mod:`jaxmc.spectrum._sharding`) each device keeps
 programs on the CPU, measured at ``n = 10^5`` in float64 (Lanczos: exactly
 ``2.5 m + 9`` temporaries plus ``k`` outputs) and rounded up for the small
 ``m x m`` arrays that count at small ``n``; the matvec's own workspace (for a
-Hessian: the stored linearisation, about the activations of one batch) and the operator's parameters and data come on
-top.
+Hessian: the stored linearisation, about the activations of one batch) and
+the operator's parameters and data come on top.
 
 ============================  ============================================
 algorithm                     vectors of ``n`` kept at the peak
