@@ -20,10 +20,10 @@ programs as a *static* argument (so a differently sharded operator compiles
 its own program). Inside a program, the algorithms call :func:`constrain` on
 the vectors they create and carry: a ``jax.lax.with_sharding_constraint``.
 Inner products and norms of sharded vectors become sharded reductions (a
-local sum and an all-reduce of one number) inserted by XLA. The matvec's own
-reshuffle between the flat layout and the parameter leaves (an all-to-all of
-one vector, ``n / devices`` numbers per device) is the only per-matvec traffic
-jaxmc adds; the basis never moves.
+local sum and an all-reduce of one number) inserted by XLA. Inside the matvec
+XLA moves the one vector being multiplied between the flat layout and the
+parameter leaves (on the CPU it gathers it leaf by leaf, as FSDP gathers the
+weights); the basis and the other stored vectors never move.
 
 Without shardings (one device, or arrays without a ``NamedSharding``) nothing
 is constrained and the programs are the same as before.
