@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _io
+from jaxmc.spectrum import _budget, _io, _sharding
 from jaxmc.spectrum._eigen import _lanczos, eigen_options
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_eigh
 from jaxmc.spectrum._loops import (
@@ -252,6 +252,10 @@ def _band(per_run: jax.Array, confidence: float) -> tuple[jax.Array, ...]:
     return mean, jnp.maximum(mean - half, 0.0), mean + half
 
 
+def _run_batch(runs: int, entries_per_run: int) -> int:
+    return max(1, min(runs, _BATCH_ENTRIES // max(entries_per_run, 1)))
+
+
 def _map_runs(
     f: Any, keys: jax.Array, entries_per_run: int, sequential: bool = False
 ) -> Any:
@@ -262,8 +266,7 @@ def _map_runs(
     collectives (4 host devices, 2 runs, 40 steps); one run at a time keeps
     the data-parallel all-reduce and completes.
     """
-    runs = keys.shape[0]
-    batch = max(1, min(runs, _BATCH_ENTRIES // max(entries_per_run, 1)))
+    batch = _run_batch(keys.shape[0], entries_per_run)
     return jax.lax.map(f, keys, batch_size=1 if sequential else batch)
 
 
@@ -295,6 +298,7 @@ def spectral_density(
     deflate: int = 0,
     confidence: float = 0.95,
     check_symmetric: bool = False,
+    memory_limit: int | None = None,
 ) -> SpectralDensity:
     r"""Estimates the spectral density of ``op`` by stochastic Lanczos quadrature.
 
@@ -332,6 +336,12 @@ def spectral_density(
       check_symmetric: test symmetry first with ``u'Av`` against ``v'Au`` on
         random pairs (four matvecs; eagerly), raising if the operator is not
         symmetric to ``sqrt(eps)``.
+      memory_limit: bytes per device the Lanczos vectors may take (about
+        ``3 m + 4`` vectors of ``n`` per run in flight, see ``_budget``).
+        When the default layout does not fit, runs go one at a time (same
+        result), then ``lanczos_steps`` is lowered with a warning (fewer exact
+        moments: a smoother density). None: checked against the memory
+        available, raising a ``MemoryError`` that names the option to lower.
 
     Returns:
       A :class:`SpectralDensity` in ``op.dtype``: ``grid``, ``density``,
@@ -374,9 +384,15 @@ def spectral_density(
 
     m = min(lanczos_steps, n - deflate)
     eig = ()
+    extra = 0
     if deflate:
         opts = eigen_options(fn, n, dtype, deflate, "largest", None, None, None)
         eig = tuple(sorted((k, v) for k, v in opts.items() if k not in ("n", "dtype")))
+        extra = deflate
+    batch = _run_batch(num_runs, m * n)
+    m, batch = _budget.fit_slq(
+        fn, op, m, batch, _budget.check_limit(fn, memory_limit), extra
+    )
     grid_arg = None if isinstance(grid, int) else grid
     sigma_arg = None if sigma is None else jnp.asarray(sigma, dtype)
     result, finite = call_compiled(
@@ -391,6 +407,7 @@ def spectral_density(
         num_runs=num_runs,
         deflate=deflate,
         eig=eig,
+        batch=batch,
         grid_points=grid if isinstance(grid, int) else None,
         confidence=confidence,
         sequential=spans_devices(op.dynamic),
@@ -415,12 +432,13 @@ def _slq_core(
     grid_points,
     confidence,
     sequential=False,
+    batch=None,
 ):
-    op_matvec = factory.prepare(dynamic)
+    op_matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     key_out, key_runs = jax.random.split(key)
     if deflate:
         k_start, k_fresh = jax.random.split(key_out)
-        v0 = jax.random.normal(k_start, (n,), dtype)
+        v0 = _sharding.constrain(jax.random.normal(k_start, (n,), dtype))
         outliers, X, *_ = _lanczos(op_matvec, v0, k_fresh, **dict(eig))
         V = X.T  # (n, deflate), orthonormal columns
 
@@ -439,12 +457,15 @@ def _slq_core(
     bulk_mass = jnp.asarray((n - deflate) / n, dtype)
 
     def run(k):
-        v0 = project(_rademacher(k, n, dtype))
+        v0 = project(_sharding.constrain(_rademacher(k, n, dtype)))
         alpha, beta, _ = lanczos_tridiag(matvec, v0, m)
         return gauss_quadrature(alpha, beta[:-1])
 
     keys = jax.random.split(key_runs, num_runs)
-    nodes, weights = _map_runs(run, keys, m * n, sequential)
+    if batch is None:
+        nodes, weights = _map_runs(run, keys, m * n, sequential)
+    else:
+        nodes, weights = jax.lax.map(run, keys, batch_size=1 if sequential else batch)
     finite = all_finite(nodes, weights, outliers)
     weights = weights * bulk_mass
     result = smoothed(
@@ -772,7 +793,7 @@ def _kpm_core(
     kernel,
     sequential=False,
 ):
-    op_matvec = factory.prepare(dynamic)
+    op_matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     key_bounds, key_probes = jax.random.split(key)
     if bounds is None:
         bounds = spectral_bounds(op_matvec, n, dtype, key=key_bounds)
@@ -786,7 +807,7 @@ def _kpm_core(
     half = (num_moments + 1) // 2
 
     def probe_moments(k):
-        z = _rademacher(k, n, dtype)
+        z = _sharding.constrain(_rademacher(k, n, dtype))
         zz = jnp.vdot(z, z)
         t1 = scaled(z)
         mu0 = jnp.ones((), dtype)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _io, _loops
+from jaxmc.spectrum import _budget, _io, _loops, _sharding
 from jaxmc.spectrum._lanczos import lanczos_tridiag, tridiag_eigh
 
 __all__ = ["REASONS", "EigenResult", "eigenvalues", "power_iteration"]
@@ -242,6 +242,7 @@ def _lanczos(
             w = jax.lax.cond(broke, fresh, lambda _: w, None)
             beta = jnp.where(broke, jnp.zeros_like(beta), beta)
             V = V.at[j + 1].set(w / jnp.maximum(jnp.linalg.norm(w), tiny))
+            V = _sharding.constrain(V)
             return V, T, beta, anorm, broke_any | broke
 
         carry = (V, T, beta, anorm, broke_any)
@@ -259,7 +260,7 @@ def _lanczos(
         ok = (res <= tol_in * scale) & _resolved(res, gaps, scale, dtype, n)
         return theta, S, res, scale, ok
 
-    V = jnp.zeros((m + 1, n), dtype).at[0].set(q0)
+    V = _sharding.constrain(jnp.zeros((m + 1, n), dtype).at[0].set(q0))
     T = jnp.zeros((m, m), dtype)
     zero = jnp.zeros((), dtype)
     false = jnp.asarray(False)
@@ -285,7 +286,7 @@ def _lanczos(
         since = jnp.where(better, jnp.zeros_like(since), since + 1)
         keep = jnp.argsort(_priority(theta, which))[:p]
         Vk = S[:, keep].T @ V[:m]
-        V = jnp.zeros_like(V).at[:p].set(Vk).at[p].set(V[m])
+        V = _sharding.constrain(jnp.zeros_like(V).at[:p].set(Vk).at[p].set(V[m]))
         T = jnp.zeros_like(T).at[jnp.arange(p), jnp.arange(p)].set(theta[keep])
         V, T, beta, anorm, broke_any = extend(V, T, beta, anorm, broke_any, p, cycle)
         return V, T, beta, anorm, broke_any, nmv + (m - p), cycle + 1, best, since
@@ -295,7 +296,7 @@ def _lanczos(
     )
     theta, S, est, scale, est_ok = estimates(T, beta)
     idx = _select(theta, which, k)
-    X = S[:, idx].T @ V[:m]
+    X = _sharding.constrain(S[:, idx].T @ V[:m])
     values = theta[idx]
     residuals = _explicit_residuals(mv, values, X)
     gaps = _gaps(
@@ -396,6 +397,7 @@ def _complement_search(
     big = jnp.asarray(jnp.finfo(dtype).max, dtype)
     allv = jnp.concatenate([values, theta])
     allX = jnp.concatenate([X, Y / jnp.where(real, norms, 1.0)[:, None]])
+    allX = _sharding.constrain(allX)
     found = jnp.concatenate([jnp.ones(k, bool), real])
     # Rank the union (padding never wins); found pairs come first and win
     # ties, so nothing changes unless the complement holds a value as wanted
@@ -456,6 +458,7 @@ def eigenvalues(
     strict: bool = False,
     check_multiplicity: bool | None = None,
     check_symmetric: bool = False,
+    memory_limit: int | None = None,
 ) -> EigenResult:
     r"""The ``k`` extreme eigenpairs of a symmetric operator, by thick-restart Lanczos.
 
@@ -549,6 +552,13 @@ def eigenvalues(
       check_symmetric: test symmetry first with ``u'Av`` against ``v'Au`` on
         random pairs (two matvecs; eagerly), raising if the operator is not
         symmetric to ``sqrt(eps)``.
+      memory_limit: bytes per device the solver's vectors may take (about
+        ``(2.5 krylov_dim + 11 + k) n`` numbers, see ``_budget``); without an
+        explicit ``krylov_dim`` the largest basis that fits is used (more
+        restarts, the same ``tol``). None: the default basis, checked against
+        the memory available. Either way, a basis that cannot fit raises a
+        ``MemoryError`` (``jaxmc._memory.InsufficientMemoryError``) saying
+        how much it needs and which option lowers it, before allocating.
 
     Returns:
       An :class:`EigenResult`; ``values`` has shape ``(k,)`` (``(2k,)`` for
@@ -575,6 +585,17 @@ def eigenvalues(
     key = _checks.check_key(fn, "key", key)
     static = eigen_options(
         fn, op.size, op.dtype, k, which, tol, max_matvecs, krylov_dim
+    )
+    memory_limit = _budget.check_limit(fn, memory_limit)
+    static = _budget.fit_eigen(
+        fn,
+        op,
+        static,
+        memory_limit,
+        krylov_dim is not None,
+        lambda m: eigen_options(
+            fn, op.size, op.dtype, k, which, tol, max_matvecs or 30 * static["m"], m
+        ),
     )
     init, init_form = _check_init(fn, op, init)
     strict = _loops.check_bool(fn, "strict", strict)
@@ -825,9 +846,11 @@ class _Parts:
 
 
 def _eigen_core(factory, dynamic, key, init, *, init_form, n, dtype, **options):
-    matvec = factory.prepare(dynamic)
+    matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     k_start, k_fresh = jax.random.split(key)
-    v0 = _start_vector(factory, dynamic, k_start, init, init_form, n, dtype)
+    v0 = _sharding.constrain(
+        _start_vector(factory, dynamic, k_start, init, init_form, n, dtype)
+    )
     if jnp.dtype(dtype).itemsize < 4:
         # 16-bit operators: the Lanczos vectors, inner products and the small
         # eigenproblems run in float32 (LAPACK has no 16-bit kernels, and a
@@ -842,6 +865,7 @@ def _eigen_core(factory, dynamic, key, init, *, init_form, n, dtype, **options):
         matvec, v0, k_fresh, **options
     )
     vectors = jax.vmap(lambda x: factory.unravel(dynamic, x.astype(dtype)))(X)
+    vectors = _sharding.constrain_tree(vectors)
     finite = _loops.all_finite(values, residuals)
     return values, vectors, residuals, converged, nmv, finite, reason, floor
 

@@ -43,7 +43,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks
-from jaxmc.spectrum import _params
+from jaxmc.spectrum import _params, _sharding
 from jaxmc.spectrum._operator import LinearOperator, MatvecFactory, host_matvec
 
 __all__ = ["ggn_operator", "hessian_operator"]
@@ -470,6 +470,7 @@ def _build(
     if dm.kind == "stream":
         weakref.finalize(op, _STREAMS.pop, handle, None)
     op.nonfinite_paths = pm.nonfinite_paths
+    op.vector_sharding = _sharding.from_params(pm.tree)
     return op
 
 

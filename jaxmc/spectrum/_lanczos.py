@@ -15,6 +15,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from jaxmc.spectrum import _sharding
+
 
 def lanczos_tridiag(
     matvec: Callable[[jax.Array], jax.Array],
@@ -40,14 +42,14 @@ def lanczos_tridiag(
     n = v0.shape[0]
     dtype = v0.dtype
     eps = jnp.finfo(dtype).eps
-    Q = jnp.zeros((steps, n), dtype)
+    Q = _sharding.constrain(jnp.zeros((steps, n), dtype))
     alpha = jnp.zeros((steps,), dtype)
     beta = jnp.zeros((steps,), dtype)
     q = v0 / jnp.linalg.norm(v0)
 
     def body(i, state):
         Q, alpha, beta, q, scale = state
-        Q = Q.at[i].set(q)
+        Q = _sharding.constrain(Q.at[i].set(q))
         w = matvec(q)
         a = jnp.vdot(q, w)
         # Full reorthogonalisation, twice (Gram-Schmidt "twice is enough").

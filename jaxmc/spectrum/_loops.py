@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
+from jaxmc.spectrum import _sharding
 from jaxmc.spectrum._operator import LinearOperator, check_output
 
 
@@ -28,7 +29,9 @@ def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
     keyword options, never on the operator object: a fresh operator with the
     same factory and shapes reuses it.
     """
-    return _jitted(core, tuple(sorted(static)))(op.factory, op.dynamic, *args, **static)
+    layout = getattr(op, "vector_sharding", None)
+    jitted = _jitted(core, tuple(sorted(static)))
+    return jitted(op.factory, op.dynamic, *args, _layout=layout, **static)
 
 
 _JIT_CACHE: dict[Any, Callable] = {}
@@ -37,7 +40,16 @@ _JIT_CACHE: dict[Any, Callable] = {}
 def _jitted(core: Callable, static_names: tuple[str, ...]) -> Callable:
     key = (core, static_names)
     if key not in _JIT_CACHE:
-        _JIT_CACHE[key] = jax.jit(core, static_argnums=0, static_argnames=static_names)
+
+        def traced(factory, dynamic, *args, _layout, **static):
+            # The vector layout (parameter sharding) is static: the vectors
+            # the core creates are constrained to it while it is traced.
+            with _sharding.use(_layout):
+                return core(factory, dynamic, *args, **static)
+
+        _JIT_CACHE[key] = jax.jit(
+            traced, static_argnums=0, static_argnames=(*static_names, "_layout")
+        )
     return _JIT_CACHE[key]
 
 

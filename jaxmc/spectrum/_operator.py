@@ -209,6 +209,9 @@ class LinearOperator:
       shape: ``(n, n)``.
       factory: the static :class:`MatvecFactory` the algorithms compile on.
       dynamic: the pytree of arrays passed to the compiled programs.
+      vector_sharding: how the algorithms shard their vectors (set by
+        ``hessian_operator``/``ggn_operator`` from sharded parameters, see
+        ``jaxmc.spectrum._sharding``); None: no constraint.
     """
 
     def __init__(
@@ -241,6 +244,7 @@ class LinearOperator:
         self.flat_matvec = flat_matvec
         self.ravel = ravel
         self.unravel = unravel
+        self.vector_sharding = None
 
     @classmethod
     def from_factory(
@@ -286,6 +290,7 @@ class LinearOperator:
         op.flat_matvec = jax.tree_util.Partial(factory, dynamic)
         op.ravel = jax.tree_util.Partial(factory.ravel, dynamic)
         op.unravel = jax.tree_util.Partial(factory.unravel, dynamic)
+        op.vector_sharding = None
         return op
 
     @property

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _io, _loops
+from jaxmc.spectrum import _io, _loops, _sharding
 
 __all__ = ["DiagonalEstimate", "TraceEstimate", "diagonal", "trace"]
 
@@ -214,23 +214,24 @@ def _xtrace_samples(m: int, n: int) -> int:
 
 
 def _trace_core(factory, dynamic, key, *, method, m, n, dtype, probes):
-    mv = factory.prepare(dynamic)
+    mv = _sharding.shard_matvec(factory.prepare(dynamic))
     if method == "hutchinson":
-        Z = _probes(key, (m, n), dtype, probes)
+        Z = _sharding.constrain(_probes(key, (m, n), dtype, probes))
         samples = jnp.sum(Z * jax.lax.map(mv, Z), axis=1)
         est, se = jnp.mean(samples), _std_error(samples)
     elif method == "hutch++":
         s = m // 3
         g = m - 2 * s
         k1, k2 = jax.random.split(key)
-        S = _probes(k1, (s, n), dtype, probes)
+        S = _sharding.constrain(_probes(k1, (s, n), dtype, probes))
         Y = jax.lax.map(mv, S)
         # Q is scale-free: normalise first so that tiny operators do not
         # underflow in the QR's column norms.
         Y = Y / jnp.maximum(jnp.max(jnp.abs(Y)), jnp.finfo(dtype).tiny)
         Q = jnp.linalg.qr(Y.T)[0]  # (n, s)
+        Q = _sharding.constrain(Q, axis=0)
         top = jnp.sum(Q * jax.lax.map(mv, Q.T).T)
-        G = _probes(k2, (g, n), dtype, probes)
+        G = _sharding.constrain(_probes(k2, (g, n), dtype, probes))
         G = G - (G @ Q) @ Q.T
         AG = jax.lax.map(mv, G)
         AG = AG - (AG @ Q) @ Q.T
@@ -309,11 +310,12 @@ def diagonal(
 
 
 def _diagonal_core(factory, dynamic, key, *, m, n, dtype, probes):
-    mv = factory.prepare(dynamic)
-    Z = _probes(key, (m, n), dtype, probes)
+    mv = _sharding.shard_matvec(factory.prepare(dynamic))
+    Z = _sharding.constrain(_probes(key, (m, n), dtype, probes))
     samples = Z * jax.lax.map(mv, Z)
-    est = jnp.mean(samples, axis=0)
+    est = _sharding.constrain(jnp.mean(samples, axis=0))
     se = _std_error(samples)
     finite = _loops.all_finite(est)
     unravel = functools.partial(factory.unravel, dynamic)
-    return unravel(est), unravel(se), finite
+    tree = functools.partial(_sharding.constrain_tree, lead=0)
+    return tree(unravel(est)), tree(unravel(se)), finite
