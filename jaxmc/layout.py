@@ -385,7 +385,9 @@ def _jax_jacobian(
     if chunk_size is None and memory_limit is None:
         g = functools.partial(f, **kwargs) if kwargs else f
         for i in argnums if isinstance(argnums, tuple) else (argnums,):
-            check_dense_fits("jaxmc.jacobian", "jacobian", g, args, i, None, None)
+            if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(args[i])):
+                # Pytree arguments give a pytree of blocks, each checked by JAX.
+                check_dense_fits("jaxmc.jacobian", "jacobian", g, args, i, None, None)
         build = jax.jacfwd if mode == "forward" else jax.jacrev
         return build(f, argnums=argnums)(*args, **kwargs)
     g = functools.partial(f, **kwargs) if kwargs else f

@@ -69,7 +69,7 @@ class EigenResult(NamedTuple):
 
     @property
     def reason_text(self) -> str:
-        """The name of :attr:`reason` (needs a concrete result)."""
+        """The name of ``reason`` (needs a concrete result)."""
         if self.reason is None:
             return "converged" if bool(jnp.all(self.converged)) else "unknown"
         return REASONS[int(self.reason)]

@@ -10,7 +10,7 @@ Compile once: a static factory and a dynamic pytree
 ---------------------------------------------------
 Every operator is two things:
 
-* ``op.factory``, a :class:`MatvecFactory`: a *static*, hashable description
+* ``op.factory``, a ``MatvecFactory``: a *static*, hashable description
   of how the matvec is computed (the loss function, the HVP mode, the batch
   size, which parameters are selected, ...). Equal options give an equal
   factory (the classes here are frozen dataclasses, compared field by field;
@@ -29,7 +29,7 @@ new data of the same shapes compiles nothing.
 
 Writing a new operator
 ~~~~~~~~~~~~~~~~~~~~~~
-Subclass :class:`MatvecFactory` as a ``@dataclasses.dataclass(frozen=True)``
+Subclass ``MatvecFactory`` as a ``@dataclasses.dataclass(frozen=True)``
 whose fields are the static options (hashable: functions, ints, strings,
 tuples), implement ``prepare(dynamic) -> matvec`` with traceable JAX code
 (``matvec`` maps ``(n,) -> (n,)``), and, for pytree-valued operators,
@@ -207,7 +207,7 @@ class LinearOperator:
       size: ``n``.
       dtype: the operator's dtype.
       shape: ``(n, n)``.
-      factory: the static :class:`MatvecFactory` the algorithms compile on.
+      factory: the static ``MatvecFactory`` the algorithms compile on.
       dynamic: the pytree of arrays passed to the compiled programs.
       vector_sharding: how the algorithms shard their vectors (set by
         ``hessian_operator``/``ggn_operator`` from sharded parameters, see
@@ -261,7 +261,7 @@ class LinearOperator:
         """Builds an operator from a static factory and its dynamic arrays.
 
         Args:
-          factory: a hashable :class:`MatvecFactory` (see the module docstring).
+          factory: a hashable ``MatvecFactory`` (see the module docstring).
           dynamic: a pytree of arrays, the factory's input.
           size: ``n``.
           dtype: the dtype of the flat vectors.
