@@ -34,7 +34,7 @@ def default_cache_dir() -> Path:
     and ``%LOCALAPPDATA%\jaxmc\xla`` on Windows.
 
     Returns:
-      The directory, as a :class:`pathlib.Path` (not created).
+      The directory, as a ``pathlib.Path`` (not created).
     """
     env = os.environ.get(_ENV)
     if env:
@@ -67,11 +67,11 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
 
     Args:
       path: the cache directory; created if missing. None uses
-        :func:`default_cache_dir` (``$JAXMC_CACHE_DIR`` or the platform's
+        ``default_cache_dir()`` (``$JAXMC_CACHE_DIR`` or the platform's
         user cache directory).
 
     Returns:
-      The cache directory in use, as a :class:`pathlib.Path`.
+      The cache directory in use, as a ``pathlib.Path``.
 
     Raises:
       TypeError: if ``path`` is not a string or path-like.

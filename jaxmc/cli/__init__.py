@@ -124,8 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module_name in _COMMANDS.items():
         module = importlib.import_module(module_name)
+        # No abbreviations: `--n` must not silently mean `--no-cache`.
         p = sub.add_parser(
-            name, help=module.HELP, description=module.HELP, epilog=cache_note
+            name,
+            help=module.HELP,
+            description=module.HELP,
+            epilog=cache_note,
+            allow_abbrev=False,
         )
         module.add_arguments(p)
         p.add_argument(
