@@ -209,6 +209,93 @@ def worker_stream(path: str) -> dict:
     return out
 
 
+def worker_sharpness(path: str) -> dict:
+    """In-step sharpness along the trajectory: cost per step and error."""
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from jaxmc.spectrum import sharpness_tracker
+
+    jax.config.update("jax_enable_x64", True)
+    z = np.load(path)
+    data = (jnp.asarray(z["X"]), jnp.asarray(z["y"]))
+    params = [
+        (jnp.asarray(z[f"w0_{i}"], jnp.float64), jnp.asarray(z[f"b0_{i}"], jnp.float64))
+        for i in range(len(SIZES) - 1)
+    ]
+    tracker = sharpness_tracker(loss, num_matvecs=5)
+
+    @jax.jit
+    def plain_step(p):
+        g = jax.grad(loss)(p, data)
+        return jax.tree_util.tree_map(lambda a, d: a - LR * d, p, g)
+
+    @jax.jit
+    def tracked_step(p, state):
+        _, g, state = tracker.value_grad_and_update(state, p, data)
+        return jax.tree_util.tree_map(lambda a, d: a - LR * d, p, g), state
+
+    state = tracker.init(params, key=jax.random.key(0))
+    jax.block_until_ready(plain_step(params))
+    jax.block_until_ready(tracked_step(params, state))
+    reps = 50
+    t0 = time.perf_counter()
+    p = params
+    for _ in range(reps):
+        p = plain_step(p)
+    jax.block_until_ready(p)
+    t_plain = (time.perf_counter() - t0) / reps
+    t0 = time.perf_counter()
+    p, s = params, state
+    for _ in range(reps):
+        p, s = tracked_step(p, s)
+    jax.block_until_ready(p)
+    t_tracked = (time.perf_counter() - t0) / reps
+
+    # Error along the SGD trajectory (full batch), against the dense Hessian.
+    flat0, unravel = ravel_pytree(params)
+    dense_top = jax.jit(
+        lambda f: jnp.linalg.eigvalsh(jax.hessian(lambda q: loss(unravel(q), data))(f))[
+            -1
+        ]
+    )
+    errs, p, s = [], params, state
+    for step in range(CHECKPOINTS * STEPS_BETWEEN):
+        p_next, s = tracked_step(p, s)
+        if step % STEPS_BETWEEN == STEPS_BETWEEN - 1 or step < 3:
+            exact = float(dense_top(ravel_pytree(p)[0]))
+            errs.append((step, abs(float(s.value) - exact) / abs(exact)))
+        p = p_next
+    return {
+        "plain_ms": t_plain * 1e3,
+        "tracked_ms": t_tracked * 1e3,
+        "errors": errs,
+    }
+
+
+def cli_runs(root: pathlib.Path) -> list[float]:
+    """Wall time of two ``jaxmc spectrum`` runs sharing a fresh cache directory."""
+    cache = tempfile.mkdtemp()
+    env = dict(os.environ, PYTHONPATH=str(root), JAXMC_CACHE_DIR=cache)
+    env.pop("JAXMC_NO_CACHE", None)
+    env.pop("XLA_FLAGS", None)
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "jaxmc.cli", "spectrum"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=root,
+        )
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-3000:])
+    return times
+
+
 # ------------------------------------------------------------------ driver
 
 
@@ -354,6 +441,9 @@ def main() -> None:
     if args.worker == "stream":
         print(json.dumps(worker_stream(args.path)))
         return
+    if args.worker == "sharpness":
+        print(json.dumps(worker_sharpness(args.path)))
+        return
 
     import jax
 
@@ -451,6 +541,36 @@ def main() -> None:
     ]
     print("\nStreamed vs in-memory batches, top-5, fresh operator, after warm-up")
     print_table(["data", "time s", "vs in memory", "matvecs"], rows)
+
+    r = run_worker(["--worker", "sharpness", "--path", path])
+    print(
+        "\nIn-step sharpness (sharpness_tracker, 5 HVPs a step, full-batch SGD, "
+        "float64), jitted training step after warm-up"
+    )
+    print_table(
+        ["step", "ms", "vs gradient step"],
+        [
+            ["gradient step", f"{r['plain_ms']:.2f}", "1.00x"],
+            [
+                "gradient step + sharpness",
+                f"{r['tracked_ms']:.2f}",
+                f"{r['tracked_ms'] / r['plain_ms']:.2f}x",
+            ],
+        ],
+    )
+    errs = r["errors"]
+    print(
+        "relative error against the dense top eigenvalue: "
+        + ", ".join(f"step {s}: {e:.1e}" for s, e in errs[:3])
+        + f"; max over {len(errs)} points {max(e for _, e in errs):.1e}, "
+        f"at the last {errs[-1][1]:.1e}"
+    )
+
+    first, second = cli_runs(ROOT)
+    print(
+        f"\n`jaxmc spectrum` (fresh process each, shared fresh cache directory): "
+        f"first run {first:.2f} s, second run {second:.2f} s"
+    )
 
 
 if __name__ == "__main__":
