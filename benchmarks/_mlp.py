@@ -1,8 +1,10 @@
-"""The tanh-MLP classification problem of the spectrum benchmarks (not in the package).
+"""The tanh-MLP classification problem of the benchmarks (not in the package).
 
-Used by ``spectrum_tracking.py`` and ``spectrum_pyhessian.py``: the same data,
-weights and loss in JAX and, for PyHessian, in PyTorch. jax and torch are
-imported inside the functions, so a script can set its environment first.
+Used by ``spectrum_tracking.py`` and ``spectrum_pyhessian.py`` (the same data,
+weights and loss in JAX and, for PyHessian, in PyTorch) and, as a model and an
+output loss, by ``curvature_kfac.py`` and ``curvature_matvec.py``. jax and
+torch are imported inside the functions, so a script can set its environment
+first.
 """
 
 from __future__ import annotations
@@ -46,6 +48,25 @@ def loss(params: Any, batch: Any) -> Any:
     w, b = params[-1]
     logits = x @ w + b
     picked = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
+    return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
+
+
+def model(params: Any, batch: Any) -> Any:
+    """The tanh MLP's logits ``(n, C)``; ``params`` a list of ``{"w", "b"}``."""
+    import jax.numpy as jnp
+
+    x = batch[0]
+    for layer in params[:-1]:
+        x = jnp.tanh(x @ layer["w"] + layer["b"][None, :])
+    return x @ params[-1]["w"] + params[-1]["b"][None, :]
+
+
+def xent(logits: Any, batch: Any) -> Any:
+    """Mean softmax cross-entropy of ``logits`` at the labels ``batch[1]``."""
+    import jax
+    import jax.numpy as jnp
+
+    picked = jnp.take_along_axis(logits, batch[1][:, None], axis=1)[:, 0]
     return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
 
 
