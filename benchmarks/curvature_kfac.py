@@ -25,6 +25,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _mlp import model, xent
 from _timing import machine, print_table
 
 from jaxmc.spectrum import eigenvalues, ggn_operator, kfac_operator
@@ -44,18 +45,6 @@ def problem(sizes, examples, seed=0):
     y = rng.integers(0, classes, examples)
     X = centers[y] + rng.standard_normal((examples, sizes[0]))
     return params, (jnp.asarray(X), jnp.asarray(y))
-
-
-def model(params, batch):
-    x = batch[0]
-    for layer in params[:-1]:
-        x = jnp.tanh(x @ layer["w"] + layer["b"][None, :])
-    return x @ params[-1]["w"] + params[-1]["b"][None, :]
-
-
-def xent(logits, batch):
-    picked = jnp.take_along_axis(logits, batch[1][:, None], axis=1)[:, 0]
-    return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
 
 
 def timed(f, repeats=3):

@@ -36,6 +36,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _mlp import model, xent
 from _timing import machine, median_time, print_table
 
 from jaxmc.spectrum import (
@@ -109,16 +110,6 @@ def run_width(width, args, cl, torch):
         {"w": jnp.asarray(w), "b": jnp.asarray(b)} for w, b in zip(W, B, strict=True)
     ]
     data = (jnp.asarray(X), jnp.asarray(y))
-
-    def model(p, batch):
-        x = batch[0]
-        for layer in p[:-1]:
-            x = jnp.tanh(x @ layer["w"] + layer["b"][None, :])
-        return x @ p[-1]["w"] + p[-1]["b"][None, :]
-
-    def xent(logits, batch):
-        picked = jnp.take_along_axis(logits, batch[1][:, None], axis=1)[:, 0]
-        return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
 
     def loss(p, batch):
         return xent(model(p, batch), batch)

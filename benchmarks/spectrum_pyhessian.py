@@ -27,6 +27,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _mlp import classification_problem, count_pyhessian_hvps, loss, torch_mlp
 from _timing import machine, median_time, print_table
 
 from jaxmc.spectrum import eigenvalues, hessian_operator, trace
@@ -58,24 +59,7 @@ def main() -> None:
     torch.eig = lambda T, eigenvectors=True: torch.linalg.eigh(T)
 
     sizes = [args.features, *args.hidden, args.classes]
-    rng = np.random.default_rng(0)
-    W = [
-        rng.standard_normal((a, b)) / np.sqrt(a)
-        for a, b in zip(sizes, sizes[1:], strict=False)
-    ]
-    B = [0.1 * rng.standard_normal(b) for b in sizes[1:]]
-    centers = 1.5 * rng.standard_normal((args.classes, args.features))
-    y = rng.integers(0, args.classes, args.examples)
-    X = centers[y] + rng.standard_normal((args.examples, args.features))
-
-    def loss(params, batch):
-        x, labels = batch
-        for w, b in params[:-1]:
-            x = jnp.tanh(x @ w + b)
-        w, b = params[-1]
-        logits = x @ w + b
-        picked = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
-        return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
+    W, B, X, y = classification_problem(sizes, args.examples)
 
     def params_as(dtype):
         return [
@@ -167,31 +151,13 @@ def main() -> None:
     )
 
     # PyHessian on the same weights and data.
-    layers = []
-    for i, (w, b) in enumerate(zip(W, B, strict=True)):
-        lin = torch.nn.Linear(w.shape[0], w.shape[1])
-        with torch.no_grad():
-            lin.weight.copy_(torch.tensor(w.T, dtype=torch.float32))
-            lin.bias.copy_(torch.tensor(b, dtype=torch.float32))
-        layers.append(lin)
-        if i < len(W) - 1:
-            layers.append(torch.nn.Tanh())
-    model = torch.nn.Sequential(*layers)
+    model = torch_mlp(W, B)
     inputs = torch.tensor(X, dtype=torch.float32)
     targets = torch.tensor(y)
     crit = torch.nn.CrossEntropyLoss()
     torch.manual_seed(0)
     h = PyHessian(model, crit, data=(inputs, targets), cuda=False)
-    import sys
-
-    pyh_module = sys.modules["pyhessian.hessian"]
-    hvp_orig, count = pyh_module.hessian_vector_product, [0]
-
-    def counted_hvp(*a):
-        count[0] += 1
-        return hvp_orig(*a)
-
-    pyh_module.hessian_vector_product = counted_hvp
+    count = count_pyhessian_hvps()
     t0 = time.perf_counter()
     pvals, _ = h.eigenvalues(top_n=5)
     t_pyh = time.perf_counter() - t0

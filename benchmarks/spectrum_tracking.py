@@ -36,6 +36,7 @@ import tempfile
 import time
 
 import numpy as np
+from _mlp import classification_problem, count_pyhessian_hvps, loss, torch_mlp
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -49,29 +50,8 @@ EVENT = "/jax/core/compile/backend_compile_duration"
 
 def problem():
     """Initial weights and the data, in NumPy (float64)."""
-    rng = np.random.default_rng(0)
-    W = [
-        rng.standard_normal((a, b)) / np.sqrt(a)
-        for a, b in zip(SIZES, SIZES[1:], strict=False)
-    ]
-    B = [0.1 * rng.standard_normal(b) for b in SIZES[1:]]
-    centers = 1.5 * rng.standard_normal((SIZES[-1], SIZES[0]))
-    y = rng.integers(0, SIZES[-1], EXAMPLES)
-    X = centers[y] + rng.standard_normal((EXAMPLES, SIZES[0]))
+    W, B, X, y = classification_problem(SIZES, EXAMPLES)
     return [(w, b) for w, b in zip(W, B, strict=True)], X, y
-
-
-def loss(params, batch):
-    import jax
-    import jax.numpy as jnp
-
-    x, labels = batch
-    for w, b in params[:-1]:
-        x = jnp.tanh(x @ w + b)
-    w, b = params[-1]
-    logits = x @ w + b
-    picked = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
-    return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
 
 
 def compile_counter():
@@ -365,14 +345,7 @@ def pyhessian_track(save: dict, threads: int) -> dict:
     torch.eig = lambda T, eigenvectors=True: torch.linalg.eigh(T)
     from pyhessian import hessian as PyHessian
 
-    pyh_module = sys.modules["pyhessian.hessian"]
-    hvp_orig, count = pyh_module.hessian_vector_product, [0]
-
-    def counted_hvp(*a):
-        count[0] += 1
-        return hvp_orig(*a)
-
-    pyh_module.hessian_vector_product = counted_hvp
+    count = count_pyhessian_hvps()
     inputs = torch.tensor(save["X"], dtype=torch.float32)
     targets = torch.tensor(save["y"])
     crit = torch.nn.CrossEntropyLoss()
@@ -381,17 +354,9 @@ def pyhessian_track(save: dict, threads: int) -> dict:
     t_all = time.perf_counter()
     for c in range(CHECKPOINTS):
         t0 = time.perf_counter()
-        layers = []
-        for i in range(len(SIZES) - 1):
-            w, b = save[f"w{c}_{i}"], save[f"b{c}_{i}"]
-            lin = torch.nn.Linear(w.shape[0], w.shape[1])
-            with torch.no_grad():
-                lin.weight.copy_(torch.tensor(w.T))
-                lin.bias.copy_(torch.tensor(b))
-            layers.append(lin)
-            if i < len(SIZES) - 2:
-                layers.append(torch.nn.Tanh())
-        model = torch.nn.Sequential(*layers)
+        layers = range(len(SIZES) - 1)
+        W = [save[f"w{c}_{i}"] for i in layers]
+        model = torch_mlp(W, [save[f"b{c}_{i}"] for i in layers])
         count[0] = 0
         h = PyHessian(model, crit, data=(inputs, targets), cuda=False)
         vals, _ = h.eigenvalues(top_n=5)

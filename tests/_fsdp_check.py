@@ -13,12 +13,12 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _programs import compile_core
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxmc.spectrum import (
     _eigen,
-    _loops,
     diagonal,
     eigenvalues,
     hessian_operator,
@@ -82,20 +82,14 @@ def main():
     # and it is run as is (the values are those eigenvalues() returns).
     n, m = op.size, 24
     static = _eigen.eigen_options("t", n, op.dtype, 5, "largest", None, None, m)
-    names = tuple(sorted(["init_form", "check_multiplicity", *static]))
-    compiled = (
-        _loops._jitted(_eigen._eigen_core, names)
-        .lower(
-            op.factory,
-            op.dynamic,
-            key,
-            None,
-            _layout=layout,
-            init_form="none",
-            check_multiplicity=None,
-            **static,
-        )
-        .compile()
+    compiled = compile_core(
+        _eigen._eigen_core,
+        op,
+        key,
+        None,
+        init_form="none",
+        check_multiplicity=None,
+        **static,
     )
     values, vectors, *_ = compiled(op.dynamic, key, None)
     sharded = analyse(op, key, eig=_eigen.EigenResult(values, vectors, *[None] * 5))

@@ -7,33 +7,15 @@ compiled eigensolver never gathers the basis. Bounded in time.
 """
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
-
-ROOT = pathlib.Path(__file__).parent.parent
+from _subprocess import ROOT, run_python
 
 
 @pytest.mark.slow
 def test_parameter_sharded_vectors_match_single_device(tmp_path):
-    env = dict(
-        os.environ,
-        XLA_FLAGS="--xla_force_host_platform_device_count=8",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-    )
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "_fsdp_check.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    script = str(ROOT / "tests" / "_fsdp_check.py")
+    proc = run_python([script], cwd=tmp_path, devices=8, timeout=600)
     lines = proc.stdout.splitlines()
     assert lines[0] == "OK"
     info = json.loads(lines[1])

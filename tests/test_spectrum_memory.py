@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _programs import compile_core
 
 from jaxmc._memory import InsufficientMemoryError
 from jaxmc.spectrum import (
@@ -11,7 +12,6 @@ from jaxmc.spectrum import (
     _budget,
     _density,
     _eigen,
-    _loops,
     eigenvalues,
     spectral_density,
 )
@@ -87,47 +87,34 @@ def test_stated_bounds_cover_xla_buffers():
     op = _op()
     key = jax.random.key(0)
     static = _eigen.eigen_options("t", N, op.dtype, 5, "largest", None, None, 16)
-    names = tuple(sorted(["init_form", "check_multiplicity", *static]))
-    compiled = (
-        _loops._jitted(_eigen._eigen_core, names)
-        .lower(
-            op.factory,
-            op.dynamic,
-            key,
-            None,
-            _layout=None,
-            init_form="none",
-            check_multiplicity=True,
-            **static,
-        )
-        .compile()
+    compiled = compile_core(
+        _eigen._eigen_core,
+        op,
+        key,
+        None,
+        init_form="none",
+        check_multiplicity=True,
+        **static,
     )
     ma = compiled.memory_analysis()
     used = (ma.temp_size_in_bytes + ma.output_size_in_bytes) / (8 * N)
     assert used <= _budget.lanczos_vectors(16, 5), used
     assert used >= 0.8 * _budget.lanczos_vectors(16, 5), used  # not loose
-    names = ("batch", "confidence", "deflate", "dtype", "eig", "grid_points")
-    names = tuple(sorted([*names, "m", "n", "num_runs"]))
-    compiled = (
-        _loops._jitted(_density._slq_core, names)
-        .lower(
-            op.factory,
-            op.dynamic,
-            key,
-            None,
-            None,
-            _layout=None,
-            n=N,
-            dtype=op.dtype,
-            m=20,
-            num_runs=4,
-            deflate=0,
-            eig=(),
-            batch=4,
-            grid_points=64,
-            confidence=0.95,
-        )
-        .compile()
+    compiled = compile_core(
+        _density._slq_core,
+        op,
+        key,
+        None,
+        None,
+        n=N,
+        dtype=op.dtype,
+        m=20,
+        num_runs=4,
+        deflate=0,
+        eig=(),
+        batch=4,
+        grid_points=64,
+        confidence=0.95,
     )
     ma = compiled.memory_analysis()
     used = (ma.temp_size_in_bytes + ma.output_size_in_bytes) / (8 * N)

@@ -1,12 +1,8 @@
 """Data-parallel Hessian operators on a 4-device CPU mesh equal single-device ones."""
 
-import os
-import pathlib
-import subprocess
-import sys
 import textwrap
 
-ROOT = pathlib.Path(__file__).parent.parent
+from _subprocess import run_python
 
 SCRIPT = textwrap.dedent(
     """
@@ -45,21 +41,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_sharded_hvp_equals_single_device(tmp_path):
-    env = dict(
-        os.environ,
-        XLA_FLAGS="--xla_force_host_platform_device_count=4",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    proc = run_python(["-c", SCRIPT], cwd=tmp_path, devices=4, timeout=300)
     assert proc.stdout.startswith("OK")
 
 
@@ -104,19 +86,5 @@ HANG_SCRIPT = textwrap.dedent(
 
 
 def test_sharded_densities_and_streams_do_not_hang(tmp_path):
-    env = dict(
-        os.environ,
-        XLA_FLAGS="--xla_force_host_platform_device_count=4",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", HANG_SCRIPT],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    proc = run_python(["-c", HANG_SCRIPT], cwd=tmp_path, devices=4, timeout=400)
     assert proc.stdout.startswith("OK")

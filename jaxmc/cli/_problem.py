@@ -45,56 +45,59 @@ import importlib.util
 import os
 import pathlib
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from jaxmc import cli
 
-class UsageError(ValueError):
-    """A mistake in the command line: printed as one line, exit status 2."""
+
+class UsageError(cli.UsageError, ValueError):
+    """A mistake in the command line: printed as one line, exit status 2.
+
+    A :class:`jaxmc.cli.UsageError` (so :func:`jaxmc.cli.main` reports it) and
+    a ValueError.
+    """
 
 
 def one_line(err: BaseException) -> str:
     """The exception's message on one line (its type when the message is empty)."""
-    text = " ".join(str(err).split())
-    return text or type(err).__name__
+    return cli.one_line(str(err)) or type(err).__name__
 
 
 # ------------------------------------------------------------------ the target
 
 
-def load_function(target: str) -> Any:
-    """Imports ``module:function`` or ``path/to/file.py:function``."""
+def load_function(target: str, what: str = "the problem") -> Callable[..., Any]:
+    """Imports ``module:function`` or ``path/to/file.py:function``.
+
+    A dotted module is imported from the current directory (put on
+    ``sys.path``); a ``.py`` file as a module of its own, with its folder on
+    ``sys.path`` while it runs. ``jaxmc spectrum`` and ``jaxmc cost`` load
+    their targets here.
+
+    Args:
+      target: ``MODULE:FUNCTION``.
+      what: how messages name the target (``"the problem"``, ``"target"``).
+
+    Returns:
+      The callable ``FUNCTION`` (a dotted name is followed attribute by
+      attribute).
+
+    Raises:
+      UsageError: for a malformed target, a missing file, a module that cannot
+        be imported (the error it raised is quoted), a missing attribute or
+        one not callable.
+    """
     module_name, sep, attr = target.rpartition(":")
+    where = f"{what} {target!r}"
     if not sep or not module_name or not attr:
         msg = (
-            f"the problem {target!r} must be MODULE:FUNCTION (a dotted module "
-            f"path or a .py file, then the function's name)"
+            f"{where} must be MODULE:FUNCTION (a dotted module path or a .py "
+            f"file, then the function's name)"
         )
         raise UsageError(msg)
     if module_name.endswith(".py"):
-        path = pathlib.Path(module_name)
-        if not path.is_file():
-            msg = f"the problem file {module_name!r} does not exist"
-            raise UsageError(msg)
-        name = f"_jaxmc_problem_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:  # pragma: no cover
-            msg = f"cannot load {module_name!r} as a Python file"
-            raise UsageError(msg)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses (flax modules) look it up
-        folder = str(path.resolve().parent)
-        sys.path.insert(0, folder)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as err:
-            sys.modules.pop(name, None)
-            msg = (
-                f"importing {module_name!r} failed: "
-                f"{type(err).__name__}: {one_line(err)}"
-            )
-            raise UsageError(msg) from None
-        finally:
-            sys.path.remove(folder)
+        module = _import_file(where, module_name)
     else:
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())
@@ -102,26 +105,59 @@ def load_function(target: str) -> Any:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
             msg = (
-                f"cannot import module {module_name!r} ({one_line(err)}); give a "
-                f"module importable from the current directory or a .py file"
+                f"{where}: cannot import module {module_name!r}: importing it "
+                f"raised {type(err).__name__}: {one_line(err)}; give a module "
+                f"importable from the current directory or a .py file"
             )
             raise UsageError(msg) from None
         except Exception as err:
             msg = (
-                f"importing {module_name!r} failed: "
+                f"{where}: importing {module_name!r} failed: "
                 f"{type(err).__name__}: {one_line(err)}"
             )
             raise UsageError(msg) from None
     f = module
     for part in attr.split("."):
         if not hasattr(f, part):
-            msg = f"{module_name!r} has no attribute {attr!r}"
+            msg = f"{where}: {module_name!r} has no attribute {attr!r}"
             raise UsageError(msg)
         f = getattr(f, part)
     if not callable(f):
-        msg = f"{target} is a {type(f).__name__}, not a function"
+        msg = f"{where}: {attr} is a {type(f).__name__}, not a function"
         raise UsageError(msg)
     return f
+
+
+def _import_file(where: str, module_name: str) -> Any:
+    """The module of the Python file ``module_name``, run with its folder on path."""
+    path = pathlib.Path(module_name)
+    if not path.is_file():
+        msg = (
+            f"{where}: no such file {module_name!r} (it does not exist or is "
+            f"not a file)"
+        )
+        raise UsageError(msg)
+    name = f"_jaxmc_target_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover
+        msg = f"{where}: cannot load {module_name!r} as a Python file"
+        raise UsageError(msg)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses (flax modules) look it up
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        sys.modules.pop(name, None)
+        msg = (
+            f"{where}: importing {module_name!r} failed: "
+            f"{type(err).__name__}: {one_line(err)}"
+        )
+        raise UsageError(msg) from None
+    finally:
+        sys.path.remove(folder)
+    return module
 
 
 _SHAPES = (

@@ -9,14 +9,12 @@ the given ``--shapes``, or the name of an identity in the catalog
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from jaxmc.cli import UsageError, int_at_least, seed
+from jaxmc.cli._problem import load_function
 
 HELP = "Cost of f and its derivatives (jvp, vjp, jacfwd, jacrev, Hessians)."
 
@@ -86,52 +84,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
         msg = f"--shapes entry {text!r} has a negative size; sizes are ints >= 0."
         raise UsageError(msg)
     return shape
-
-
-def load_function(target: str) -> Callable[..., Any]:
-    """Imports ``module:function`` or ``path/to/file.py:function``.
-
-    Raises:
-      UsageError: for a missing file, a module that cannot be imported (the
-        error it raised is quoted), a missing attribute or one not callable.
-    """
-    module_name, _, attr = target.rpartition(":")
-    if not module_name or not attr:
-        msg = f"target {target!r} must be module:function or file.py:function."
-        raise UsageError(msg)
-    try:
-        if module_name.endswith(".py"):
-            if not os.path.isfile(module_name):
-                msg = f"target {target!r}: no such file {module_name!r}."
-                raise UsageError(msg)
-            spec = importlib.util.spec_from_file_location(
-                "_jaxmc_cost_target", module_name
-            )
-            if spec is None or spec.loader is None:
-                raise UsageError(f"target {target!r}: cannot load {module_name!r}.")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-        else:
-            if os.getcwd() not in sys.path:
-                sys.path.insert(0, os.getcwd())
-            module = importlib.import_module(module_name)
-    except UsageError:
-        raise
-    except Exception as err:  # noqa: BLE001 - the user's module; quoted
-        msg = (
-            f"target {target!r}: importing {module_name!r} failed with "
-            f"{type(err).__name__}: {err}"
-        )
-        raise UsageError(msg) from err
-    f = module
-    for part in attr.split("."):
-        if not hasattr(f, part):
-            msg = f"target {target!r}: {module_name!r} has no attribute {attr!r}."
-            raise UsageError(msg)
-        f = getattr(f, part)
-    if not callable(f):
-        raise UsageError(f"target {target!r} is not callable.")
-    return f
 
 
 def random_args(shapes: Sequence[tuple[int, ...]], dtype: Any, seed: int) -> list:
@@ -211,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     if ":" in args.target:
         if not args.shapes:
             raise UsageError("give --shapes for module:function targets.")
-        f = load_function(args.target)
+        f = load_function(args.target, "target")
         shapes = [parse_shape(s) for s in args.shapes]
         fargs = random_args(shapes, dtype, args.seed)
         argnums = 0 if args.argnums is None else args.argnums

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -44,19 +43,13 @@ import numpy as np
 from jaxmc import _checks
 from jaxmc.spectrum import _hessian as _h
 from jaxmc.spectrum import _likelihood as lk
-from jaxmc.spectrum._operator import LinearOperator, MatvecFactory, host_matvec
+from jaxmc.spectrum._operator import LinearOperator, host_matvec
 
 __all__ = ["empirical_fisher_operator", "fisher_operator"]
 
 
-def _noise(kind: str, key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    if kind == "categorical":
-        return jax.random.gumbel(key, shape, dtype)
-    return jax.random.normal(key, shape, dtype)
-
-
 @dataclasses.dataclass(frozen=True)
-class FisherFactory(MatvecFactory):
+class FisherFactory(_h.SelectedLeavesFactory):
     """The static half of the Fisher operators (see ``_operator``).
 
     The dynamic half is ``(params, data, noise)`` in memory (``noise`` None
@@ -104,7 +97,10 @@ class FisherFactory(MatvecFactory):
             vjp = jax.linear_transpose(jvp, theta)
             U = None
             if self.mc_samples is not None:
-                U = self._pseudo_from_noise(z, noise)
+                # the fixed noise is (n, S, ...); the pseudo-gradients (S, n, ...)
+                U = lk.pseudo_gradients_from_noise(
+                    z, jnp.moveaxis(noise, 1, 0), self.likelihood, self.noise_scale
+                )
             apply = lk.output_fisher_apply(z, U, self.likelihood, self.noise_scale)
             return lambda v: (vjp(apply(jvp(v)))[0], None)
 
@@ -126,19 +122,6 @@ class FisherFactory(MatvecFactory):
             return both[0], both[1]
 
         return product
-
-    def _pseudo_from_noise(self, z: jax.Array, noise: jax.Array) -> jax.Array:
-        """Pseudo-gradients ``(S, n, ...)`` from the fixed noise ``(n, S, ...)``."""
-        S = self.mc_samples
-        z = jax.lax.stop_gradient(z)
-        scale = jnp.sqrt(jnp.asarray(S, z.dtype))
-        noise = jnp.moveaxis(noise, 1, 0).astype(z.dtype)
-        if self.likelihood == "categorical":
-            p = jax.nn.softmax(z, axis=-1)
-            y = jnp.argmax(z[None] + noise, axis=-1)  # Gumbel-max sampling
-            onehot = jax.nn.one_hot(y, z.shape[-1], dtype=z.dtype)
-            return (p[None] - onehot) / scale
-        return -noise / (self.noise_scale * scale)
 
     def finish(self, total: Any, extra: Any, count: Any, v: jax.Array) -> jax.Array:
         out = total / count
@@ -162,47 +145,25 @@ class FisherFactory(MatvecFactory):
                 return self.finish(total, extra, n, v)
 
             return matvec
-        bs = self.batch_size
         N = jax.tree_util.tree_leaves(data)[0].shape[0]
-        num_full, rest = divmod(N, bs)
 
         def matvec(v):
-            def body(i, acc):
-                batch, nz = jax.tree_util.tree_map(
-                    lambda x: jax.lax.dynamic_slice_in_dim(x, i * bs, bs),
-                    (data, noise),
-                )
-                return jax.tree_util.tree_map(
-                    jnp.add, acc, self.batch_sums(params, batch, nz, v)
-                )
+            def sums(batch_noise):
+                return self.batch_sums(params, *batch_noise, v)
 
             zero = (jnp.zeros_like(v), jnp.zeros_like(v) if self.centered else None)
-            total, extra = jax.lax.fori_loop(0, num_full, body, zero)
-            if rest:
-                batch, nz = jax.tree_util.tree_map(
-                    lambda x: x[num_full * bs :], (data, noise)
-                )
-                t2, e2 = self.batch_sums(params, batch, nz, v)
-                total = total + t2
-                extra = None if extra is None else extra + e2
-            return self.finish(total, extra, N, v)
+            acc, tail = _h._fold_batches((data, noise), self.batch_size, sums, zero)
+            if tail is not None:
+                acc = jax.tree_util.tree_map(jnp.add, acc, tail)
+            return self.finish(*acc, N, v)
 
         return matvec
 
     def _stream_matvec(self, dynamic: Any, v: np.ndarray) -> np.ndarray:
-        from tqdm.auto import tqdm
-
         params, handle, key = dynamic
         dm = _h._STREAMS[int(handle)]
         total, extra, count = np.zeros_like(v), np.zeros_like(v), 0
-        for i, batch in enumerate(
-            tqdm(
-                dm.factory(),
-                desc="FisherOperator matvec",
-                leave=False,
-                disable=not self.progress,
-            )
-        ):
+        for i, batch in enumerate(dm.stream("FisherOperator matvec", self.progress)):
             nb = _h._leading_size(dm.fn, "data", batch)
             t, e = _stream_batch(self, params, batch, key, np.int32(i), v)
             total += np.asarray(t)
@@ -210,20 +171,6 @@ class FisherFactory(MatvecFactory):
                 extra += np.asarray(e)
             count += nb
         return np.asarray(self.finish(total, extra, count, v))
-
-    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
-        return _h._flatten(self.mask, tree)[0]
-
-    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
-        params = dynamic[0]
-        _, unravel = _h._flatten(self.mask, params)
-        selected = iter(unravel(v))
-        leaves, treedef = jax.tree_util.tree_flatten(params)
-        out = [
-            next(selected) if m else jnp.zeros_like(x)
-            for x, m in zip(leaves, self.mask, strict=True)
-        ]
-        return jax.tree_util.tree_unflatten(treedef, out)
 
     def noise_shape(self, num: int, out_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The fixed noise's shape for ``num`` examples: ``(num, S, ...)``."""
@@ -237,7 +184,7 @@ def _stream_batch(factory: FisherFactory, params, batch, key, index, v):
     if factory.mc_samples is not None:
         out = jax.eval_shape(factory.fn, params, batch)
         shape = factory.noise_shape(out.shape[0], out.shape)
-        noise = _noise(
+        noise = lk.sample_noise(
             factory.likelihood, jax.random.fold_in(key, index), shape, out.dtype
         )
     return factory.batch_sums(params, batch, noise, v)
@@ -261,29 +208,15 @@ def _build(
     )
     out_shape_of(pm, dm)
     if dm.kind == "stream":
-        handle = next(_h._HANDLES)
-        _h._STREAMS[handle] = dm
-        k = key if key is not None else jax.random.key(0)
-        dynamic = (pm.tree, np.asarray(handle, np.int32), k)
+        # the streamed batches draw their noise from fold_in(key, batch index)
+        extra = key if key is not None else jax.random.key(0)
     else:
-        noise = None
+        extra = None
         if factory.mc_samples is not None:
             out = jax.eval_shape(factory.fn, pm.tree, dm.first)
             shape = factory.noise_shape(dm.size, out.shape)
-            noise = _noise(factory.likelihood, key, shape, out.dtype)
-        dynamic = (pm.tree, dm.data, noise)
-    op = LinearOperator.from_factory(
-        factory,
-        dynamic,
-        size=pm.size,
-        dtype=pm.dtype,
-        name=name,
-        traceable=dm.kind != "stream",
-    )
-    if dm.kind == "stream":
-        weakref.finalize(op, _h._STREAMS.pop, handle, None)
-    op.nonfinite_paths = pm.nonfinite_paths
-    return op
+            extra = lk.sample_noise(factory.likelihood, key, shape, out.dtype)
+    return _h._operator_from(factory, pm, dm, name, (extra,))
 
 
 def fisher_operator(
@@ -346,17 +279,7 @@ def fisher_operator(
     )
 
     def check(pm, dm):
-        try:
-            out = jax.eval_shape(model_fn, pm.tree, dm.first)
-        except Exception as err:  # noqa: BLE001 - re-raised with context
-            msg = (
-                f"{fn}: calling `model_fn` on `params` and the first batch of "
-                f"`data` failed; check that the parameter and data shapes match. "
-                f"It raised {type(err).__name__}: {err}"
-            )
-            raise ValueError(msg) from err
-        n = _h._leading_size(fn, "data", dm.first)
-        lk.check_outputs(fn, likelihood, out, n)
+        lk.check_model(fn, likelihood, model_fn, pm.tree, dm.first)
 
     return _build(
         fn,

@@ -206,9 +206,10 @@ def _merge(mask: tuple[bool, ...], params: Any, selected: list[Any]) -> Any:
     return jax.tree_util.tree_unflatten(treedef, merged)
 
 
-def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
+def _eval_on_first(fn: str, name: str, f: Callable, *args: Any) -> Any:
+    """``jax.eval_shape(f, *args)`` (params, first batch); a failure in context."""
     try:
-        out = jax.eval_shape(f, *args)
+        return jax.eval_shape(f, *args)
     except Exception as err:  # noqa: BLE001 - re-raised with context
         msg = (
             f"{fn}: calling `{name}` on `params` and the first batch of `data` "
@@ -217,6 +218,10 @@ def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
             f"{_params.list_of_batches_hint(args[-1], f, args[0]) if args else ''}"
         )
         raise ValueError(msg) from err
+
+
+def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
+    out = _eval_on_first(fn, name, f, *args)
     if not hasattr(out, "shape") or out.shape != ():
         msg = (
             f"{fn}: `{name}` must return a scalar (the mean loss over the batch); "
@@ -298,13 +303,118 @@ class _Data:
             )
             raise TypeError(msg)
 
+    def stream(self, desc: str, progress: bool) -> Iterable[Any]:
+        """The streamed batches once, behind a progress bar (``kind "stream"``)."""
+        from tqdm.auto import tqdm
+
+        return tqdm(self.factory(), desc=desc, leave=False, disable=not progress)
+
+    def batches(self, desc: str, progress: bool) -> Iterator[Any]:
+        """Every batch once, in order, on the host (any kind)."""
+        if self.kind == "single":
+            yield self.data
+            return
+        if self.kind == "memory":
+            bs, N = self.batch_size, self.size
+            for start in range(0, N, bs):
+                stop = min(start + bs, N)
+                yield jax.tree_util.tree_map(
+                    lambda x, a=start, b=stop: x[a:b], self.data
+                )
+            return
+        yield from self.stream(desc, progress)
+
+
+def _fold_batches(
+    data: Any, batch_size: int, f: Callable[[Any], Any], zero: Any
+) -> tuple[Any, Any]:
+    """Sums ``f`` over the full in-memory batches of ``data`` in a ``lax`` loop.
+
+    Returns ``(sum over the full batches, f(the shorter last batch) or None)``;
+    ``data`` is a pytree of arrays with one leading example axis, ``f`` maps a
+    batch of it to a pytree shaped like ``zero``.
+    """
+    bs = batch_size
+    N = jax.tree_util.tree_leaves(data)[0].shape[0]
+    num_full, rest = divmod(N, bs)
+
+    def body(i, acc):
+        batch = jax.tree_util.tree_map(
+            lambda x: jax.lax.dynamic_slice_in_dim(x, i * bs, bs), data
+        )
+        return jax.tree_util.tree_map(jnp.add, acc, f(batch))
+
+    acc = jax.lax.fori_loop(0, num_full, body, zero)
+    tail = None
+    if rest:
+        tail = f(jax.tree_util.tree_map(lambda x: x[num_full * bs :], data))
+    return acc, tail
+
 
 _STREAMS: dict[int, _Data] = {}
 _HANDLES = itertools.count()
 
 
+class SelectedLeavesFactory(MatvecFactory):
+    """A factory whose vectors are the selected leaves of the parameters.
+
+    For the parameter-space operators: the dynamic half starts with the
+    parameter pytree, and the field ``mask`` (one bool per leaf) selects the
+    leaves the flat vector holds; ``unravel`` puts zeros in the others.
+    """
+
+    mask: tuple[bool, ...]
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        return _flatten(self.mask, tree)[0]
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        params = dynamic[0]
+        _, unravel = _flatten(self.mask, params)
+        selected = iter(unravel(v))
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        out = [
+            next(selected) if m else jnp.zeros_like(x)
+            for x, m in zip(leaves, self.mask, strict=True)
+        ]
+        return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _operator_from(
+    factory: MatvecFactory,
+    pm: _Params,
+    dm: _Data,
+    name: str,
+    extra: tuple[Any, ...] = (),
+) -> LinearOperator:
+    """The operator of ``factory`` with dynamic ``(params, source, *extra)``.
+
+    ``source`` is the in-memory data, or for streamed data an int handle naming
+    ``dm`` in the ``_STREAMS`` registry (so that the compiled programs do not
+    depend on the data source object); the entry goes with the operator.
+    """
+    if dm.kind == "stream":
+        handle = next(_HANDLES)
+        _STREAMS[handle] = dm
+        source = np.asarray(handle, np.int32)
+    else:
+        source = dm.data
+    op = LinearOperator.from_factory(
+        factory,
+        (pm.tree, source, *extra),
+        size=pm.size,
+        dtype=pm.dtype,
+        name=name,
+        traceable=dm.kind != "stream",
+    )
+    if dm.kind == "stream":
+        weakref.finalize(op, _STREAMS.pop, handle, None)
+    op.nonfinite_paths = pm.nonfinite_paths
+    return op
+
+
 @dataclasses.dataclass(frozen=True)
-class CurvatureFactory(MatvecFactory):
+class CurvatureFactory(SelectedLeavesFactory):
     """The static half of Hessian and GGN operators (see ``_operator``).
 
     The dynamic half is ``(params, data)`` for in-memory data, and
@@ -384,56 +494,33 @@ class CurvatureFactory(MatvecFactory):
             return host_matvec(self._stream_matvec, dynamic)
         bs = self.batch_size
         N = jax.tree_util.tree_leaves(data)[0].shape[0]
-        num_full, rest = divmod(N, bs)
+        rest = N % bs
 
         def matvec(v):
-            def body(i, acc):
-                batch = jax.tree_util.tree_map(
-                    lambda x: jax.lax.dynamic_slice_in_dim(x, i * bs, bs), data
-                )
-                return acc + self.batch_product(params, batch, linearize=False)(v)
+            def product(batch):
+                return self.batch_product(params, batch, linearize=False)(v)
 
-            acc = jax.lax.fori_loop(0, num_full, body, jnp.zeros_like(v))
+            acc, tail = _fold_batches(data, bs, product, jnp.zeros_like(v))
             out = acc * (bs / N)
-            if rest:
-                tail = jax.tree_util.tree_map(lambda x: x[num_full * bs :], data)
-                tail_mv = self.batch_product(params, tail, linearize=False)
-                out = out + tail_mv(v) * (rest / N)
+            if tail is not None:
+                out = out + tail * (rest / N)
             return out
 
         return matvec
 
     def _stream_matvec(self, dynamic: Any, v: np.ndarray) -> np.ndarray:
         """The host-side loop over streamed batches (runs in a pure_callback)."""
-        from tqdm.auto import tqdm
-
         params, handle = dynamic
         dm = _STREAMS[int(handle)]
         name = "HessianOperator" if self.curvature == "hessian" else "GGNOperator"
         acc = np.zeros_like(v)
         count = 0
-        for batch in tqdm(
-            dm.factory(), desc=f"{name} matvec", leave=False, disable=not self.progress
-        ):
+        for batch in dm.stream(f"{name} matvec", self.progress):
             nb = _leading_size(dm.fn, "data", batch)
             p, w = _params.replicate_like(batch, (params, v))
             acc += np.asarray(_batch_matvec(self, p, batch, w)) * nb
             count += nb
         return acc / count
-
-    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
-        return _flatten(self.mask, tree)[0]
-
-    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
-        params = dynamic[0]
-        _, unravel = _flatten(self.mask, params)
-        selected = iter(unravel(v))
-        leaves, treedef = jax.tree_util.tree_flatten(params)
-        out = [
-            next(selected) if m else jnp.zeros_like(x)
-            for x, m in zip(leaves, self.mask, strict=True)
-        ]
-        return jax.tree_util.tree_unflatten(treedef, out)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -453,23 +540,7 @@ def _build(
     factory = CurvatureFactory(
         mask=pm.mask, kind=dm.kind, batch_size=dm.batch_size, **options
     )
-    if dm.kind == "stream":
-        handle = next(_HANDLES)
-        _STREAMS[handle] = dm
-        dynamic = (pm.tree, np.asarray(handle, np.int32))
-    else:
-        dynamic = (pm.tree, dm.data)
-    op = LinearOperator.from_factory(
-        factory,
-        dynamic,
-        size=pm.size,
-        dtype=pm.dtype,
-        name=name,
-        traceable=dm.kind != "stream",
-    )
-    if dm.kind == "stream":
-        weakref.finalize(op, _STREAMS.pop, handle, None)
-    op.nonfinite_paths = pm.nonfinite_paths
+    op = _operator_from(factory, pm, dm, name)
     op.vector_sharding = _sharding.from_params(pm.tree)
     return op
 

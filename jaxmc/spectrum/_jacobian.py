@@ -24,7 +24,14 @@ import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum._algebra import RectangularOperator
-from jaxmc.spectrum._hessian import _Data, _flatten, _leading_size, _merge, _Params
+from jaxmc.spectrum._hessian import (
+    _Data,
+    _eval_on_first,
+    _flatten,
+    _leading_size,
+    _merge,
+    _Params,
+)
 
 __all__ = ["jacobian_operator"]
 
@@ -84,14 +91,7 @@ def jacobian_operator(
     def model_flat(theta, batch):
         return model_fn(_merge(pm.mask, pm.tree, unravel_selected(theta)), batch)
 
-    try:
-        out = jax.eval_shape(model_flat, theta, dm.first)
-    except Exception as err:  # noqa: BLE001 - re-raised with context
-        msg = (
-            f"{fn}: calling `model_fn` on `params` and the first batch of `data` "
-            f"failed; it raised {type(err).__name__}: {err}"
-        )
-        raise ValueError(msg) from err
+    out = _eval_on_first(fn, "model_fn", model_flat, theta, dm.first)
     n_first = int(np.shape(jax.tree_util.tree_leaves(dm.first)[0])[0])
     if not hasattr(out, "shape") or len(out.shape) < 1 or out.shape[0] != n_first:
         msg = (

@@ -35,8 +35,13 @@ import numpy as np
 from jaxmc import _checks
 from jaxmc.spectrum import _kfac_trace as kt
 from jaxmc.spectrum import _likelihood as lk
-from jaxmc.spectrum._hessian import _Data, _flatten, _leading_size, _resolve_filter
-from jaxmc.spectrum._operator import LinearOperator, MatvecFactory
+from jaxmc.spectrum._hessian import (
+    SelectedLeavesFactory,
+    _Data,
+    _leading_size,
+    _Params,
+)
+from jaxmc.spectrum._operator import LinearOperator
 from jaxmc.vec import kron_matvec
 
 __all__ = ["KFACLayer", "KFACOperator", "kfac_operator"]
@@ -95,7 +100,7 @@ def _kfac_inverse_apply(eigs, idx, inv_perm, damping, v):
 
 
 @dataclasses.dataclass(frozen=True)
-class _KFACFactory(MatvecFactory):
+class _KFACFactory(SelectedLeavesFactory):
     """K-FAC's matvec; dynamic ``(params, factors, idx, inv_perm)``.
 
     The static half is only the mask of covered leaves, so a fresh K-FAC of the
@@ -107,20 +112,6 @@ class _KFACFactory(MatvecFactory):
     def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
         _, factors, idx, inv_perm = dynamic
         return lambda v: _kfac_apply(factors, idx, inv_perm, v)
-
-    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
-        return _flatten(self.mask, tree)[0]
-
-    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
-        params = dynamic[0]
-        _, unravel = _flatten(self.mask, params)
-        selected = iter(unravel(v))
-        leaves, treedef = jax.tree_util.tree_flatten(params)
-        out = [
-            next(selected) if m else jnp.zeros_like(x)
-            for x, m in zip(leaves, self.mask, strict=True)
-        ]
-        return jax.tree_util.tree_unflatten(treedef, out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,29 +405,13 @@ def kfac_operator(
     mc_samples, key, noise_scale = lk.check_options(
         fn, likelihood, mc_samples, key, noise_scale
     )
-    paths_leaves = jax.tree_util.tree_leaves_with_path(params)
-    treedef = jax.tree_util.tree_structure(params)
-    leaves = [jnp.asarray(x) for _, x in paths_leaves]
-    paths = [jax.tree_util.keystr(p) for p, _ in paths_leaves]
-    if not leaves or not all(jnp.issubdtype(x.dtype, jnp.floating) for x in leaves):
-        msg = f"{fn}: argument `params` must be a pytree of floating arrays."
-        raise TypeError(msg)
-    mask = _resolve_filter(fn, param_filter, params)
+    pm = _Params(fn, params, param_filter)
+    treedef, leaves, paths, mask = pm.treedef, pm.leaves, pm.paths, pm.mask
     dm = _Data(fn, data, batch_size)
+    lk.check_model(fn, likelihood, model_fn, pm.tree, dm.first)
 
     def model_flat(lv, batch):
         return model_fn(jax.tree_util.tree_unflatten(treedef, lv), batch)
-
-    first_n = int(np.shape(jax.tree_util.tree_leaves(dm.first)[0])[0])
-    try:
-        out_shape = jax.eval_shape(model_flat, leaves, dm.first)
-    except Exception as err:  # noqa: BLE001 - re-raised with context
-        msg = (
-            f"{fn}: calling `model_fn` on `params` and the first batch of `data` "
-            f"failed; it raised {type(err).__name__}: {err}"
-        )
-        raise ValueError(msg) from err
-    lk.check_outputs(fn, likelihood, out_shape, first_n)
 
     closed = kt.trace_model(model_flat, leaves, dm.first)
     rec = kt.discover(closed, leaves, dm.first)
@@ -498,7 +473,7 @@ def kfac_operator(
     )
     totals = None
     count = 0
-    for i, batch in enumerate(_batches(dm, progress)):
+    for i, batch in enumerate(dm.batches("K-FAC factors", progress)):
         n = _leading_size(fn, "data", batch)
         bkey = None if key is None else jax.random.fold_in(key, i)
         sums = _batch_sums(spec, leaves, batch, bkey)
@@ -523,23 +498,4 @@ def kfac_operator(
             )
         )
     # Order the flat vector's blocks as the operator's parameters (leaf order).
-    tree = jax.tree_util.tree_unflatten(treedef, leaves)
-    return KFACOperator.build(layers, idx, cover_mask, tree, cover_tree, dtype)
-
-
-def _batches(dm: _Data, progress: bool):
-    """The batches of ``dm`` once, in order."""
-    if dm.kind == "single":
-        yield dm.data
-        return
-    if dm.kind == "memory":
-        bs, N = dm.batch_size, dm.size
-        for start in range(0, N, bs):
-            stop = min(start + bs, N)
-            yield jax.tree_util.tree_map(lambda x, a=start, b=stop: x[a:b], dm.data)
-        return
-    from tqdm.auto import tqdm
-
-    yield from tqdm(
-        dm.factory(), desc="K-FAC factors", leave=False, disable=not progress
-    )
+    return KFACOperator.build(layers, idx, cover_mask, pm.tree, cover_tree, dtype)

@@ -19,12 +19,14 @@ Monte-Carlo Fisher they are the gradients ``grad_f -log p(y_s | f)`` at
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from jaxmc import _checks
+from jaxmc.spectrum import _hessian as _h
 
 LIKELIHOODS = ("categorical", "gaussian")
 
@@ -89,6 +91,53 @@ def check_outputs(fn: str, likelihood: str, out: Any, num_examples: int) -> None
         raise TypeError(msg)
 
 
+def check_model(
+    fn: str, likelihood: str, model_fn: Callable, params: Any, batch: Any
+) -> None:
+    """Raises unless ``model_fn(params, batch)`` evaluates and suits the likelihood.
+
+    ``batch`` is the first batch of the data (arrays or their shapes).
+    """
+    out = _h._eval_on_first(fn, "model_fn", model_fn, params, batch)
+    check_outputs(fn, likelihood, out, _h._leading_size(fn, "data", batch))
+
+
+def sample_noise(
+    likelihood: str, key: jax.Array, shape: tuple[int, ...], dtype: Any
+) -> jax.Array:
+    """The noise that draws labels: Gumbel (categorical) or Gaussian noise.
+
+    See :func:`pseudo_gradients_from_noise`; for a categorical likelihood the
+    last axis of ``shape`` is the classes'.
+    """
+    if likelihood == "categorical":
+        return jax.random.gumbel(key, shape, dtype)
+    return jax.random.normal(key, shape, dtype)
+
+
+def pseudo_gradients_from_noise(
+    out: jax.Array, noise: jax.Array, likelihood: str, noise_scale: float
+) -> jax.Array:
+    """Monte-Carlo pseudo-gradients ``(S, *out.shape)`` from drawn noise.
+
+    ``noise`` is ``(S, *out.shape)`` from :func:`sample_noise`. A categorical
+    label is ``y = argmax(f + g)`` for Gumbel noise ``g`` (the Gumbel-max
+    trick, as ``jax.random.categorical``), with gradient ``p - e_y``; a
+    Gaussian label is ``y = f + sigma z``, with gradient ``(f - y) / sigma^2 =
+    -z / sigma``. Each is scaled by ``1/sqrt(S)``.
+    """
+    out = jax.lax.stop_gradient(out)
+    dtype = out.dtype
+    scale = jnp.sqrt(jnp.asarray(noise.shape[0], dtype))
+    noise = noise.astype(dtype)
+    if likelihood == "categorical":
+        p = jax.nn.softmax(out, axis=-1)
+        y = jnp.argmax(out[None] + noise, axis=-1)
+        onehot = jax.nn.one_hot(y, out.shape[-1], dtype=dtype)
+        return (p[None] - onehot) / scale
+    return -noise / (noise_scale * scale)
+
+
 def pseudo_gradients(
     out: jax.Array,
     likelihood: str,
@@ -112,26 +161,21 @@ def pseudo_gradients(
     """
     out = jax.lax.stop_gradient(out)
     dtype = out.dtype
+    if mc_samples is not None:
+        noise = sample_noise(likelihood, key, (mc_samples, *out.shape), dtype)
+        return pseudo_gradients_from_noise(out, noise, likelihood, noise_scale)
     if likelihood == "categorical":
         p = jax.nn.softmax(out, axis=-1)
         C = out.shape[-1]
-        if mc_samples is None:
-            eye = jnp.eye(C, dtype=dtype)
-            # u_c = sqrt(p_c) (e_c - p): sum_c u_c u_c^T = diag(p) - p p^T.
-            return jnp.sqrt(p).T[:, :, None] * (eye[:, None, :] - p[None])
-        y = jax.random.categorical(key, out, axis=-1, shape=(mc_samples, out.shape[0]))
-        onehot = jax.nn.one_hot(y, C, dtype=dtype)
-        return (p[None] - onehot) / jnp.sqrt(jnp.asarray(mc_samples, dtype))
+        eye = jnp.eye(C, dtype=dtype)
+        # u_c = sqrt(p_c) (e_c - p): sum_c u_c u_c^T = diag(p) - p p^T.
+        return jnp.sqrt(p).T[:, :, None] * (eye[:, None, :] - p[None])
     inv = jnp.asarray(1.0 / noise_scale, dtype)
-    if mc_samples is None:
-        if out.ndim == 1:
-            return jnp.full((1, *out.shape), inv, dtype)
-        D = out.shape[-1]
-        eye = jnp.eye(D, dtype=dtype)
-        return jnp.broadcast_to(eye[:, None, :], (D, *out.shape)) * inv
-    z = jax.random.normal(key, (mc_samples, *out.shape), dtype)
-    # grad_f -log N(y | f, s^2) = (f - y) / s^2 = -z / s for y = f + s z.
-    return -z * inv / jnp.sqrt(jnp.asarray(mc_samples, dtype))
+    if out.ndim == 1:
+        return jnp.full((1, *out.shape), inv, dtype)
+    D = out.shape[-1]
+    eye = jnp.eye(D, dtype=dtype)
+    return jnp.broadcast_to(eye[:, None, :], (D, *out.shape)) * inv
 
 
 def output_fisher_apply(

@@ -25,6 +25,9 @@ turn that linear expression into a derivative:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NoReturn
+
 from jaxmc.symbolic._expr import (
     Add,
     Broadcast,
@@ -200,7 +203,7 @@ def differential(e: Expr, x: Symbol, dx: Symbol) -> Expr | None:
     return d(e)
 
 
-def _nonlinear(e: Expr) -> None:
+def _nonlinear(e: Expr) -> NoReturn:
     msg = (
         f"{_FN}: internal error: the differential is not linear in the direction at "
         f"`{e}`."
@@ -208,55 +211,81 @@ def _nonlinear(e: Expr) -> None:
     raise RuntimeError(msg)
 
 
-def gradient_of_linear(df: Expr, dx: Symbol) -> Expr:
-    """G with df = <G, dx> for a scalar ``df`` linear in ``dx`` (shaped like dx)."""
+Rule = Callable[[Expr, Expr, list[bool]], tuple[Expr, Expr]]
+
+
+def _push_down(
+    df: Expr,
+    dx: Symbol,
+    seed: Expr,
+    rule: Rule,
+    check: Callable[[Expr], None] | None = None,
+) -> list[Expr]:
+    """Transposes the linear map ``dx -> df``: the cotangents reaching ``dx``.
+
+    The cotangent ``seed`` starts at the root of ``df`` and is pushed down the
+    expression to the leaves ``dx``: a sum passes it to every term; any other
+    node ``e`` depending on ``dx`` hands it to ``rule(e, g, dep)``, which
+    returns the one argument holding ``dx`` and that argument's cotangent
+    (``dep[i]``: whether argument ``i`` depends on ``dx``). A product of two
+    factors that both depend on ``dx``, or a division by one, is not linear.
+    ``check(e)``, if given, runs first on every node depending on ``dx``.
+    """
     contributions: list[Expr] = []
 
-    def push(e: Expr, g: Expr) -> None:  # noqa: C901 - one rule per node type
+    def push(e: Expr, g: Expr) -> None:
         if e is dx:
             contributions.append(g)
             return
         if not e.depends_on(dx):
             return
-        a = e.args
+        if check is not None:
+            check(e)
         if isinstance(e, Add):
-            for u in a:
+            for u in e.args:
                 push(u, g)
             return
-        dep = [u.depends_on(dx) for u in a]
-        if len(a) == 2 and all(dep):
+        dep = [u.depends_on(dx) for u in e.args]
+        if len(dep) == 2 and all(dep):
             _nonlinear(e)
-        if isinstance(e, ScalarMul):
-            s, u = a
-            if dep[1]:
-                push(u, scale(s, g))
-            else:
-                push(s, sum_(hadamard(g, u)))
-        elif isinstance(e, MatMul):
-            if dep[0]:
-                push(a[0], matmul(g, transpose(a[1])))
-            else:
-                push(a[1], matmul(transpose(a[0]), g))
-        elif isinstance(e, Transpose):
-            push(a[0], transpose(g))
-        elif isinstance(e, Hadamard):
-            push(a[0], hadamard(g, a[1])) if dep[0] else push(a[1], hadamard(g, a[0]))
-        elif isinstance(e, ElemDiv):
-            if dep[1]:
-                _nonlinear(e)
-            push(a[0], ediv(g, a[1]))
-        elif isinstance(e, Trace):
-            push(a[0], scale(g, identity(a[0].shape[0])))
-        elif isinstance(e, Sum):
-            push(a[0], broadcast(g, a[0].shape))
-        elif isinstance(e, Diag):
-            push(a[0], diag(g))
-        elif isinstance(e, Broadcast):
-            push(a[0], sum_(g))
-        else:
+        if isinstance(e, ElemDiv) and dep[1]:
             _nonlinear(e)
+        push(*rule(e, g, dep))
 
-    push(df, Const(1.0))
+    push(df, seed)
+    return contributions
+
+
+def _gradient_rule(e: Expr, g: Expr, dep: list[bool]) -> tuple[Expr, Expr]:  # noqa: C901 - one rule per node type
+    """For df = <G, dx>: the argument of ``e`` holding dx, and its cotangent."""
+    a = e.args
+    if isinstance(e, ScalarMul):
+        s, u = a
+        return (u, scale(s, g)) if dep[1] else (s, sum_(hadamard(g, u)))
+    if isinstance(e, MatMul):
+        if dep[0]:
+            return a[0], matmul(g, transpose(a[1]))
+        return a[1], matmul(transpose(a[0]), g)
+    if isinstance(e, Transpose):
+        return a[0], transpose(g)
+    if isinstance(e, Hadamard):
+        return (a[0], hadamard(g, a[1])) if dep[0] else (a[1], hadamard(g, a[0]))
+    if isinstance(e, ElemDiv):
+        return a[0], ediv(g, a[1])
+    if isinstance(e, Trace):
+        return a[0], scale(g, identity(a[0].shape[0]))
+    if isinstance(e, Sum):
+        return a[0], broadcast(g, a[0].shape)
+    if isinstance(e, Diag):
+        return a[0], diag(g)
+    if isinstance(e, Broadcast):
+        return a[0], sum_(g)
+    _nonlinear(e)
+
+
+def gradient_of_linear(df: Expr, dx: Symbol) -> Expr:
+    """G with df = <G, dx> for a scalar ``df`` linear in ``dx`` (shaped like dx)."""
+    contributions = _push_down(df, dx, Const(1.0), _gradient_rule)
     return add_many(contributions, dx.shape)
 
 
@@ -265,7 +294,7 @@ def _vecc(e: Expr) -> Expr:
     return transpose(e) if kind_of(e.shape) == "row" else e
 
 
-def _through_matrix(e: Expr, what: str) -> None:
+def _through_matrix(e: Expr, what: str) -> NoReturn:
     msg = (
         f"{_FN}.derive: the Jacobian passes through the matrix-valued "
         f"intermediate `{e}` ({what}), which depends on the variable; reading it "
@@ -275,74 +304,56 @@ def _through_matrix(e: Expr, what: str) -> None:
     raise UnsupportedDerivative(msg)
 
 
+def _no_matrix(e: Expr) -> None:
+    if kind_of(e.shape) == "matrix":
+        _through_matrix(e, "a matrix")
+
+
+def _jacobian_rule(e: Expr, g: Expr, dep: list[bool]) -> tuple[Expr, Expr]:  # noqa: C901 - one rule per node type
+    """For vec(df) = J vec(dx), e a vector or scalar: as ``_vec_rule``."""
+    a = e.args
+    if isinstance(e, ScalarMul):
+        s, u = a
+        return (u, scale(s, g)) if dep[1] else (s, matmul(g, _vecc(u)))
+    if isinstance(e, MatMul):
+        # e = u v is a vector or a scalar, so u is a row or v is a column:
+        # vec(u v) = v' vec(u) (u a row) = u vec(v) (v a column).
+        u, v = a
+        if dep[0]:
+            if kind_of(u.shape) == "matrix":
+                _through_matrix(u, "a matrix factor")
+            return u, matmul(g, transpose(v))
+        if kind_of(v.shape) == "matrix":
+            _through_matrix(v, "a matrix factor")
+        return v, matmul(g, u)
+    if isinstance(e, Transpose):
+        return a[0], g
+    if isinstance(e, Hadamard):
+        other = a[1] if dep[0] else a[0]
+        return a[0] if dep[0] else a[1], matmul(g, diag(_vecc(other)))
+    if isinstance(e, ElemDiv):
+        b = a[1]
+        if kind_of(b.shape) == "scalar":
+            return a[0], ediv(g, b)
+        return a[0], matmul(g, diag(power(_vecc(b), -1)))
+    if isinstance(e, Sum):
+        return a[0], matmul(g, transpose(broadcast(Const(1.0), _vecc(a[0]).shape)))
+    if isinstance(e, Broadcast):
+        return a[0], matmul(g, broadcast(Const(1.0), _vecc(e).shape))
+    if isinstance(e, Trace | Diag):
+        _through_matrix(a[0], "a matrix argument")
+    _nonlinear(e)
+
+
 def jacobian_of_linear(df: Expr, dx: Symbol) -> Expr:
     """J with vec(df) = J vec(dx), for vector/scalar ``df`` and ``dx``."""
-    contributions: list[Expr] = []
     m = df.shape[0] if kind_of(df.shape) != "row" else df.shape[1]
-
-    def push(e: Expr, g: Expr) -> None:  # noqa: C901 - one rule per node type
-        # g = d vec(f) / d vec(e), of shape (m, numel(e)).
-        if e is dx:
-            contributions.append(g)
-            return
-        if not e.depends_on(dx):
-            return
-        if kind_of(e.shape) == "matrix":
-            _through_matrix(e, "a matrix")
-        a = e.args
-        if isinstance(e, Add):
-            for u in a:
-                push(u, g)
-            return
-        dep = [u.depends_on(dx) for u in a]
-        if len(a) == 2 and all(dep):
-            _nonlinear(e)
-        if isinstance(e, ScalarMul):
-            s, u = a
-            if dep[1]:
-                push(u, scale(s, g))
-            else:
-                push(s, matmul(g, _vecc(u)))
-        elif isinstance(e, MatMul):
-            # e = u v is a vector or a scalar, so u is a row or v is a column:
-            # vec(u v) = v' vec(u) (u a row) = u vec(v) (v a column).
-            u, v = a
-            if dep[0]:
-                if kind_of(u.shape) == "matrix":
-                    _through_matrix(u, "a matrix factor")
-                push(u, matmul(g, transpose(v)))
-            else:
-                if kind_of(v.shape) == "matrix":
-                    _through_matrix(v, "a matrix factor")
-                push(v, matmul(g, u))
-        elif isinstance(e, Transpose):
-            push(a[0], g)
-        elif isinstance(e, Hadamard):
-            other = a[1] if dep[0] else a[0]
-            push(a[0] if dep[0] else a[1], matmul(g, diag(_vecc(other))))
-        elif isinstance(e, ElemDiv):
-            if dep[1]:
-                _nonlinear(e)
-            b = a[1]
-            if kind_of(b.shape) == "scalar":
-                push(a[0], ediv(g, b))
-            else:
-                push(a[0], matmul(g, diag(power(_vecc(b), -1))))
-        elif isinstance(e, Sum):
-            push(a[0], matmul(g, transpose(broadcast(Const(1.0), _vecc(a[0]).shape))))
-        elif isinstance(e, Broadcast):
-            push(a[0], matmul(g, broadcast(Const(1.0), _vecc(e).shape)))
-        elif isinstance(e, Trace | Diag):
-            _through_matrix(a[0], "a matrix argument")
-        else:
-            _nonlinear(e)
-
-    push(df, identity(m))
+    contributions = _push_down(df, dx, identity(m), _jacobian_rule, _no_matrix)
     shape = (m, dx.shape[0])
     return add_many(contributions, shape)
 
 
-def _vec_unsupported(e: Expr, why: str) -> None:
+def _vec_unsupported(e: Expr, why: str) -> NoReturn:
     msg = (
         f"{_FN}.derive: the vec-layout Jacobian passes through `{e}` ({why}), "
         f"which has no Kronecker form in the expression language; use "
@@ -350,6 +361,66 @@ def _vec_unsupported(e: Expr, why: str) -> None:
         f"(layout='vec') for values."
     )
     raise UnsupportedDerivative(msg)
+
+
+def _mm(a: Expr, b: Expr) -> Expr:
+    """``a @ b``, or a scaling where one side is a scalar (no simplification)."""
+    if is_scalar_shape(a.shape):
+        return ScalarMul((a, b), b.shape)
+    if is_scalar_shape(b.shape):
+        return ScalarMul((b, a), a.shape)
+    return MatMul((a, b), (a.shape[0], b.shape[1]))
+
+
+def _t(a: Expr) -> Expr:
+    return a if is_scalar_shape(a.shape) else Transpose((a,), a.shape[::-1])
+
+
+def _vec_rule(e: Expr, g: Expr, dep: list[bool]) -> tuple[Expr, Expr]:  # noqa: C901 - one rule per node type
+    """The cotangent g = d vec(f) / d vec(e), (numel f, numel e), pushed on."""
+    a = e.args
+    if isinstance(e, ScalarMul):
+        s, u = a
+        return (u, _mm(s, g)) if dep[1] else (s, _mm(g, vec(u)))
+    if isinstance(e, MatMul):
+        u, v = a
+        if dep[0]:  # vec(u v) = (v' kron I) vec(u)
+            return u, _mm(g, kron(_t(v), identity(u.shape[0])))
+        # vec(u v) = (I kron u) vec(v)
+        return v, _mm(g, kron(identity(v.shape[1]), u))
+    if isinstance(e, Transpose):
+        u = a[0]
+        if kind_of(u.shape) == "matrix":
+            return u, _mm(g, CommutationMatrix(u.shape[0], u.shape[1]))
+        return u, g
+    if isinstance(e, Hadamard):
+        u, w = (a[0], a[1]) if dep[0] else (a[1], a[0])
+        return u, _mm(g, Diag((vec(w),), (numel(w.shape), numel(w.shape))))
+    if isinstance(e, ElemDiv):
+        b = a[1]
+        if is_scalar_shape(b.shape):
+            return a[0], ElemDiv((g, b), g.shape)
+        n = numel(b.shape)
+        return a[0], _mm(g, Diag((Power(vec(b), -1.0),), (n, n)))
+    if isinstance(e, Trace):
+        return a[0], _mm(g, _t(vec(identity(a[0].shape[0]))))
+    if isinstance(e, Sum):
+        return a[0], _mm(g, Broadcast((Const(1.0),), (1, numel(a[0].shape))))
+    if isinstance(e, Broadcast):
+        return a[0], _mm(g, Broadcast((Const(1.0),), (numel(e.shape), 1)))
+    if isinstance(e, Vec):
+        return a[0], g
+    if isinstance(e, Diag):
+        # vec(diag(u)) = D u and diag(M) = D' vec(M), with the selection
+        # D = diag(vec(I)) (1 kron I) of shape (n^2, n).
+        n = e.shape[0]
+        eye = identity(n)
+        sel = _mm(
+            Diag((vec(eye),), (numel(eye.shape), numel(eye.shape))),
+            kron(Broadcast((Const(1.0),), (n, 1)), eye),
+        )
+        return a[0], _mm(g, sel if kind_of(e.shape) == "matrix" else _t(sel))
+    _vec_unsupported(e, type(e).__name__)
 
 
 def jacobian_vec(df: Expr, dx: Symbol) -> Expr:
@@ -361,88 +432,8 @@ def jacobian_vec(df: Expr, dx: Symbol) -> Expr:
     vec(U') = K vec(U) (the commutation matrix), vec(s U) = vec(U) s and
     vec(U .* W) = diag(vec(W)) vec(U).
     """
-    contributions: list[Expr] = []
-
-    def mm(a: Expr, b: Expr) -> Expr:
-        if is_scalar_shape(a.shape):
-            return ScalarMul((a, b), b.shape)
-        if is_scalar_shape(b.shape):
-            return ScalarMul((b, a), a.shape)
-        return MatMul((a, b), (a.shape[0], b.shape[1]))
-
-    def t(a: Expr) -> Expr:
-        return a if is_scalar_shape(a.shape) else Transpose((a,), a.shape[::-1])
-
-    def push(e: Expr, g: Expr) -> None:  # noqa: C901 - one rule per node type
-        if e is dx:
-            contributions.append(g)
-            return
-        if not e.depends_on(dx):
-            return
-        a = e.args
-        if isinstance(e, Add):
-            for u in a:
-                push(u, g)
-            return
-        dep = [u.depends_on(dx) for u in a]
-        if len(a) == 2 and all(dep):
-            _nonlinear(e)
-        if isinstance(e, ScalarMul):
-            s, u = a
-            if dep[1]:
-                push(u, mm(s, g))
-            else:
-                push(s, mm(g, vec(u)))
-        elif isinstance(e, MatMul):
-            u, v = a
-            if dep[0]:  # vec(u v) = (v' kron I) vec(u)
-                push(u, mm(g, kron(t(v), identity(u.shape[0]))))
-            else:  # vec(u v) = (I kron u) vec(v)
-                push(v, mm(g, kron(identity(v.shape[1]), u)))
-        elif isinstance(e, Transpose):
-            u = a[0]
-            if kind_of(u.shape) == "matrix":
-                push(u, mm(g, CommutationMatrix(u.shape[0], u.shape[1])))
-            else:
-                push(u, g)
-        elif isinstance(e, Hadamard):
-            u, w = (a[0], a[1]) if dep[0] else (a[1], a[0])
-            push(u, mm(g, Diag((vec(w),), (numel(w.shape), numel(w.shape)))))
-        elif isinstance(e, ElemDiv):
-            if dep[1]:
-                _nonlinear(e)
-            b = a[1]
-            if is_scalar_shape(b.shape):
-                push(a[0], ElemDiv((g, b), g.shape))
-            else:
-                n = numel(b.shape)
-                push(a[0], mm(g, Diag((Power(vec(b), -1.0),), (n, n))))
-        elif isinstance(e, Trace):
-            push(a[0], mm(g, t(vec(identity(a[0].shape[0])))))
-        elif isinstance(e, Sum):
-            push(a[0], mm(g, Broadcast((Const(1.0),), (1, numel(a[0].shape)))))
-        elif isinstance(e, Broadcast):
-            push(a[0], mm(g, Broadcast((Const(1.0),), (numel(e.shape), 1))))
-        elif isinstance(e, Vec):
-            push(a[0], g)
-        elif isinstance(e, Diag):
-            # vec(diag(u)) = D u and diag(M) = D' vec(M), with the selection
-            # D = diag(vec(I)) (1 kron I) of shape (n^2, n).
-            n = e.shape[0]
-            eye = identity(n)
-            sel = mm(
-                Diag((vec(eye),), (numel(eye.shape), numel(eye.shape))),
-                kron(Broadcast((Const(1.0),), (n, 1)), eye),
-            )
-            if kind_of(e.shape) == "matrix":
-                push(a[0], mm(g, sel))
-            else:
-                push(a[0], mm(g, t(sel)))
-        else:
-            _vec_unsupported(e, type(e).__name__)
-
     m = numel(df.shape)
-    push(df, identity(m))
+    contributions = _push_down(df, dx, identity(m), _vec_rule)
     shape = (m, numel(dx.shape))
     if not contributions:
         return zero(shape)
