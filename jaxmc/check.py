@@ -51,7 +51,16 @@ entry:
    rounding error of the differences (``F_i`` the largest ``|f|`` seen at the
    points of entry ``i``, ``u`` the unit roundoff of ``f``'s output dtype,
    ``n_f`` the noise of ``f`` itself under 4-ulp changes of ``x``); on the
-   ladder, also the disagreement with the neighbouring steps' ``R``.
+   ladder, also the disagreement with the neighbouring steps' ``R``. This
+   estimate assumes the steps lie within the range of ``f``'s Taylor series;
+   where a singularity is closer to ``x`` than the step (``log det`` at a
+   matrix of condition number 1e12), ``D(h)`` and ``D(2h)`` can agree and
+   both be wrong by orders of magnitude. A level whose even part
+   ``T(a) = f(x+a) + f(x-a) - 2 f(x)`` does not grow like ``a^2`` (or a
+   higher power) from ``a`` to ``2a``, and whose odd part does not vouch for
+   itself, has *no* estimate (infinite error): the entry goes further down
+   the ladder, and if no step qualifies, its reference is unknown (NaN in
+   the report) and the verdict cannot be ``"passed"``.
 
 An entry passes when ``|g_i - R_i| <= atol + rtol |R_i| + 3 fd_err_i``. The
 default ``rtol`` depends on the dtype of the analytic derivative (1e-7 for
@@ -73,7 +82,9 @@ differentiated by JAX, ``atol = 0.1 rtol max_j |R_j|``. In float64 an error of
 **Verdicts.** ``"failed"`` when an entry is out of tolerance; ``"passed"``
 only when, in addition, the reference is resolved from zero somewhere (some
 ``|R_i|`` above its allowed error), so that a zero derivative or the
-candidate's negative would have failed; otherwise ``"inconclusive"``, with
+candidate's negative would have failed, and every entry has a reference
+(none is left unknown by the Taylor-range test above); otherwise
+``"inconclusive"``, with
 the reason and a remedy that leaves out what was already in effect (float64,
 ``promote=True``, another point, ``eps=``). ``CheckReport.passed`` is True
 only for ``"passed"``.
@@ -542,8 +553,11 @@ class CheckReport:
         derivative's layout (the variable's shape for a gradient).
       allowed: the allowed error per entry, same layout.
       analytic: the derivative checked, same layout (NumPy).
-      numerical: the finite-difference reference, same layout (NumPy).
-      fd_error: the largest estimated error of the reference.
+      numerical: the finite-difference reference, same layout (NumPy); NaN
+        where it is unknown (no step within the range of f's Taylor series;
+        ``error`` is then NaN and ``allowed`` infinite there).
+      fd_error: the largest estimated error of the reference (over the
+        entries where it is known).
       resolution: ``3 fd_error / max |r|``, roughly the smallest relative error
         the reference can resolve; ``__str__`` warns when it exceeds ``rtol``.
       rtol: the relative tolerance used.
@@ -552,8 +566,8 @@ class CheckReport:
       verdict: ``"passed"``, ``"failed"`` or ``"inconclusive"``. Inconclusive
         means the candidate is within tolerance but the reference is nowhere
         resolved from zero, so a zero derivative (or the candidate's negative)
-        would pass too: the check could not have seen the difference, and
-        ``passed`` is False.
+        would pass too, or that some entry has no reference: the check could
+        not have seen the difference, and ``passed`` is False.
       reason: why the verdict is inconclusive (``""`` otherwise).
       remedy: what to try for an inconclusive verdict (``""`` otherwise),
         leaving out what was already in effect.
@@ -609,7 +623,9 @@ class CheckReport:
                 for (p, a), (_, n), (_, e), (_, w) in zip(*flat, strict=True)
             ]
         for path, a, n, e, w in pairs:
-            ratio = np.asarray(e) / np.maximum(np.asarray(w), np.finfo(float).tiny)
+            with np.errstate(invalid="ignore"):  # unknown entries: NaN / inf
+                ratio = np.asarray(e) / np.maximum(np.asarray(w), np.finfo(float).tiny)
+            ratio = np.nan_to_num(ratio, nan=0.0)
             for index in np.ndindex(np.shape(e)):
                 rows.append(
                     (
@@ -731,6 +747,48 @@ def _evaluation_noise(f_flat: Callable, x_flat: jax.Array, f0: np.ndarray):
     return np.max(spread, axis=0)[None, :]
 
 
+def _outside_taylor(
+    vals: list[np.ndarray],
+    f0: np.ndarray,
+    d1: np.ndarray,
+    d2: np.ndarray,
+    rnd: np.ndarray,
+    a: np.ndarray,
+) -> np.ndarray:
+    """Where the steps ``a``, ``2a`` lie beyond the range of f's Taylor series.
+
+    Richardson's estimate ``|D(a) - D(2a)| / 3`` assumes
+    ``D(a) = f' + c a^2 + O(a^4)``. Where a singularity is closer to ``x``
+    than the step (``log det`` or an inverse at a near-singular matrix), both
+    differences can be far from ``f'`` yet close to each other, and the
+    estimate is then wildly optimistic. The sign, from values already at hand:
+
+    * the even part ``T(a) = f(x+a) + f(x-a) - 2 f(x)`` grows too slowly:
+      within Taylor's range ``T(a) = c_2 a^2 + c_4 a^4 + ...``, so
+      ``T(2a) / T(a)`` is 4 (or 16 where ``f'' = 0``, and more); beyond a
+      singularity ``f`` flattens out (``T`` grows like ``log a``, ``a`` or
+      not at all: ratios near 1 or 2) or ``T`` changes sign;
+    * and the odd part does not vouch for itself: it is within its rounding,
+      or ``D(a)`` and ``D(2a)`` differ by more than a quarter (they follow
+      ``1/a`` or ``1/a^2`` there, not ``f' + c a^2``).
+
+    Differences within their rounding (``rnd`` per value of ``f``) do not
+    count.
+    """
+    r_t = 4 * rnd  # rounding of one even part
+    with np.errstate(all="ignore"):
+        t1 = vals[0] + vals[1] - 2 * f0[None, :]
+        t2 = vals[2] + vals[3] - 2 * f0[None, :]
+        small = np.minimum(np.abs(t1), np.abs(t2)) <= r_t
+        same_sign = (t1 * t2 > 0) | small
+        grows = np.abs(t2) + r_t >= 2.5 * (np.abs(t1) - r_t)
+        informative = np.maximum(np.abs(t1), np.abs(t2)) > 4 * r_t
+        even_bad = informative & ~(same_sign & grows)
+        big = np.maximum(np.abs(d1), np.abs(d2))
+        odd_ok = (np.abs(d1 - d2) <= 0.25 * big) & (big > 6 * rnd / a[:, None])
+    return even_bad & ~odd_ok
+
+
 def _richardson_in(
     fn: str,
     f: Callable,
@@ -768,6 +826,8 @@ def _richardson_in(
     prev_R = np.full((n, m), np.nan)  # R at the previous level, per entry
     worse = np.zeros((n, m), dtype=int)  # levels in a row worse than 2x the best
     best_level = np.zeros((n, m), dtype=int)
+    prev_pre = np.ones((n, m), dtype=bool)  # previous level outside Taylor's range
+    seen = np.zeros((n, m), dtype=bool)  # f finite at some level
     first_bad: tuple[int, float, str] | None = None
     f_max = float(np.max(np.abs(f0), initial=0.0))
     active = np.arange(n)
@@ -806,10 +866,13 @@ def _richardson_in(
             )
             F = np.maximum(F, np.abs(f0)[None, :])
             R = d1 + (d1 - d2) / 3
-            E = np.abs(d1 - d2) / 3 + 2 * (u * F + noise + tiny) / a_np[:, None]
+            rnd = u * F + noise + tiny  # rounding of one value of f
+            E = np.abs(d1 - d2) / 3 + 2 * rnd / a_np[:, None]
+            pre = _outside_taylor(vals, f0, d1, d2, rnd, a_np)
             if level > 0:  # consistency with the previous level (Ridders)
                 step = np.abs(R - prev_R[active])
-                step = np.where(np.isfinite(step), step, 0.0)
+                ok = np.isfinite(step) & ~prev_pre[active]
+                step = np.where(ok, step, 0.0)
                 E = np.maximum(E, step)
                 # The previous level's estimate, if it is the best, is only as
                 # good as its agreement with this one.
@@ -817,7 +880,13 @@ def _richardson_in(
                 best_E[active] = np.where(
                     was & finite, np.maximum(best_E[active], step), best_E[active]
                 )
-        E = np.where(finite, E, np.inf)
+        # A step beyond the range of f's Taylor expansion (a singularity
+        # closer than the step) gives no error estimate at all: unknown.
+        E = np.where(finite & ~pre, E, np.inf)
+        seen[active] |= finite
+        prev_pre[active] = pre | ~finite
+        last = ~np.isfinite(best_E[active]) & finite  # keep some value
+        best_R[active] = np.where(last, R, best_R[active])
         prev_R[active] = np.where(finite, R, np.nan)
         if np.isfinite(F).any():
             f_max = max(f_max, float(np.max(np.where(finite, F, 0.0))))
@@ -840,8 +909,8 @@ def _richardson_in(
         hopeful = (next_rounding < Eb) & (worse[active] < 2)
         room = (a_np / 4) >= 4 * np.spacing(np.abs(x_np[active]))
         active = active[(coarse & hopeful).any(axis=1) & room]
-    if not np.isfinite(best_E).all():
-        k = int(np.argwhere(~np.isfinite(best_E))[0][0])
+    if not seen.all():
+        k = int(np.argwhere(~seen)[0][0])
         msg = (
             f"{fn}: f is not finite at the finite-difference points x +- h e_i "
             f"for the entry {_where(flat, k)} at every step tried (h from "
@@ -957,12 +1026,16 @@ def _verdict(
     """``"passed"``, ``"failed"`` or ``"inconclusive"``.
 
     Inconclusive when the candidate passes but so would a zero derivative (and
-    so, then, its negative): the reference is nowhere resolved from zero. A
-    zero candidate against an exactly zero reference from an ``f`` that is not
-    identically zero passes: the check would have seen any larger derivative.
+    so, then, its negative): the reference is nowhere resolved from zero; or
+    when some entry has no reference at all (``allowed`` infinite: no step
+    came within the range of f's Taylor series there). A zero candidate
+    against an exactly zero reference from an ``f`` that is not identically
+    zero passes: the check would have seen any larger derivative.
     """
     if (error > allowed).any():
         return "failed"
+    if not np.isfinite(allowed).all():
+        return "inconclusive"
     if (np.abs(reference) > allowed).any():
         return "passed"
     exact_zero = not analytic.any() and not reference.any() and f_max > 0
@@ -977,12 +1050,23 @@ def _advice(
     noise_max: float,
     fd_max: float,
     biggest: float,
+    unresolved: str = "",
 ) -> tuple[str, str]:
-    """(reason, remedy) for an inconclusive verdict, matching what was tried."""
+    """(reason, remedy) for an inconclusive verdict, matching what was tried.
+
+    ``unresolved`` names the entries that have no reference (empty if none).
+    """
     if verdict != "inconclusive":
         return "", ""
     why = []
-    if noise_max > 0 and noise_max >= _SAFETY * fd_max:
+    if unresolved:
+        why.append(
+            f"at {unresolved} no step down to the smallest tried came within "
+            f"the range of f's Taylor series (the differences at h and 2h do "
+            f"not behave like a smooth f: a singularity or kink closer to x than "
+            f"the step, or f's rounding), so there is no reference"
+        )
+    elif noise_max > 0 and noise_max >= _SAFETY * fd_max:
         why.append(
             f"the derivative's own rounding in its dtype (up to {noise_max:.2g}) "
             f"exceeds the reference's size (max {biggest:.2g})"
@@ -996,6 +1080,8 @@ def _advice(
         "the finite-difference reference cannot tell the derivative from zero "
         "or from its negative: " + "; ".join(why)
     )
+    if unresolved:
+        reason = "the finite-difference reference is unknown in places: " + why[0]
     remedy = []
     if a_bits < 64:
         remedy.append("check in float64 (cast x to float64)")
@@ -1044,7 +1130,12 @@ def _check(
     reference = np.asarray(reference, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
 
-    biggest = float(np.max(np.abs(reference), initial=0.0))
+    # Entries without a reference (infinite estimate) do not set the scale,
+    # and are reported as NaN (unknown).
+    known = np.isfinite(estimate)
+    reference = np.where(known, reference, np.nan)
+    biggest = float(np.max(np.abs(reference[known]), initial=0.0))
+    fd_known = float(np.max(estimate[known], initial=0.0))
     noise = None
     if atol is None:
         noise = _rounding_noise(f, x, flat, scalar, out_shape, a_info.bits)
@@ -1061,22 +1152,29 @@ def _check(
         atol = 0.1 * rtol * biggest + tiny
     analytic64 = analytic.astype(np.float64)
     error = np.abs(analytic64 - reference)
-    allowed = atol + rtol * np.abs(reference) + _SAFETY * estimate
+    ref_abs = np.where(known, np.abs(reference), 0.0)
+    allowed = atol + rtol * ref_abs + _SAFETY * estimate  # inf where unknown
     denom = np.maximum(np.abs(analytic64), np.abs(reference))
     rel = np.divide(error, denom, out=np.zeros_like(error), where=denom > 0)
     failed = error > allowed
     verdict = _verdict(analytic64, reference, error, allowed, f_max)
+    error_known = np.where(known, error, 0.0)
     noise_max = 10 * float(np.max(noise, initial=0.0)) if noise is not None else 0.0
+    missing = np.unique(np.argwhere(~known)[:, 1])
+    unresolved = ", ".join(_where(flat, int(k)) for k in missing[:3]) + (
+        f" and {len(missing) - 3} more entries" if len(missing) > 3 else ""
+    )
     reason, remedy = _advice(
         verdict,
         a_info.bits,
         promote,
         eps,
         noise_max,
-        _SAFETY * float(estimate.max(initial=0.0)),
+        _SAFETY * fd_known,
         biggest,
+        unresolved,
     )
-    ratio = error / np.maximum(allowed, np.finfo(np.float64).tiny)
+    ratio = error_known / np.maximum(allowed, np.finfo(np.float64).tiny)
     i, k = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     path, in_index = flat.locate(int(k))
     out_index = np.unravel_index(int(i), out_shape) if out_shape else ()
@@ -1092,7 +1190,7 @@ def _check(
     return CheckReport(
         kind=kind,
         passed=verdict == "passed",
-        max_abs_error=float(error.max(initial=0.0)),
+        max_abs_error=float(error_known.max(initial=0.0)),
         max_rel_error=float(rel.max(initial=0.0)),
         worst_index=worst_index,
         worst_leaf=path,
@@ -1101,10 +1199,8 @@ def _check(
         allowed=layout(allowed),
         analytic=layout(analytic),
         numerical=layout(reference),
-        fd_error=float(estimate.max(initial=0.0)),
-        resolution=_SAFETY
-        * float(estimate.max(initial=0.0))
-        / max(biggest, float(np.finfo(np.float64).tiny)),
+        fd_error=fd_known,
+        resolution=_SAFETY * fd_known / max(biggest, float(np.finfo(np.float64).tiny)),
         rtol=rtol,
         atol=float(np.max(atol)),
         method=method,

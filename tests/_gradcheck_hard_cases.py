@@ -91,6 +91,7 @@ def counts(rows):
 
 
 if __name__ == "__main__":
+    jax.config.update("jax_enable_x64", True)  # as in the suite (conftest.py)
     rows = run()
     print("| case | dtype | correct | 1% off | negated | zero |")
     print("|---|---|---|---|---|---|")

@@ -54,6 +54,60 @@ def test_underflowing_f_in_float32_is_inconclusive():
     assert "promote=True" not in check_gradient(square, x, 2 * x).remedy
 
 
+def test_condition_1e12_in_float64_is_decided():
+    """Issue 18: at condition 1e12 the first steps lie beyond the singularity.
+
+    There ``D(h)`` and ``D(2h)`` agreed with each other but not with f'
+    (0.1 against 1e11), so the correct gradient failed. Levels whose even
+    part does not grow like ``a^2`` now have no estimate, and the ladder goes
+    on down to steps within the range of f's Taylor series. (The inverse
+    behaves alike: ``python tests/_gradcheck_hard_cases.py``.)
+    """
+    f = hard._logdet
+    x = jnp.asarray(hard._with_singular_values([1.0, 0.7, 0.3, 1e-12]))
+    g = jax.grad(f)(x)
+    right = check_gradient(f, x, g)
+    assert right.verdict == "passed", right
+    np.testing.assert_allclose(right.numerical, g, rtol=1e-3)
+    for wrong in (g * 1.01, -g, jnp.zeros_like(g)):
+        assert check_gradient(f, x, wrong).verdict == "failed"
+
+
+def test_kink_closer_than_the_step_is_not_a_false_failure():
+    """sqrt(x^2 + 1e-20) at x = 1e-11: the default step (6e-6) spans the kink."""
+
+    def f(x):
+        return jnp.sum(jnp.sqrt(x**2 + 1e-20))
+
+    x = jnp.asarray([1e-11, 0.5, 1.0])
+    g = jax.grad(f)(x)
+    assert check_gradient(f, x, g).verdict == "passed"
+    assert check_gradient(f, x, g.at[0].multiply(1.01)).verdict == "failed"
+
+
+def test_no_step_within_taylor_range_is_inconclusive():
+    """With eps=0.5 no step (down to 0.5/4^15) nears the singularity at 1e-12.
+
+    The entry's reference is unknown (NaN), so the verdict is inconclusive
+    whatever its candidate, and the remedy names eps= and another point.
+    """
+
+    def f(x):
+        return jnp.sum(jnp.log(jnp.abs(x - 1 + 1e-12)))
+
+    x = jnp.asarray([1.0, 0.5])
+    g = jax.grad(f)(x)
+    report = check_gradient(f, x, g, eps=0.5)
+    assert report.verdict == "inconclusive", report
+    assert np.isnan(report.numerical[0]) and np.isinf(report.allowed[0])
+    assert report.numerical[1] == pytest.approx(-2.0, rel=1e-6)
+    assert "x[0]" in report.reason and "Taylor" in report.reason
+    assert "eps=" in report.remedy and "another point" in report.remedy
+    assert "nan" in str(report)
+    # Entry 0 is unseen; a wrong entry 1 is still caught.
+    assert check_gradient(f, x, g.at[1].multiply(1.01), eps=0.5).verdict == "failed"
+
+
 @pytest.mark.slow
 def test_hard_case_table_subset():
     """Near-singular log det: float32 says inconclusive, float64 decides."""

@@ -154,7 +154,14 @@ def check_dtype(fn: str, dtype: Any) -> jnp.dtype:
     except TypeError:
         dt = None
     if dt is None or dt.name not in _DTYPES:
-        msg = f"{fn}: argument `dtype` must be float32 or float64; got {dtype!r}."
+        given = dt.name if dt is not None else repr(dtype)
+        msg = f"{fn}: argument `dtype` must be float32 or float64; got {given}."
+        if dt is not None and dt.name in ("float16", "bfloat16"):
+            msg += (
+                " 16-bit floats are not supported here: identities invert and "
+                "factor matrices (LAPACK has no 16-bit kernels) and 16-bit "
+                "rounding would swamp the comparison; verify in float32."
+            )
         raise ValueError(msg)
     if dt == jnp.float64 and not jax.config.jax_enable_x64:
         msg = (

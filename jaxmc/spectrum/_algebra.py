@@ -435,3 +435,54 @@ def to_lineax(op: LinearOperator, positive_semidefinite: bool = False) -> Any:
     return lx.FunctionLinearOperator(
         op.flat_matvec, jax.ShapeDtypeStruct((op.size,), op.dtype), tags=tags
     )
+
+
+# 16-bit operators: LAPACK has no float16/bfloat16 kernels, and 16-bit Krylov
+# bases, probes and running sums lose their digits at once. The algorithms that
+# need more see such an operator through `in_float32`.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Float32Factory(MatvecFactory):
+    """``v -> float32(A v16)``: a 16-bit operator seen in float32.
+
+    The matvec still runs in the operator's own dtype (``low``); vectors are
+    cast to it on the way in and back to float32 on the way out. ``unravel``
+    returns the operator's own pytree form and dtype.
+    """
+
+    f: MatvecFactory
+    low: str
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        m = self.f.prepare(dynamic)
+        return lambda v: m(v.astype(self.low)).astype(jnp.float32)
+
+    def ravel(self, dynamic: Any, tree: Any) -> jax.Array:
+        return self.f.ravel(dynamic, tree).astype(jnp.float32)
+
+    def unravel(self, dynamic: Any, v: jax.Array) -> Any:
+        return self.f.unravel(dynamic, v.astype(self.low))
+
+
+def in_float32(op: LinearOperator) -> LinearOperator:
+    """``op`` itself, or for a float16/bfloat16 ``op`` the same map in float32.
+
+    Everything but the matvec (probes, Lanczos vectors, inner products, the
+    small dense eigenproblems, running sums) then runs in float32, and values
+    come back in float32; the matvec keeps the operator's 16-bit dtype.
+    """
+    if jnp.dtype(op.dtype).itemsize >= 4:
+        return op
+    out = LinearOperator.from_factory(
+        _Float32Factory(op.factory, jnp.dtype(op.dtype).name),
+        op.dynamic,
+        size=op.size,
+        dtype=jnp.float32,
+        name=op.name,
+        traceable=op.traceable,
+    )
+    out.vector_sharding = op.vector_sharding
+    if hasattr(op, "nonfinite_paths"):
+        out.nonfinite_paths = op.nonfinite_paths
+    return out

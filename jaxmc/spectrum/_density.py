@@ -42,6 +42,7 @@ import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum import _budget, _io, _sharding
+from jaxmc.spectrum._algebra import in_float32
 from jaxmc.spectrum._eigen import _lanczos, eigen_options
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag, tridiag_eigh
 from jaxmc.spectrum._loops import (
@@ -316,7 +317,9 @@ def spectral_density(
     one run). See the module docstring for the ``deflate`` convention.
 
     Args:
-      op: a symmetric :class:`LinearOperator` of size ``n``.
+      op: a symmetric :class:`LinearOperator` of size ``n``. A float16 or
+        bfloat16 operator is seen in float32: only its matvec is 16-bit; the
+        Lanczos runs, nodes, weights and density are float32.
       num_runs: the number of random probes (Lanczos runs), ``>= 1``.
       lanczos_steps: Lanczos steps per run (capped at ``n - deflate``); each
         costs one matvec. ``2 * lanczos_steps`` quadrature moments are exact.
@@ -364,7 +367,7 @@ def spectral_density(
       1.0
     """
     fn = "jaxmc.spectrum.spectral_density"
-    op = check_operator(fn, op)
+    op = in_float32(check_operator(fn, op))  # 16-bit: all but the matvec in f32
     n, dtype = op.size, op.dtype
     num_runs = _checks.static_int(fn, "num_runs", num_runs, minimum=1)
     lanczos_steps = _checks.static_int(fn, "lanczos_steps", lanczos_steps, minimum=1)
@@ -680,7 +683,9 @@ def kpm_density(
     of the mean over probes.
 
     Args:
-      op: a symmetric :class:`LinearOperator` of size ``n``.
+      op: a symmetric :class:`LinearOperator` of size ``n``. A float16 or
+        bfloat16 operator is seen in float32: only its matvec is 16-bit; the
+        Chebyshev recurrence, moments and density are float32.
       num_moments: the number of Chebyshev moments, ``>= 2``.
       num_probes: the number of Rademacher probes, ``>= 1``.
       key: a PRNG key; the result is deterministic given it.
@@ -715,7 +720,7 @@ def kpm_density(
       1.0
     """
     fn = "jaxmc.spectrum.kpm_density"
-    op = check_operator(fn, op)
+    op = in_float32(check_operator(fn, op))  # 16-bit: all but the matvec in f32
     n, dtype = op.size, op.dtype
     num_moments = _checks.static_int(fn, "num_moments", num_moments, minimum=2)
     num_probes = _checks.static_int(fn, "num_probes", num_probes, minimum=1)

@@ -21,6 +21,7 @@ import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum import _budget, _io, _loops, _sharding
+from jaxmc.spectrum._algebra import in_float32
 from jaxmc.spectrum._lanczos import lanczos_tridiag, tridiag_eigh
 
 __all__ = ["REASONS", "EigenResult", "eigenvalues", "power_iteration"]
@@ -891,7 +892,9 @@ def power_iteration(
     eigenvector is accurate. Prefer :func:`eigenvalues`.
 
     Args:
-      op: a :class:`LinearOperator` of size ``n``, symmetric.
+      op: a :class:`LinearOperator` of size ``n``, symmetric. A float16 or
+        bfloat16 operator is seen in float32: only its matvec is 16-bit;
+        values and vectors are float32.
       k: the number of eigenpairs, ``1 <= k <= n``.
       key: a PRNG key for the starting vectors.
       tol: the relative-change stopping tolerance (PyHessian's default 1e-3).
@@ -917,7 +920,7 @@ def power_iteration(
     10.0
     """
     fn = "jaxmc.spectrum.power_iteration"
-    _loops.check_operator(fn, op)
+    op = in_float32(_loops.check_operator(fn, op))  # 16-bit: iterate in float32
     key = _checks.check_key(fn, "key", key)
     n = op.size
     k = _checks.static_int(fn, "k", k, minimum=1)

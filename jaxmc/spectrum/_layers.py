@@ -186,7 +186,10 @@ def layer_spectra(
 
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar``, the mean loss over a batch.
-      params: a pytree of floating arrays.
+      params: a pytree of floating arrays. With float16 or bfloat16
+        parameters the Hessian's matvec is 16-bit and everything else (the
+        small blocks' eigendecomposition, SLQ) runs in float32: values are
+        float32.
       data: the data, as for :func:`hessian_operator`.
       key: a PRNG key (one subkey per block); deterministic given it.
       k: the number of top eigenvalues per block.
@@ -247,7 +250,9 @@ def layer_spectra(
         n = op.size
         if n <= lanczos_steps + k:
             # Small block: n matvecs give it exactly (SLQ would spend more).
-            evals = jnp.linalg.eigvalsh(op.to_dense())
+            dense = op.to_dense()  # 16-bit: eigvalsh in float32 (no LAPACK)
+            wide = jnp.promote_types(dense.dtype, jnp.float32)
+            evals = jnp.linalg.eigvalsh(dense.astype(wide))
             dens = exact_density(evals, min(k, n - 1))
             pad = jnp.full((max(k - n, 0),), jnp.nan, evals.dtype)
             top = jnp.concatenate([evals[::-1][:k], pad])

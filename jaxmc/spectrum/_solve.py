@@ -26,6 +26,7 @@ import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum import _loops
+from jaxmc.spectrum._algebra import in_float32
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag
 from jaxmc.spectrum._operator import LinearOperator, MatvecFactory
 
@@ -147,7 +148,10 @@ def inverse(
     Curvature matrices are only semi-definite: invert ``op.damped(lam)``.
 
     Args:
-      op: a symmetric positive definite :class:`LinearOperator` ``A``.
+      op: a symmetric positive definite :class:`LinearOperator` ``A``. For a
+        float16 or bfloat16 ``A`` the inverse is a float32 operator: CG runs
+        in float32 around ``A``'s 16-bit matvec, whose rounding (about
+        ``eps16 ||A|| ||x||``) bounds the residual it can reach.
       tol: the relative residual tolerance.
       maxiter: the iteration limit (default ``10 n``).
 
@@ -167,7 +171,7 @@ def inverse(
     ([0.8, 1.4], True)
     """
     fn = "jaxmc.spectrum.inverse"
-    op = _loops.check_operator(fn, op)
+    op = in_float32(_loops.check_operator(fn, op))
     tol = _positive(fn, "tol", tol)
     if maxiter is None:
         maxiter = 10 * op.size
@@ -259,7 +263,9 @@ def logdet(
     log-determinants of ``op.damped(prior_precision)``.
 
     Args:
-      op: a symmetric positive definite :class:`LinearOperator`.
+      op: a symmetric positive definite :class:`LinearOperator`. A float16
+        or bfloat16 operator is seen in float32: only its matvec is 16-bit;
+        the Lanczos runs, quadrature and estimate are float32.
       key: a PRNG key for the probes.
       num_probes: ``R`` (at least 2, for a standard error).
       lanczos_steps: ``m`` (at most ``n``).
@@ -282,7 +288,7 @@ def logdet(
     (2.0794, 2.0794)
     """
     fn = "jaxmc.spectrum.logdet"
-    op = _loops.check_operator(fn, op)
+    op = in_float32(_loops.check_operator(fn, op))
     key = _checks.check_key(fn, "key", key)
     num_probes = _checks.static_int(fn, "num_probes", num_probes, minimum=2)
     steps = _checks.static_int(fn, "lanczos_steps", lanczos_steps, minimum=1)

@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxmc import _checks
 from jaxmc.spectrum import _io, _loops, _sharding
+from jaxmc.spectrum._algebra import in_float32
 
 __all__ = ["DiagonalEstimate", "TraceEstimate", "diagonal", "trace"]
 
@@ -153,7 +154,9 @@ def trace(
     ``method``, ``num_matvecs`` and ``probes`` static.
 
     Args:
-      op: a :class:`LinearOperator` of size ``n``.
+      op: a :class:`LinearOperator` of size ``n``. A float16 or bfloat16
+        operator is seen in float32: only its matvec is 16-bit; probes, sums,
+        the sketch's QR and the estimate are float32.
       method: ``"hutch++"``, ``"hutchinson"`` or ``"xtrace"``.
       num_matvecs: the budget ``m`` (at least 2; 4 for Hutch++ and XTrace).
       key: a PRNG key.
@@ -182,6 +185,7 @@ def trace(
     _checks.check_one_of(fn, "method", method, _METHODS)
     minimum = 2 if method == "hutchinson" else 4
     key, m = _check_common(fn, op, key, num_matvecs, probes, minimum, check_symmetric)
+    op = in_float32(op)  # 16-bit: probes, sums and QR in float32
     est, se, finite = _loops.call_compiled(
         _trace_core,
         op,
@@ -280,7 +284,10 @@ def diagonal(
     static.
 
     Args:
-      op: a :class:`LinearOperator` of size ``n``.
+      op: a :class:`LinearOperator` of size ``n``. A float16 or bfloat16
+        operator is seen in float32: only its matvec is 16-bit; probes and
+        sums are float32, and the diagonal comes back in the operator's form
+        and dtype.
       num_matvecs: the number of probes ``m`` (at least 2).
       key: a PRNG key.
       probes: ``"rademacher"`` (default) or ``"gaussian"``.
@@ -302,6 +309,7 @@ def diagonal(
     """
     fn = "jaxmc.spectrum.diagonal"
     key, m = _check_common(fn, op, key, num_matvecs, probes, 2, check_symmetric)
+    op = in_float32(op)  # 16-bit: probes and sums in float32
     est, se, finite = _loops.call_compiled(
         _diagonal_core, op, key, m=m, n=op.size, dtype=op.dtype, probes=probes
     )
