@@ -219,6 +219,11 @@ def _lanczos(
     def mv(v):
         return matvec(v) / s
 
+    # One Gaussian vector drawn here; the fresh directions needed after a
+    # breakdown and by the complement search are cheap deterministic variants
+    # of it (drawing inside the loops would put a threefry generator in every
+    # loop body, which more than doubles the compile time).
+    pool = _sharding.constrain(jax.random.normal(key, (n,), dtype))
     tol_in = tol / 2
 
     def extend(V, T, beta, anorm, broke_any, j0, cycle, w_first=None):
@@ -235,9 +240,7 @@ def _lanczos(
             broke = beta <= 100 * eps * np.sqrt(m) * anorm
 
             def fresh(_):
-                r = jax.random.normal(
-                    jax.random.fold_in(jax.random.fold_in(key, cycle), j), (n,), dtype
-                )
+                r = _fresh_vector(pool, cycle * (m + 1) + j)
                 return _orthogonalise(V, r, mask)[0]
 
             w = jax.lax.cond(broke, fresh, lambda _: w, None)
@@ -333,7 +336,7 @@ def _lanczos(
                 Xs,
                 res,
                 gps,
-                key=jax.random.fold_in(key, it),
+                start=_fresh_vector(pool, -1 - it),
                 which=which,
                 tol=tol,
                 steps=steps,
@@ -370,8 +373,20 @@ def _lanczos(
     return values * s, X, residuals * s, converged, nmv, (reason, noise_floor)
 
 
+def _fresh_vector(pool: jax.Array, t: Any) -> jax.Array:
+    """A new direction for index ``t`` (an int scalar): ``pool`` modulated.
+
+    ``pool * sin((i + 1) c_t + t)`` with a frequency ``c_t`` that differs per
+    ``t``: for a Gaussian ``pool`` these are almost surely linearly
+    independent of any fixed subspace, which is all a restart needs.
+    """
+    t = jnp.asarray(t, pool.dtype)
+    i = jnp.arange(1, pool.shape[0] + 1, dtype=pool.dtype)
+    return pool * jnp.sin(i * (0.7548776662466927 + 0.5698402909980532 * t) + t)
+
+
 def _complement_search(
-    mv, values, X, residuals, gaps, *, key, which, tol, steps, count_dtype
+    mv, values, X, residuals, gaps, *, start, which, tol, steps, count_dtype
 ):
     """Lanczos on the complement of the found vectors, merged with them.
 
@@ -389,7 +404,7 @@ def _complement_search(
         v = v - X.T @ (X @ v)
         return v - X.T @ (X @ v)
 
-    r = proj(jax.random.normal(jax.random.fold_in(key, 7919), (n,), dtype))
+    r = proj(start)
     alpha, beta, Q = lanczos_tridiag(lambda v: proj(mv(proj(v))), r, steps)
     theta, U = tridiag_eigh(alpha, beta[:-1])
     Y = U.T @ Q
