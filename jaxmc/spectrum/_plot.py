@@ -359,7 +359,7 @@ def plot_layer_spectra(
     ax.set_xticks(
         x, ticks, rotation=30 if long else 0, ha="right" if long else "center"
     )
-    values = np.concatenate([top, trace + err])
+    values = np.concatenate([top, trace])
     values = values[np.isfinite(values)]
     if log:
         if np.all(values > 0):
@@ -369,7 +369,8 @@ def plot_layer_spectra(
             linthresh = float(nonzero.min()) if nonzero.size else 1.0
             ax.set_yscale("symlog", linthresh=linthresh)
             ax.axhline(0.0, color="k", lw=0.5)
-    _headroom(ax, values, log and bool(np.all(values > 0)))
+    tops = np.concatenate([values, (trace + err)[np.isfinite(trace + err)]])
+    _headroom(ax, tops, log and bool(np.all(values > 0)))
     # The axes' width decides the label: the long one clips a one-column
     # (3.25 in) figure, where the tick labels already show the counts.
     width = ax.get_figure().get_size_inches()[0] * ax.get_position().width
