@@ -331,9 +331,13 @@ def spectral_density(
       sigma: the width of the Gaussian kernel; None for 1% of the width of the
         bulk, the central 95% of the quadrature mass (weighted quantiles of the
         nodes of all runs), so that outliers, deflated or not, do not widen
-        it. With the default grid, nodes outside the bulk are then smoothed
-        with at least the grid spacing there (``1.5 (span / 500)``), so their
-        mass stays on the grid; ``res.sigma`` is the bulk's width.
+        it. With the default grid, a node outside the bulk is then smoothed
+        with at least the grid spacing there (``1.5 (span / 500)``, so that
+        its mass stays on the grid) and at least 2.5% of its tail's extent
+        (from the bulk's edge to the farthest node on that side; scaled down
+        for tails of fewer than 8 eigenvalues, so that a few outliers stay
+        sharp), so that the isolated eigenvalues of a sparse tail form a
+        smooth density, not a spike each; ``res.sigma`` is the bulk's width.
       deflate: the number ``k`` of top eigenvalues to take out as outliers.
       confidence: the level of the band, in ``(0, 1)``.
       check_symmetric: test symmetry first with ``u'Av`` against ``v'Au`` on
@@ -479,8 +483,15 @@ def _slq_core(
         grid=grid_points if grid is None else grid,
         sigma=sigma,
         confidence=confidence,
+        n=n,
     )
     return result, finite
+
+
+# The smallest kernel width of a node outside the bulk, per unit of the
+# extent of its tail, for tails of at least _TAIL_COUNT eigenvalues.
+_TAIL_WIDTH = 0.025
+_TAIL_COUNT = 8.0
 
 
 def smoothed(
@@ -492,8 +503,13 @@ def smoothed(
     grid: jax.Array | int,
     sigma: Any,
     confidence: float,
+    n: int | None = None,
 ) -> SpectralDensity:
-    """The Gaussian-smoothed density of quadrature rules ``(runs, m)``, one per run."""
+    """The Gaussian-smoothed density of quadrature rules ``(runs, m)``, one per run.
+
+    ``n``, the operator's size, counts the eigenvalues of a tail (its weight
+    times ``n``) for the tail's kernel width; None: any tail counts as many.
+    """
     dtype = nodes.dtype
     # Nodes with (numerically) zero weight come from a finished Krylov space.
     live = weights > 1e-12 * bulk_mass
@@ -515,9 +531,30 @@ def smoothed(
         step = 2.0 * (hi - lo + 12.0 * sigma) / grid  # the spacing off the bulk
         if adaptive:
             # Nodes outside the bulk get at least the grid spacing there, so
-            # their mass is on the grid (a narrower bump would fall between).
-            outside = (nodes < b_lo) | (nodes > b_hi)
-            width = jnp.where(outside, jnp.maximum(sigma, 1.5 * step), sigma)
+            # their mass is on the grid (a narrower bump would fall between),
+            # and at least a fortieth of their tail's extent (from the bulk's
+            # edge to the farthest node on that side): the isolated eigenvalues
+            # of a sparse tail (a trained network's) merge into a smooth
+            # density instead of one spike each, while the bulk keeps its
+            # width.
+            # A tail of fewer than _TAIL_COUNT eigenvalues (a few outliers) is
+            # smoothed proportionally less, so that outliers stay sharp.
+            upper = nodes > b_hi
+            lower = nodes < b_lo
+            outside = upper | lower
+            extent = jnp.where(upper, hi - b_hi, b_lo - lo)
+            if n is None:
+                ramp = jnp.ones_like(nodes)
+            else:
+                runs = nodes.shape[0]
+                count_hi = jnp.sum(jnp.where(upper & live, weights, 0.0)) * n / runs
+                count_lo = jnp.sum(jnp.where(lower & live, weights, 0.0)) * n / runs
+                count = jnp.where(upper, count_hi, count_lo)
+                ramp = jnp.clip(count / _TAIL_COUNT, 0.0, 1.0)
+            tail = jnp.maximum(
+                jnp.maximum(sigma, 1.5 * step), _TAIL_WIDTH * ramp * extent
+            )
+            width = jnp.where(outside & live, tail, sigma)
         pad = 6.0 * jnp.maximum(jnp.max(jnp.where(live, width, 0.0)), sigma)
         grid = _two_scale_grid(lo - pad, hi + pad, core_lo, core_hi, grid, dtype)
 
@@ -605,6 +642,7 @@ def exact_density(
         grid=grid,
         sigma=sigma,
         confidence=0.95,
+        n=n,
     )
 
 

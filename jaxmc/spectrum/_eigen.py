@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _budget, _io, _loops, _sharding
+from jaxmc.spectrum import _budget, _io, _loops, _progress, _sharding
 from jaxmc.spectrum._algebra import in_float32
 from jaxmc.spectrum._lanczos import lanczos_tridiag, tridiag_eigh
 
@@ -274,6 +274,7 @@ def _lanczos(
     inf = jnp.asarray(jnp.inf, dtype)
     state = (V, T, beta, anorm, broke_any, jnp.asarray(m), jnp.asarray(1), inf, 0)
     stall_cycles = 10
+    budget = max_matvecs + (2 * k if which == "both" else k)  # as the user gave it
 
     def cond(state):
         V, T, beta, anorm, broke_any, nmv, cycle, best, since = state
@@ -283,8 +284,9 @@ def _lanczos(
 
     def body(state):
         V, T, beta, anorm, broke_any, nmv, cycle, best, since = state
-        theta, S, res, _, _ = estimates(T, beta)
+        theta, S, res, scale, _ = estimates(T, beta)
         worst = jnp.max(res)
+        _progress.report(nmv, budget, worst / scale)  # streamed solves
         better = worst < best
         best = jnp.where(better, worst, jnp.minimum(best, worst))
         since = jnp.where(better, jnp.zeros_like(since), since + 1)
@@ -370,6 +372,7 @@ def _lanczos(
         default=2,
     ).astype(jnp.int32)
     noise_floor = jnp.where(reason == 1, floor, jnp.zeros_like(floor))
+    _progress.report(nmv, budget, floor)
     return values * s, X, residuals * s, converged, nmv, (reason, noise_floor)
 
 
@@ -624,7 +627,7 @@ def eigenvalues(
     out = _differentiable_solve(
         op.factory,
         dict(init_form=init_form, check_multiplicity=check_multiplicity, **static),
-        op.dynamic,
+        _sharding.keep_data_sharding(op.dynamic),  # closed over under jit
         key,
         init,
     )

@@ -12,8 +12,11 @@ Batches are weighted by their size ``n_b``, so the operator does not depend on
 how the data are cut into batches. Data come in three forms:
 
 * a pytree of arrays with a leading example axis (in memory), one batch when
-  ``batch_size`` is None, otherwise consecutive slices of ``batch_size``
-  examples reduced in a ``jax.lax`` loop (the last one may be shorter);
+  ``batch_size`` is None, otherwise batches of ``batch_size`` examples reduced
+  in a ``jax.lax`` loop (strided: batch ``i`` holds examples ``i, i + m, i +
+  2m, ...`` of the first ``m * batch_size``, so that data sharded over the
+  example axis stay data-parallel; the remaining examples form a last, shorter
+  batch);
 * a callable returning a fresh iterable of such batches (``lambda: batches``
   for a list of batches), or a re-iterable object that is not a pytree (a data
   loader): streamed by a host-side Python loop with a progress bar. A plain
@@ -43,7 +46,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks
-from jaxmc.spectrum import _params, _sharding
+from jaxmc.spectrum import _params, _progress, _sharding
 from jaxmc.spectrum._operator import LinearOperator, MatvecFactory, host_matvec
 
 __all__ = ["ggn_operator", "hessian_operator"]
@@ -307,7 +310,14 @@ class _Data:
         """The streamed batches once, behind a progress bar (``kind "stream"``)."""
         from tqdm.auto import tqdm
 
-        return tqdm(self.factory(), desc=desc, leave=False, disable=not progress)
+        # Inside a solve, the solve's bar counts the matvecs instead of a bar
+        # per matvec over its batches.
+        in_solve = _progress.active()
+        yield from tqdm(
+            self.factory(), desc=desc, leave=False, disable=not progress or in_solve
+        )
+        if in_solve:
+            _progress.matvec_done()
 
     def batches(self, desc: str, progress: bool) -> Iterator[Any]:
         """Every batch once, in order, on the host (any kind)."""
@@ -337,10 +347,20 @@ def _fold_batches(
     bs = batch_size
     N = jax.tree_util.tree_leaves(data)[0].shape[0]
     num_full, rest = divmod(N, bs)
+    # Batch i takes every num_full-th example (i, i + num_full, ...) of the
+    # first num_full * bs: a reshape to (bs, num_full) and a slice of its
+    # column i. On data sharded over d devices along the example axis (d
+    # dividing bs), each device then holds bs / d rows of every batch, so the
+    # batches stay data-parallel: consecutive slices would sit on one device
+    # each and be computed serially. The operators are means over examples,
+    # so they do not depend on how the examples are grouped.
+    grid = jax.tree_util.tree_map(
+        lambda x: x[: num_full * bs].reshape(bs, num_full, *x.shape[1:]), data
+    )
 
     def body(i, acc):
         batch = jax.tree_util.tree_map(
-            lambda x: jax.lax.dynamic_slice_in_dim(x, i * bs, bs), data
+            lambda x: jax.lax.dynamic_index_in_dim(x, i, 1, keepdims=False), grid
         )
         return jax.tree_util.tree_map(jnp.add, acc, f(batch))
 
@@ -491,7 +511,8 @@ class CurvatureFactory(SelectedLeavesFactory):
         if self.kind == "single":
             return self.batch_product(params, data, linearize=self.linearize)
         if self.kind == "stream":
-            return host_matvec(self._stream_matvec, dynamic)
+            # inside a solve, the handle waits for the solve's progress bar
+            return host_matvec(self._stream_matvec, (params, _progress.open_bar(data)))
         bs = self.batch_size
         N = jax.tree_util.tree_leaves(data)[0].shape[0]
         rest = N % bs
@@ -591,8 +612,10 @@ def hessian_operator(
         default); False recomputes the forward pass in every matvec, saving
         the memory of the stored residuals (a forward and backward pass).
         Batched and streamed data always recompute.
-      progress: show a tqdm progress bar over streamed batches (never under jit,
-        never for in-memory data).
+      progress: for streamed data, show tqdm progress bars (never for in-memory
+        data): an algorithm shows one bar for its solve (matvecs done, out of
+        the budget of ``eigenvalues``, and the current residual), also under
+        ``jax.jit``; a lone matvec shows one over the batches.
 
     Returns:
       A :class:`LinearOperator` of size ``P`` (the number of selected

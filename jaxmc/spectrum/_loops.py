@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _sharding
+from jaxmc.spectrum import _progress, _sharding
 from jaxmc.spectrum._operator import LinearOperator, check_output
 
 
@@ -31,24 +31,42 @@ def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
     """
     layout = getattr(op, "vector_sharding", None)
     jitted = _jitted(core, tuple(sorted(static)))
-    return jitted(op.factory, op.dynamic, *args, _layout=layout, **static)
+    dynamic = _sharding.keep_data_sharding(op.dynamic)
+    # a streamed operator with progress on shows one bar for the whole solve
+    bar = _BAR_NAMES.get(core.__name__, "solve") if _progress.wants_bar(op) else None
+    return jitted(op.factory, dynamic, *args, _layout=layout, _bar=bar, **static)
 
 
 _JIT_CACHE: dict[Any, Callable] = {}
+_BAR_NAMES = {
+    "_eigen_core": "eigenvalues",
+    "_power_core": "power_iteration",
+    "_slq_core": "spectral_density",
+    "_kpm_core": "kpm_density",
+    "_trace_core": "trace",
+    "_diagonal_core": "diagonal",
+    "_logdet_core": "logdet",
+}
 
 
 def _jitted(core: Callable, static_names: tuple[str, ...]) -> Callable:
     key = (core, static_names)
     if key not in _JIT_CACHE:
 
-        def traced(factory, dynamic, *args, _layout, **static):
+        def traced(factory, dynamic, *args, _layout, _bar, **static):
             # The vector layout (parameter sharding) is static: the vectors
             # the core creates are constrained to it while it is traced.
-            with _sharding.use(_layout):
-                return core(factory, dynamic, *args, **static)
+            # So is the progress bar's name (None: no bar), a function of the
+            # factory: an equal factory compiles nothing new.
+            with _sharding.use(_layout), _progress.solving(_bar):
+                out = core(factory, dynamic, *args, **static)
+                _progress.close_bar(out)
+            return out
 
         _JIT_CACHE[key] = jax.jit(
-            traced, static_argnums=0, static_argnames=(*static_names, "_layout")
+            traced,
+            static_argnums=0,
+            static_argnames=(*static_names, "_layout", "_bar"),
         )
     return _JIT_CACHE[key]
 

@@ -73,6 +73,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks, _memory
+from jaxmc.spectrum import _sharding
 
 __all__ = ["LinearOperator", "matrix_operator"]
 
@@ -112,8 +113,12 @@ class MatvecFactory:
         return _apply(self, dynamic, v)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _apply(factory: MatvecFactory, dynamic: Any, v: jax.Array) -> jax.Array:
+    return _apply_jit(factory, _sharding.keep_data_sharding(dynamic), v)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _apply_jit(factory: MatvecFactory, dynamic: Any, v: jax.Array) -> jax.Array:
     return factory.prepare(dynamic)(v)
 
 
@@ -359,7 +364,7 @@ class LinearOperator:
 
         return _dense_jit(
             self.factory,
-            self.dynamic,
+            _sharding.keep_data_sharding(self.dynamic),
             n=n,
             dtype=self.dtype,
             chunk_size=min(chunk_size or n, n),

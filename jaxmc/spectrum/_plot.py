@@ -359,9 +359,9 @@ def plot_layer_spectra(
     ax.set_xticks(
         x, ticks, rotation=30 if long else 0, ha="right" if long else "center"
     )
+    values = np.concatenate([top, trace])
+    values = values[np.isfinite(values)]
     if log:
-        values = np.concatenate([top, trace])
-        values = values[np.isfinite(values)]
         if np.all(values > 0):
             ax.set_yscale("log")
         else:
@@ -369,9 +369,30 @@ def plot_layer_spectra(
             linthresh = float(nonzero.min()) if nonzero.size else 1.0
             ax.set_yscale("symlog", linthresh=linthresh)
             ax.axhline(0.0, color="k", lw=0.5)
-    ax.set_xlabel("parameter block (number of parameters)")
+    tops = np.concatenate([values, (trace + err)[np.isfinite(trace + err)]])
+    _headroom(ax, tops, log and bool(np.all(values > 0)))
+    # The axes' width decides the label: the long one clips a one-column
+    # (3.25 in) figure, where the tick labels already show the counts.
+    width = ax.get_figure().get_size_inches()[0] * ax.get_position().width
+    ax.set_xlabel(
+        "parameter block (number of parameters)" if width >= 4.0 else "block (size)"
+    )
     ax.set_ylabel("top eigenvalue, trace")
     if title is not None:
         ax.set_title(title)
-    ax.legend(loc="best")
+    # One row above the tallest bar, inside the axes (a legend "best" placed
+    # over the bars hid them).
+    ax.legend(loc="upper center", ncols=2, fontsize="small", frameon=False)
     return ax
+
+
+def _headroom(ax: Any, values: np.ndarray, log: bool) -> None:
+    """Raises the top of the y axis so that a legend row fits above the bars."""
+    if values.size == 0:
+        return
+    top = float(values.max())
+    if log:
+        bottom = float(values[values > 0].min())
+        ax.set_ylim(top=top * max(top / bottom, 10.0) ** 0.45)
+    elif top > 0:
+        ax.set_ylim(top=top * 1.35)

@@ -179,3 +179,42 @@ def shard_matvec(matvec: Any) -> Any:
     if _CURRENT.get() is None:
         return matvec
     return lambda v: constrain(matvec(constrain(v)))
+
+
+def _split_sharding(leaf: Any) -> NamedSharding | None:
+    """The ``NamedSharding`` of a concrete array split over several devices."""
+    if not isinstance(leaf, jax.Array) or isinstance(leaf, jax.core.Tracer):
+        return None
+    sh = getattr(leaf, "sharding", None)
+    if not isinstance(sh, NamedSharding) or len(sh.device_set) < 2:
+        return None
+    if sh.is_fully_replicated:
+        return None
+    return sh
+
+
+def keep_data_sharding(dynamic: Any) -> Any:
+    """``dynamic`` with the shardings of its concrete sharded leaves kept.
+
+    An operator built outside a ``jax.jit`` function and used inside it (closed
+    over, as in a jitted training step) passes its concrete arrays to the
+    compiled programs as constants of the enclosing trace, which lose their
+    shardings: the data would be gathered onto every device and the whole
+    batch computed on each. Under tracing, each concrete leaf split over
+    several devices (the data, sharded over a "data" axis) is pinned to its own
+    sharding with ``jax.lax.with_sharding_constraint``, so that XLA keeps the
+    per-device batches and reduces the products with an all-reduce. Eagerly,
+    and without such leaves, ``dynamic`` is returned as it is.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(dynamic)
+    shardings = [_split_sharding(x) for x in leaves]
+    if all(s is None for s in shardings):
+        return dynamic
+    # A fresh value is a Tracer exactly when a trace (jit, vmap, ...) is active.
+    if not isinstance(jax.numpy.zeros((), "int8"), jax.core.Tracer):
+        return dynamic
+    out = [
+        x if s is None else jax.lax.with_sharding_constraint(x, s)
+        for x, s in zip(leaves, shardings, strict=True)
+    ]
+    return jax.tree_util.tree_unflatten(treedef, out)
