@@ -36,7 +36,7 @@ def _xla_bytes(core, op, key, names, *args, **static):
 
     layout = op.vector_sharding
     lowered = _loops._jitted(core, names).lower(
-        op.factory, op.dynamic, key, *args, _layout=layout, **static
+        op.factory, op.dynamic, key, *args, _layout=layout, _bar=None, **static
     )
     ma = lowered.compile().memory_analysis()
     return ma.temp_size_in_bytes + ma.output_size_in_bytes

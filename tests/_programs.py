@@ -18,5 +18,7 @@ def compile_core(core, op, *args, **static):
     """
     layout = getattr(op, "vector_sharding", None)
     jitted = _loops._jitted(core, tuple(sorted(static)))
-    lowered = jitted.lower(op.factory, op.dynamic, *args, _layout=layout, **static)
+    lowered = jitted.lower(
+        op.factory, op.dynamic, *args, _layout=layout, _bar=None, **static
+    )
     return lowered.compile()

@@ -14,7 +14,7 @@ the operator's parameters and data come on top.
 ============================  ============================================
 algorithm                     vectors of ``n`` kept at the peak
 ============================  ============================================
-``eigenvalues`` (Lanczos)     ``2.5 m + 11 + k``, ``m = krylov_dim``
+``eigenvalues`` (Lanczos)     ``2.5 m + 12 + k``, ``m = krylov_dim``
 ``spectral_density`` (SLQ)    ``3 s + 4 + (b - 1) (s / 2 + 2)``,
                               ``s = lanczos_steps``, ``b`` runs batched
 Hutchinson ``trace`` /        ``2 m`` (the probes and their products,
@@ -44,7 +44,7 @@ __all__: list[str] = []
 
 def lanczos_vectors(m: int, k: int) -> int:
     """Vectors of ``n`` kept by ``eigenvalues`` with ``krylov_dim=m``."""
-    return math.ceil(2.5 * m) + 11 + k
+    return math.ceil(2.5 * m) + 12 + k
 
 
 def slq_vectors(steps: int, batch: int) -> int:

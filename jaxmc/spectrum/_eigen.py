@@ -572,7 +572,7 @@ def eigenvalues(
         random pairs (two matvecs; eagerly), raising if the operator is not
         symmetric to ``sqrt(eps)``.
       memory_limit: bytes per device the solver's vectors may take (about
-        ``(2.5 krylov_dim + 11 + k) n`` numbers, see ``_budget``); without an
+        ``(2.5 krylov_dim + 12 + k) n`` numbers, see ``_budget``); without an
         explicit ``krylov_dim`` the largest basis that fits is used (more
         restarts, the same ``tol``). None: the default basis, checked against
         the memory available. Either way, a basis that cannot fit raises a
