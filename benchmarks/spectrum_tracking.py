@@ -264,7 +264,7 @@ def cli_runs(root: pathlib.Path) -> list[float]:
     for _ in range(2):
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "jaxmc.cli", "spectrum"],
+            [sys.executable, "-m", "jaxmc", "spectrum"],
             env=env,
             capture_output=True,
             text=True,
