@@ -168,3 +168,28 @@ def test_layer_spectra_ok_flag():
     row = dataclasses.replace(table.layers[0], trace=jnp.array(jnp.nan))
     assert not bool(row.ok)
     assert not bool(LayerSpectra((row, table.layers[1])).ok)
+
+
+def test_streamed_operator_inside_jit_is_refused_clearly():
+    # The host-side source would be dropped with the traced operator before
+    # the program runs (a KeyError at execution): refuse it while tracing.
+    X = jnp.arange(6.0).reshape(3, 2)
+
+    def loss(w, batch):
+        return jnp.sum((batch @ w) ** 2)
+
+    def stream():
+        return [X[:2], X[2:]]
+
+    # Outside jit the streamed operator works: batches weighted by their sizes.
+    op = hessian_operator(loss, jnp.ones(2), stream, progress=False)
+    A, B = X[:2], X[2:]
+    expected = (2 * (2 * A.T @ A) + 1 * (2 * B.T @ B)) / 3
+    np.testing.assert_allclose(op.matvec(jnp.array([1.0, 0.0])), expected[:, 0])
+
+    @jax.jit
+    def inside(w):
+        return hessian_operator(loss, w, stream, progress=False).matvec(w)
+
+    with pytest.raises(ValueError, match=r"hessian_operator: streamed `data`.*jax.jit"):
+        inside(jnp.ones(2))

@@ -413,6 +413,18 @@ def _operator_from(
     ``dm`` in the ``_STREAMS`` registry (so that the compiled programs do not
     depend on the data source object); the entry goes with the operator.
     """
+    if dm.kind == "stream" and any(
+        isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(pm.tree)
+    ):
+        # The host-side source lives in a registry entry that goes with the
+        # operator object, which a trace drops before the program runs.
+        msg = (
+            f"{dm.fn}: streamed `data` (a callable yielding batches) cannot be "
+            f"used inside jax.jit / jax.vmap / jax.grad (`params` are traced). "
+            f"Build the operator and run the algorithm outside the transform, "
+            f"or pass in-memory data (with batch_size=) inside it."
+        )
+        raise ValueError(msg)
     if dm.kind == "stream":
         handle = next(_HANDLES)
         _STREAMS[handle] = dm
