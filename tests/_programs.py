@@ -1,6 +1,33 @@
-"""The spectrum algorithms' compiled programs, for tests that read XLA's analyses."""
+"""The spectrum algorithms' compiled programs, for tests that read XLA's analyses
+or count XLA compilations."""
+
+import contextlib
+
+import jax
 
 from jaxmc.spectrum import _loops
+
+_EVENT = "/jax/core/compile/backend_compile_duration"
+_COUNT = [0]
+
+
+def _listener(event, duration, **kwargs):
+    if event == _EVENT:
+        _COUNT[0] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_listener)
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Yields a one-element list holding the compilations so far in the block."""
+    out = [0]
+    start = _COUNT[0]
+    try:
+        yield out
+    finally:
+        out[0] = _COUNT[0] - start
 
 
 def compile_core(core, op, *args, **static):

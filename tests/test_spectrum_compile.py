@@ -6,12 +6,11 @@ parameters, new data of the same shapes). The number of XLA compilations
 during the second call, counted with JAX's monitoring event, must be zero.
 """
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _programs import count_compiles
 from _spectrum_problems import dense_hessian, mlp_problem
 
 from jaxmc.spectrum import (
@@ -27,29 +26,6 @@ from jaxmc.spectrum import (
     spectral_density,
     trace,
 )
-
-_EVENT = "/jax/core/compile/backend_compile_duration"
-_COUNT = [0]
-
-
-def _listener(event, duration, **kwargs):
-    if event == _EVENT:
-        _COUNT[0] += 1
-
-
-jax.monitoring.register_event_duration_secs_listener(_listener)
-
-
-@contextlib.contextmanager
-def count_compiles():
-    """Yields a one-element list holding the compilations so far in the block."""
-    out = [0]
-    start = _COUNT[0]
-    try:
-        yield out
-    finally:
-        out[0] = _COUNT[0] - start
-
 
 N = 24
 PARAMS, (X, Y), LOSS, MODEL, XENT = mlp_problem(jnp.float64, n=N, d=3, h=4, c=2)

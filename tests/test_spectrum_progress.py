@@ -1,37 +1,15 @@
 """Solve-level progress: one bar per solve of a streamed operator, not per matvec."""
 
-import contextlib
 import re
 
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
+from _programs import count_compiles
 from _spectrum_problems import mlp_problem
 
 from jaxmc.spectrum import eigenvalues, hessian_operator, trace
-
-_EVENT = "/jax/core/compile/backend_compile_duration"
-_COUNT = [0]
-
-
-def _listener(event, duration, **kwargs):
-    if event == _EVENT:
-        _COUNT[0] += 1
-
-
-jax.monitoring.register_event_duration_secs_listener(_listener)
-
-
-@contextlib.contextmanager
-def count_compiles():
-    out = [0]
-    start = _COUNT[0]
-    try:
-        yield out
-    finally:
-        out[0] = _COUNT[0] - start
-
 
 PARAMS, (X, Y), LOSS, *_ = mlp_problem(jnp.float64, n=24, d=3, h=4, c=2)
 BATCHES = [(X[i : i + 8], Y[i : i + 8]) for i in range(0, 24, 8)]
