@@ -400,6 +400,34 @@ class SelectedLeavesFactory(MatvecFactory):
         return jax.tree_util.tree_unflatten(treedef, out)
 
 
+def _source(pm: _Params, dm: _Data) -> Any:
+    """The data half of an operator's dynamic arrays.
+
+    The in-memory data, or for streamed data an int handle naming ``dm`` in the
+    ``_STREAMS`` registry (so that the compiled programs do not depend on the
+    data source object). The entry lives as long as the handle array, which
+    the operator holds and so does every operator made from it (sums,
+    scalings, blocks, a Jacobian's transpose and Gram matrix).
+    """
+    if dm.kind != "stream":
+        return dm.data
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(pm.tree)):
+        # The host-side source lives in a registry entry that goes with the
+        # handle array, which a trace drops before the program runs.
+        msg = (
+            f"{dm.fn}: streamed `data` (a callable yielding batches) cannot be "
+            f"used inside jax.jit / jax.vmap / jax.grad (`params` are traced). "
+            f"Build the operator and run the algorithm outside the transform, "
+            f"or pass in-memory data (with batch_size=) inside it."
+        )
+        raise ValueError(msg)
+    handle = next(_HANDLES)
+    _STREAMS[handle] = dm
+    source = np.asarray(handle, np.int32)
+    weakref.finalize(source, _STREAMS.pop, handle, None)
+    return source
+
+
 def _operator_from(
     factory: MatvecFactory,
     pm: _Params,
@@ -409,38 +437,17 @@ def _operator_from(
 ) -> LinearOperator:
     """The operator of ``factory`` with dynamic ``(params, source, *extra)``.
 
-    ``source`` is the in-memory data, or for streamed data an int handle naming
-    ``dm`` in the ``_STREAMS`` registry (so that the compiled programs do not
-    depend on the data source object); the entry goes with the operator.
+    ``source`` is the in-memory data or a streamed source's handle (see
+    :func:`_source`).
     """
-    if dm.kind == "stream" and any(
-        isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(pm.tree)
-    ):
-        # The host-side source lives in a registry entry that goes with the
-        # operator object, which a trace drops before the program runs.
-        msg = (
-            f"{dm.fn}: streamed `data` (a callable yielding batches) cannot be "
-            f"used inside jax.jit / jax.vmap / jax.grad (`params` are traced). "
-            f"Build the operator and run the algorithm outside the transform, "
-            f"or pass in-memory data (with batch_size=) inside it."
-        )
-        raise ValueError(msg)
-    if dm.kind == "stream":
-        handle = next(_HANDLES)
-        _STREAMS[handle] = dm
-        source = np.asarray(handle, np.int32)
-    else:
-        source = dm.data
     op = LinearOperator.from_factory(
         factory,
-        (pm.tree, source, *extra),
+        (pm.tree, _source(pm, dm), *extra),
         size=pm.size,
         dtype=pm.dtype,
         name=name,
         traceable=dm.kind != "stream",
     )
-    if dm.kind == "stream":
-        weakref.finalize(op, _STREAMS.pop, handle, None)
     op.nonfinite_paths = pm.nonfinite_paths
     return op
 
