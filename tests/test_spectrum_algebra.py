@@ -10,6 +10,7 @@ from _spectrum_problems import dense_hessian, known_spectrum, mlp_problem
 
 from jaxmc.spectrum import (
     RectangularOperator,
+    eigenvalues,
     flax_model_fn,
     ggn_operator,
     gradient_subspace_fraction,
@@ -122,29 +123,91 @@ def test_logdet_within_standard_errors_of_slogdet():
         logdet(matrix_operator(-A), key=jax.random.key(0), num_probes=2)
 
 
-@pytest.mark.parametrize("batch_size", [None, 5, "stream"])
-def test_jacobian_operator_matches_jax_jacobian(mlp64, batch_size):
-    params, (X, y), _, model, *_ = mlp64
+def _dense_jacobian(model, params, data):
     theta, unravel = jax.flatten_util.ravel_pytree(params)
-    J = jax.jacobian(lambda t: model(unravel(t), (X, y)).reshape(-1))(theta)
+    return jax.jacobian(lambda t: model(unravel(t), data).reshape(-1))(theta)
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "linearize"),
+    [(None, True), (None, False), (5, True), (6, False), ("stream", True)],
+)
+def test_jacobian_operator_matches_jax_jacobian(mlp64, batch_size, linearize):
+    params, (X, y), _, model, *_ = mlp64
+    J = _dense_jacobian(model, params, (X, y))
     if batch_size == "stream":
         data = lambda: [(X[:9], y[:9]), (X[9:], y[9:])]  # noqa: E731
-        op = jacobian_operator(model, params, data)
+        op = jacobian_operator(model, params, data, linearize=linearize)
     else:
-        op = jacobian_operator(model, params, (X, y), batch_size=batch_size)
+        op = jacobian_operator(
+            model, params, (X, y), batch_size=batch_size, linearize=linearize
+        )
     assert op.shape == (24 * 3, 51)
     np.testing.assert_allclose(op.to_dense(), J, rtol=1e-10, atol=1e-12)
     u = jnp.sin(jnp.arange(72.0))
     np.testing.assert_allclose(op.rmatvec(u), J.T @ u, rtol=1e-10, atol=1e-12)
-    if batch_size is None:
+    np.testing.assert_allclose(op.gram().to_dense(), J.T @ J, rtol=1e-10, atol=1e-12)
+    if batch_size in (None, 5):
+        # A A^T through the transpose (the linearised maps, swapped)
+        np.testing.assert_allclose(
+            op.T.gram().matvec(u), J @ (J.T @ u), rtol=1e-10, atol=1e-12
+        )
+    if batch_size is None and linearize:
         sv = op.singular_values(3, key=jax.random.key(0), tol=1e-10)
         ref = np.linalg.svd(np.asarray(J), compute_uv=False)[:3]
         np.testing.assert_allclose(sv, ref, rtol=1e-9)
-        np.testing.assert_allclose(
-            op.gram().to_dense(), J.T @ J, rtol=1e-10, atol=1e-12
-        )
         with pytest.raises(ValueError, match="shape"):
             op.matvec(jnp.ones(50))
+
+
+def test_jacobian_operator_outputs_filter_float32_jit_vmap(mlp64):
+    params, (X, y), _, model, *_ = mlp64
+
+    def model3(p, b):  # outputs (n, 2, 3), flattened per example in C order
+        z = model(p, b)
+        return jnp.stack([z, jnp.tanh(z)], axis=1)
+
+    J = _dense_jacobian(model3, params, (X, y))
+    op = jacobian_operator(model3, params, (X, y), batch_size=7)
+    assert op.shape == (24 * 6, 51)
+    np.testing.assert_allclose(op.to_dense(), J, rtol=1e-10, atol=1e-12)
+    # param_filter keeps the columns of the selected leaves (layer2: the last 21)
+    in_layer2 = lambda path, leaf: "layer2" in jax.tree_util.keystr(path)  # noqa: E731
+    opf = jacobian_operator(model3, params, (X, y), param_filter=in_layer2)
+    np.testing.assert_allclose(opf.to_dense(), J[:, 30:], rtol=1e-10, atol=1e-12)
+    # built and applied inside jax.jit, and vmapped over vectors
+    v, u = jnp.cos(jnp.arange(51.0)), jnp.sin(jnp.arange(144.0))
+    f = jax.jit(lambda p, v: jacobian_operator(model3, p, (X, y), batch_size=5) @ v)
+    np.testing.assert_allclose(f(params, v), J @ v, rtol=1e-10, atol=1e-12)
+    V = jnp.stack([u, 2.0 * u])
+    np.testing.assert_allclose(jax.vmap(op.rmatvec)(V), V @ J, rtol=1e-10, atol=1e-12)
+    # float32: the operator keeps the parameters' dtype
+    p32 = jax.tree_util.tree_map(lambda x: x.astype(jnp.float32), params)
+    op32 = jacobian_operator(model3, p32, (X.astype(jnp.float32), y), batch_size=5)
+    assert op32.dtype == jnp.float32 and op32.rmatvec(u).dtype == jnp.float32
+    np.testing.assert_allclose(op32.to_dense(), J, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(op32.rmatvec(u), J.T @ u, rtol=1e-4, atol=1e-4)
+
+
+def test_streamed_operators_outlive_the_operator_they_come_from(mlp64):
+    params, (X, y), loss, model, *_, H = mlp64
+    J = np.asarray(_dense_jacobian(model, params, (X, y)))
+    data = lambda: [(X[:9], y[:9]), (X[9:], y[9:])]  # noqa: E731
+    # the derived operators hold the stream's handle: dropping the operator they
+    # come from (garbage-collected at once) leaves them working
+    gram = jacobian_operator(model, params, data).gram()
+    Jt = jacobian_operator(model, params, data).T
+    scaled = 2.0 * hessian_operator(loss, params, data, progress=False)
+    top = np.linalg.eigvalsh(J.T @ J)[-1]
+    np.testing.assert_allclose(
+        eigenvalues(gram, 1, key=jax.random.key(0)).values, [top], rtol=1e-8
+    )
+    u = jnp.sin(jnp.arange(72.0))
+    np.testing.assert_allclose(Jt @ u, J.T @ u, rtol=1e-10, atol=1e-12)
+    v = jnp.cos(jnp.arange(51.0))
+    np.testing.assert_allclose(scaled @ v, 2.0 * H @ v, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="jacobian_operator: streamed `data`"):
+        jax.jit(lambda p: jacobian_operator(model, p, data) @ v)(params)
 
 
 def test_gradient_subspace_fraction_against_dense(mlp64):

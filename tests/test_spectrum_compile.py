@@ -19,6 +19,7 @@ from jaxmc.spectrum import (
     ggn_operator,
     hessian_operator,
     input_hessian_operator,
+    jacobian_operator,
     kpm_density,
     layer_spectra,
     matrix_operator,
@@ -105,6 +106,40 @@ def test_streamed_operator_compiles_once():
     np.testing.assert_allclose(vals, top, rtol=1e-8)
     in_memory = trace(hessian_operator(LOSS, params, data), num_matvecs=6, key=KEY)
     np.testing.assert_allclose(est, in_memory.estimate, rtol=1e-10)
+
+
+@pytest.mark.parametrize("batch_size", [None, 10, "stream"])
+def test_jacobian_operator_compiles_once(batch_size):
+    v = jnp.cos(jnp.arange(26.0))
+    u = jnp.sin(jnp.arange(2.0 * N))
+    for i in range(2):
+        params, data = checkpoint(i)
+        with count_compiles() as n:
+            if batch_size == "stream":
+                halves = [jax.tree_util.tree_map(lambda x: x[:16], data)]
+                halves.append(jax.tree_util.tree_map(lambda x: x[16:], data))
+                op = jacobian_operator(MODEL, params, lambda h=halves: h)
+            else:
+                op = jacobian_operator(MODEL, params, data, batch_size=batch_size)
+            out = {
+                "matvec": op.matvec(v),
+                "rmatvec": op.rmatvec(u),
+                "dense": op.to_dense(),
+                "gram": op.gram().matvec(v),
+                "sv": op.singular_values(2, key=KEY),
+            }
+            jax.block_until_ready(out)
+        if i > 0:
+            assert n[0] == 0, f"checkpoint {i} compiled {n[0]} programs"
+    # The results follow the second checkpoint (nothing stale was reused).
+    theta, unravel = jax.flatten_util.ravel_pytree(params)
+    J = jax.jacobian(lambda t: MODEL(unravel(t), data).reshape(-1))(theta)
+    np.testing.assert_allclose(out["dense"], J, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out["matvec"], J @ v, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out["rmatvec"], J.T @ u, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out["gram"], J.T @ (J @ v), rtol=1e-10, atol=1e-12)
+    sv = np.linalg.svd(np.asarray(J), compute_uv=False)[:2]
+    np.testing.assert_allclose(out["sv"], sv, rtol=1e-7)
 
 
 def input_loss(p, x):

@@ -11,6 +11,7 @@ passing it to their cached compiled programs as an argument.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
+from jaxmc.spectrum import _sharding
 from jaxmc.spectrum._operator import LinearOperator, MatvecFactory
 
 __all__ = ["RectangularOperator"]
@@ -269,6 +271,47 @@ def _gram_apply(mv, rmv, v):
     return rmv(mv(v))
 
 
+def _factory_of(f: Callable) -> tuple[MatvecFactory, Any] | None:
+    """``(factory, dynamic)`` of a map given as ``Partial(factory, dynamic)``."""
+    if (
+        isinstance(f, jax.tree_util.Partial)
+        and isinstance(f.func, MatvecFactory)
+        and len(f.args) == 1
+        and not f.keywords
+    ):
+        return f.func, f.args[0]
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _GramFactory(MatvecFactory):
+    """``v -> A^T (A v)`` with ``(A's dynamic, A^T's dynamic)`` dynamic.
+
+    Both factories prepare once per solve (a Jacobian stores its
+    linearisation there), then each matvec is the two products. A factory
+    with a ``prepare_pair(other, dynamic)`` method that returns ``(A, A^T)``
+    for its transpose's factory ``other`` prepares both from one setup (one
+    linearisation, one forward pass).
+    """
+
+    fa: MatvecFactory
+    ft: MatvecFactory
+
+    def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
+        pair = getattr(self.fa, "prepare_pair", None)
+        maps = pair(self.ft, dynamic[0]) if pair is not None else None
+        if maps is None:
+            maps = self.fa.prepare(dynamic[0]), self.ft.prepare(dynamic[1])
+        a, t = maps
+        return lambda v: t(a(v))
+
+
+@functools.partial(jax.jit, static_argnums=0, static_argnames=("n", "dtype"))
+def _rect_dense_jit(factory: MatvecFactory, dynamic: Any, *, n: int, dtype: Any):
+    mv = factory.prepare(dynamic)
+    return jax.lax.map(mv, jnp.eye(n, dtype=dtype)).T
+
+
 class RectangularOperator:
     r"""A linear map ``R^n -> R^m`` given by its matvec and its transpose's.
 
@@ -357,8 +400,21 @@ class RectangularOperator:
         """``A^T A`` as a symmetric :class:`LinearOperator` of size ``n``.
 
         Returns:
-          The operator ``v -> A^T (A v)``.
+          The operator ``v -> A^T (A v)``. When both maps are
+          ``Partial(factory, dynamic)`` (a Jacobian operator, a block), it is
+          built from their factories: it compiles once per factory and shapes,
+          and prepares both maps once per solve.
         """
+        pa, pt = _factory_of(self.flat_matvec), _factory_of(self.flat_rmatvec)
+        if pa is not None and pt is not None:
+            return LinearOperator.from_factory(
+                _GramFactory(pa[0], pt[0]),
+                (pa[1], pt[1]),
+                size=self.shape[1],
+                dtype=self.dtype,
+                name=f"{self.name}^T {self.name}",
+                traceable=self.traceable,
+            )
         return LinearOperator(
             _wrap(_gram_apply, self.flat_matvec, self.flat_rmatvec),
             size=self.shape[1],
@@ -402,8 +458,13 @@ class RectangularOperator:
         """The dense ``(m, n)`` matrix (small operators only).
 
         Returns:
-          The matrix, built from ``n`` matvecs.
+          The matrix, built from ``n`` matvecs (after one ``prepare`` when the
+          matvec is a ``Partial(factory, dynamic)``).
         """
+        pa = _factory_of(self.flat_matvec)
+        if pa is not None:
+            dynamic = _sharding.keep_data_sharding(pa[1])
+            return _rect_dense_jit(pa[0], dynamic, n=self.shape[1], dtype=self.dtype)
         eye = jnp.eye(self.shape[1], dtype=self.dtype)
         if self.traceable:
             return jax.lax.map(self.flat_matvec, eye).T
