@@ -18,13 +18,16 @@ mean cross-entropy over the batch (jaxmc: ``jax.jit(jax.grad(loss))``; torch:
 * K-FAC (exact "type-2" labels, weight and bias in one block):
   ``kfac_operator`` / ``KFACLinearOperator(fisher_type="type-2",
   separate_weight_and_bias=False)``; construction time reported apart.
-* Jacobian: ``jacobian_operator`` / ``JacobianLinearOperator`` (matvec only).
+* Jacobian: ``jacobian_operator`` / ``JacobianLinearOperator``; its
+  transpose ``J^T u``: ``rmatvec`` / ``JacobianLinearOperator.adjoint()``.
 
 curvlinops is installed by hand (``pip install --no-deps
 curvlinops-for-pytorch einops einconv backpack-for-pytorch linear_operator``),
 never as a dependency.
 
-Run: PYTHONPATH=. python benchmarks/curvature_matvec.py
+Run: PYTHONPATH=. python benchmarks/curvature_matvec.py (the README's table:
+``--widths 64 128 --threads 1``; on a busy 2-core machine torch with 2 threads
+took 100-200x longer per gradient than with 1, so its times are not comparable).
 """
 
 from __future__ import annotations
@@ -135,6 +138,8 @@ def run_width(width, args, cl, torch):
     jac = jacobian_operator(model, params, data)
     t_jax = {name: median_time(op.matvec, v) for name, op in jax_ops.items()}
     t_jax["Jacobian"] = median_time(jac.matvec, v)
+    u = jnp.asarray(rng.standard_normal(jac.shape[0]).astype(np.float32))
+    t_jax["Jacobian^T"] = median_time(jac.rmatvec, u)
 
     # --- PyTorch / curvlinops ----------------------------------------------
     layers = []
@@ -169,6 +174,7 @@ def run_width(width, args, cl, torch):
         **common,
     )
     t_tkfac_build = time.perf_counter() - t0
+    tjac = cl.JacobianLinearOperator(net, tparams, tdata, **common)
     torch_ops = {
         "Hessian": cl.HessianLinearOperator(net, ce, tparams, tdata, **common),
         "GGN": cl.GGNLinearOperator(net, ce, tparams, tdata, **common),
@@ -178,13 +184,15 @@ def run_width(width, args, cl, torch):
         ),
         "Empirical Fisher": cl.EFLinearOperator(net, ce, tparams, tdata, **common),
         "K-FAC": tk,
-        "Jacobian": cl.JacobianLinearOperator(net, tparams, tdata, **common),
+        "Jacobian": tjac,
     }
-    vt = torch.from_numpy(np.asarray(v))
+    vt = torch.from_numpy(np.array(v))
     t_torch = {
         name: torch_median(lambda op=op, vt=vt: op @ vt)
         for name, op in torch_ops.items()
     }
+    tjac_t, ut = tjac.adjoint(), torch.from_numpy(np.array(u))
+    t_torch["Jacobian^T"] = torch_median(lambda: tjac_t @ ut)
 
     for name in t_torch:
         rows.append(
