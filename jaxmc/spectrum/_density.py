@@ -444,9 +444,8 @@ def _slq_core(
     op_matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     key_out, key_runs = jax.random.split(key)
     if deflate:
-        k_start, k_fresh = jax.random.split(key_out)
-        v0 = _sharding.constrain(jax.random.normal(k_start, (n,), dtype))
-        outliers, X, *_ = _lanczos(op_matvec, v0, k_fresh, **dict(eig))
+        v0 = _sharding.constrain(jax.random.normal(key_out, (n,), dtype))
+        outliers, X, *_ = _lanczos(op_matvec, v0, v0, **dict(eig))
         V = X.T  # (n, deflate), orthonormal columns
 
         def project(v):
