@@ -12,9 +12,9 @@ before JAX starts) on a tanh MLP whose 64 examples are sharded over a 1-D
   with ``batch_size`` (per-device ``f64[8,6]`` of the 32-example batches) and
   streamed (the per-batch program of sharded batches);
 * every algorithm, eagerly and under ``jax.jit``, equals its one-device value
-  to 1e-10 in float64 (24 compilations, about 3 minutes of CPU: run with
-  ``JAXMC_HEAVY=1``; the densities that once hung are also checked, eagerly
-  and under jit, in ``test_spectrum_sharding.py``). Each call runs under a watchdog
+  to 1e-10 in float64 (24 compilations, about 1 minute on 2 cores since the
+  eigensolver's program shrank; the densities that once hung are also
+  checked, eagerly and under jit, in ``test_spectrum_sharding.py``). Each call runs under a watchdog
   (``faulthandler.dump_traceback_later(exit=True)``) so that a hang ends the
   subprocess with the stuck call's stack instead of stalling CI; the per-call
   times are printed (``pytest -s``).
@@ -178,10 +178,6 @@ def test_every_path_keeps_the_data_parallel(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("JAXMC_HEAVY"),
-    reason="24 compilations (about 3 min of CPU); set JAXMC_HEAVY=1 to run",
-)
 def test_every_algorithm_on_sharded_data_eager_and_jit(tmp_path):
     out = _run(ALGO_SCRIPT, tmp_path, timeout=900)
     assert out.count("TIME ") == 3 * 8
