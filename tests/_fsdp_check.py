@@ -13,7 +13,7 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _programs import compile_core
+from _programs import compile_eigen
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -81,16 +81,7 @@ def main():
     # The sharded eigensolver's program, compiled once: its HLO is read below
     # and it is run as is (the values are those eigenvalues() returns).
     n, m = op.size, 24
-    static = _eigen.eigen_options("t", n, op.dtype, 5, "largest", None, None, m)
-    compiled = compile_core(
-        _eigen._eigen_core,
-        op,
-        key,
-        None,
-        init_form="none",
-        check_multiplicity=None,
-        **static,
-    )
+    compiled = compile_eigen(op, key, k=5, m=m, check_multiplicity=None)
     values, vectors, *_ = compiled(op.dynamic, key, None)
     sharded = analyse(op, key, eig=_eigen.EigenResult(values, vectors, *[None] * 5))
     hlo = compiled.as_text()

@@ -49,3 +49,23 @@ def compile_core(core, op, *args, **static):
         op.factory, op.dynamic, *args, _layout=layout, _bar=None, **static
     )
     return lowered.compile()
+
+
+def compile_eigen(op, key, *, k, m, check_multiplicity):
+    """``eigenvalues``' program for ``op`` (``k`` pairs, basis ``m``), compiled.
+
+    Called as ``compiled(op.dynamic, key, None)``; its outputs are those of
+    ``_eigen._eigen_core`` (values, vectors, residuals, converged, ...).
+    """
+    from jaxmc.spectrum import _eigen
+
+    static = _eigen.eigen_options("t", op.size, op.dtype, k, "largest", None, None, m)
+    return compile_core(
+        _eigen._eigen_core,
+        op,
+        key,
+        None,
+        init_form="none",
+        check_multiplicity=check_multiplicity,
+        **static,
+    )

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _programs import compile_core
+from _programs import compile_core, compile_eigen
 
 from jaxmc._memory import InsufficientMemoryError
 from jaxmc.spectrum import (
@@ -87,16 +87,7 @@ def test_stated_bounds_cover_xla_buffers():
     op = _op()
     key = jax.random.key(0)
     for k in (5, 10):  # the bound's slope in k: X, A X and the picked vectors
-        static = _eigen.eigen_options("t", N, op.dtype, k, "largest", None, None, 16)
-        compiled = compile_core(
-            _eigen._eigen_core,
-            op,
-            key,
-            None,
-            init_form="none",
-            check_multiplicity=True,
-            **static,
-        )
+        compiled = compile_eigen(op, key, k=k, m=16, check_multiplicity=True)
         ma = compiled.memory_analysis()
         used = (ma.temp_size_in_bytes + ma.output_size_in_bytes) / (8 * N)
         assert used <= _budget.lanczos_vectors(16, k), (k, used)
