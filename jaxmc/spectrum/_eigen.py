@@ -440,7 +440,8 @@ def _after_restarts(
 
     The bookkeeping of both phases runs in every iteration (selected by the
     phase; it is small beside a matvec), so the loop state is updated in
-    place; only the end of a search (the Ritz vectors) is a ``lax.cond``.
+    place; the ends of the phases are conds (``lax.cond``) that return only small
+    arrays (residuals and gaps, a start vector, the picked Ritz vectors).
     ``first_gaps(residuals)`` gives the gaps of the restart loop's pairs;
     ``basis`` (at least ``steps + 1`` rows of ``n``) is the restart loop's
     basis, whose buffer holds the complement's basis (rows beyond the
@@ -545,18 +546,22 @@ def _after_restarts(
             c["lscale"] = jnp.where(in_res, c["lscale"], lscale)
         # end of the residual phase: residuals, gaps, and whether to search
         res_end = in_res & (c["i"] == kk)
-        res, gaps = residuals_and_gaps(c)
-        c["res"] = jnp.where(res_end, res, c["res"])
-        c["gaps"] = jnp.where(res_end, gaps, c["gaps"])
+        c["res"], c["gaps"] = jax.lax.cond(
+            res_end, residuals_and_gaps, lambda c: (c["res"], c["gaps"]), c
+        )
         if not search:
             c["go"] = ~res_end
             return c
         again = jnp.where(c["it"] == 0, trigger, c["moved"]) & (c["it"] < kk)
         c["go"] = ~res_end | again
         start = res_end & again
-        r = proj(_fresh_vector(pool, -1 - c["it"]), X)
-        r = r / jnp.maximum(jnp.linalg.norm(r), tiny)
-        c["Q"] = c["Q"].at[0].set(jnp.where(start, r, c["Q"][0]))
+
+        def fresh_start(c):
+            r = proj(_fresh_vector(pool, -1 - c["it"]), X)
+            return r / jnp.maximum(jnp.linalg.norm(r), tiny)
+
+        r = jax.lax.cond(start, fresh_start, lambda c: c["Q"][0], c)
+        c["Q"] = c["Q"].at[0].set(r)
         c["lscale"] = jnp.where(start, jnp.zeros_like(c["lscale"]), c["lscale"])
         # end of a search: merge the complement's Ritz pairs, new residuals
         s_end = ~in_res & (c["i"] == steps)
