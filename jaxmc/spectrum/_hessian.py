@@ -335,14 +335,12 @@ class _Data:
         yield from self.stream(desc, progress)
 
 
-def _fold_batches(
-    data: Any, batch_size: int, f: Callable[[Any], Any], zero: Any
-) -> tuple[Any, Any]:
-    """Sums ``f`` over the full in-memory batches of ``data`` in a ``lax`` loop.
+def _strided_batches(data: Any, batch_size: int) -> tuple[int, Callable, Any]:
+    """The in-memory batches of ``data``: ``(count, batch(i), last or None)``.
 
-    Returns ``(sum over the full batches, f(the shorter last batch) or None)``;
-    ``data`` is a pytree of arrays with one leading example axis, ``f`` maps a
-    batch of it to a pytree shaped like ``zero``.
+    ``batch(i)`` (``i`` may be traced) is full batch ``i``; ``last`` is the
+    shorter last batch, if any. ``data`` is a pytree of arrays with one
+    leading example axis.
     """
     bs = batch_size
     N = jax.tree_util.tree_leaves(data)[0].shape[0]
@@ -352,23 +350,40 @@ def _fold_batches(
     # column i. On data sharded over d devices along the example axis (d
     # dividing bs), each device then holds bs / d rows of every batch, so the
     # batches stay data-parallel: consecutive slices would sit on one device
-    # each and be computed serially. The operators are means over examples,
-    # so they do not depend on how the examples are grouped.
+    # each and be computed serially.
     grid = jax.tree_util.tree_map(
         lambda x: x[: num_full * bs].reshape(bs, num_full, *x.shape[1:]), data
     )
 
-    def body(i, acc):
-        batch = jax.tree_util.tree_map(
+    def batch(i):
+        return jax.tree_util.tree_map(
             lambda x: jax.lax.dynamic_index_in_dim(x, i, 1, keepdims=False), grid
         )
-        return jax.tree_util.tree_map(jnp.add, acc, f(batch))
+
+    last = None
+    if rest:
+        last = jax.tree_util.tree_map(lambda x: x[num_full * bs :], data)
+    return num_full, batch, last
+
+
+def _fold_batches(
+    data: Any, batch_size: int, f: Callable[[Any], Any], zero: Any
+) -> tuple[Any, Any]:
+    """Sums ``f`` over the full in-memory batches of ``data`` in a ``lax`` loop.
+
+    Returns ``(sum over the full batches, f(the shorter last batch) or None)``;
+    ``data`` is a pytree of arrays with one leading example axis, ``f`` maps a
+    batch of it to a pytree shaped like ``zero``. The batches are those of
+    :func:`_strided_batches`; the operators are means over examples, so they
+    do not depend on how the examples are grouped.
+    """
+    num_full, batch, last = _strided_batches(data, batch_size)
+
+    def body(i, acc):
+        return jax.tree_util.tree_map(jnp.add, acc, f(batch(i)))
 
     acc = jax.lax.fori_loop(0, num_full, body, zero)
-    tail = None
-    if rest:
-        tail = f(jax.tree_util.tree_map(lambda x: x[num_full * bs :], data))
-    return acc, tail
+    return acc, None if last is None else f(last)
 
 
 _STREAMS: dict[int, _Data] = {}

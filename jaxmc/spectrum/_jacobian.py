@@ -44,6 +44,7 @@ from jaxmc.spectrum._hessian import (
     _merge,
     _Params,
     _source,
+    _strided_batches,
 )
 from jaxmc.spectrum._operator import MatvecFactory
 
@@ -122,27 +123,18 @@ class JacobianFactory(MatvecFactory):
         if self.kind == "single":
             rows = functools.partial(on, batch=data)
         else:
+            # The batches of _fold_batches, so that sharded data stay
+            # data-parallel; the rows are put back in data order.
             bs = self.batch_size
-            num_full, rest = divmod(self.num_examples, bs)
-            # The batches of _fold_batches (batch i holds the examples i,
-            # i + num_full, ...), so that sharded data stay data-parallel; the
-            # rows are put back in data order.
-            grid = jax.tree_util.tree_map(
-                lambda x: x[: num_full * bs].reshape(bs, num_full, *x.shape[1:]),
-                data,
-            )
-            tail = jax.tree_util.tree_map(lambda x: x[num_full * bs :], data)
+            num_full, batch, last = _strided_batches(data, bs)
 
             def rows(t):
                 def one(i):
-                    batch = jax.tree_util.tree_map(
-                        lambda x: jax.lax.dynamic_index_in_dim(x, i, 1, False), grid
-                    )
-                    return on(t, batch).reshape(bs, -1)
+                    return on(t, batch(i)).reshape(bs, -1)
 
                 out = jax.lax.map(one, jnp.arange(num_full))  # (num_full, bs, C)
                 out = jnp.swapaxes(out, 0, 1).reshape(-1)
-                return jnp.concatenate([out, on(t, tail)]) if rest else out
+                return out if last is None else jnp.concatenate([out, on(t, last)])
 
         out_dtype = jnp.dtype(self.out_dtype)
         if self.linearize:
