@@ -273,3 +273,28 @@ def test_flax_batchnorm_and_dropout_recipe(mlp64):
         assert not k.param_filter["BatchNorm_0"]["scale"]
     with pytest.raises(TypeError, match="'params' collection"):
         flax_model_fn(net, {"batch_stats": {}})
+
+
+def test_streamed_jacobian_whose_loader_changes_size_is_refused():
+    """A loader yielding fewer examples than at construction: a clear error."""
+    X = jnp.arange(12.0).reshape(6, 2)
+    short = [False]
+
+    def stream():
+        yield X[:3]
+        if not short[0]:
+            yield X[3:]
+
+    J = jacobian_operator(lambda w, x: x @ w, jnp.ones(2), stream)
+    np.testing.assert_allclose(J.matvec(jnp.ones(2)), X @ jnp.ones(2))
+    short[0] = True
+    # raised in the host callback: JAX re-raises it with the message inside
+    for what, f, v in [
+        ("matvec", J.matvec, jnp.ones(2)),
+        ("rmatvec", J.rmatvec, jnp.ones(6)),
+    ]:
+        with pytest.raises(
+            Exception,
+            match=f"JacobianOperator.{what}: the streamed `data` yielded 3 examples, but 6",
+        ):
+            f(v)
