@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _sharding
+from jaxmc.spectrum import _hosted, _sharding
 from jaxmc.spectrum._operator import LinearOperator, MatvecFactory
 
 __all__ = ["RectangularOperator"]
@@ -464,7 +464,8 @@ class RectangularOperator:
         pa = _factory_of(self.flat_matvec)
         if pa is not None:
             dynamic = _sharding.keep_data_sharding(pa[1])
-            return _rect_dense_jit(pa[0], dynamic, n=self.shape[1], dtype=self.dtype)
+            n = self.shape[1]
+            return _hosted.call(_rect_dense_jit, pa[0], dynamic, n=n, dtype=self.dtype)
         eye = jnp.eye(self.shape[1], dtype=self.dtype)
         if self.traceable:
             return jax.lax.map(self.flat_matvec, eye).T

@@ -786,6 +786,7 @@ def eigenvalues(
         _sharding.keep_data_sharding(op.dynamic),  # closed over under jit
         key,
         init,
+        op.traceable,
     )
     values, vectors, residuals, converged, nmv, finite, reason, floor = out
     _loops.raise_if_nonfinite(fn, op, key, finite)
@@ -973,7 +974,7 @@ def _start_vector(factory, dynamic, z, init, init_form):
     return w + 1e-3 * z / jnp.linalg.norm(z)
 
 
-def _differentiable_solve(factory, static, dynamic, key, init):
+def _differentiable_solve(factory, static, dynamic, key, init, traceable=True):
     """The compiled solve, with the eigenvalues differentiable in ``dynamic``.
 
     For a simple eigenvalue ``lambda = v' A v`` with ``||v|| = 1``, ``d lambda
@@ -984,7 +985,7 @@ def _differentiable_solve(factory, static, dynamic, key, init):
     ``prepare`` (for a Hessian operator, a third-derivative-vector product).
     The vectors, residuals and flags get no gradient.
     """
-    op = _Parts(factory, None)
+    op = _Parts(factory, None, traceable)
 
     @jax.custom_vjp
     def solve(dynamic, key, init):
@@ -1015,9 +1016,10 @@ def _differentiable_solve(factory, static, dynamic, key, init):
 class _Parts:
     """An operator's factory and dynamic pytree, as ``call_compiled`` takes them."""
 
-    def __init__(self, factory, dynamic):
+    def __init__(self, factory, dynamic, traceable=True):
         self.factory = factory
         self.dynamic = dynamic
+        self.traceable = traceable
 
 
 def _eigen_core(factory, dynamic, key, init, *, init_form, n, dtype, **options):

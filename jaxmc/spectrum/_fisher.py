@@ -43,6 +43,7 @@ import numpy as np
 from jaxmc import _checks
 from jaxmc.spectrum import _hessian as _h
 from jaxmc.spectrum import _likelihood as lk
+from jaxmc.spectrum import _params
 from jaxmc.spectrum._operator import LinearOperator, host_matvec
 
 __all__ = ["empirical_fisher_operator", "fisher_operator"]
@@ -165,6 +166,7 @@ class FisherFactory(_h.SelectedLeavesFactory):
         total, extra, count = np.zeros_like(v), np.zeros_like(v), 0
         for i, batch in enumerate(dm.stream("FisherOperator matvec", self.progress)):
             nb = _h._leading_size(dm.fn, "data", batch)
+            _params.check_nesting(dm.fn, batch)
             t, e = _stream_batch(self, params, batch, key, np.int32(i), v)
             total += np.asarray(t)
             if e is not None:

@@ -319,6 +319,27 @@ class _Data:
         if in_solve:
             _progress.matvec_done()
 
+    def groups(self, desc: str, progress: bool) -> Iterator[tuple[list[Any], int]]:
+        """The streamed batches once, in groups: ``(batches, examples each)``.
+
+        A group holds up to ``_STREAM_GROUP`` consecutive batches of one tree
+        structure, shapes, dtypes and sharding, so that one compiled call
+        computes them all: a streamed matvec dispatches one program per group
+        instead of one per batch (``kind "stream"``).
+        """
+        group, sig, size = [], None, 0
+        for batch in self.stream(desc, progress):
+            nb = _leading_size(self.fn, "data", batch)
+            leaves, tree = jax.tree_util.tree_flatten(batch)
+            s = (tree, tuple(_signature(x) for x in leaves))
+            if group and (s != sig or len(group) == _STREAM_GROUP):
+                yield group, size
+                group = []
+            group.append(batch)
+            sig, size = s, nb
+        if group:
+            yield group, size
+
     def batches(self, desc: str, progress: bool) -> Iterator[Any]:
         """Every batch once, in order, on the host (any kind)."""
         if self.kind == "single":
@@ -333,6 +354,11 @@ class _Data:
                 )
             return
         yield from self.stream(desc, progress)
+
+
+def _signature(x: Any) -> tuple[Any, ...]:
+    """What a compiled call depends on for one array: shape, dtype, sharding."""
+    return np.shape(x), getattr(x, "dtype", type(x)), getattr(x, "sharding", None)
 
 
 def _strided_batches(data: Any, batch_size: int) -> tuple[int, Callable, Any]:
@@ -387,6 +413,8 @@ def _fold_batches(
 
 
 _STREAMS: dict[int, _Data] = {}
+# Streamed batches computed by one compiled call (see _Data.groups).
+_STREAM_GROUP = 4
 _HANDLES = itertools.count()
 
 
@@ -568,20 +596,41 @@ class CurvatureFactory(SelectedLeavesFactory):
         params, handle = dynamic
         dm = _STREAMS[int(handle)]
         name = "HessianOperator" if self.curvature == "hessian" else "GGNOperator"
-        acc = np.zeros_like(v)
-        count = 0
-        for batch in dm.stream(f"{name} matvec", self.progress):
-            nb = _leading_size(dm.fn, "data", batch)
-            p, w = _params.replicate_like(batch, (params, v))
-            acc += np.asarray(_batch_matvec(self, p, batch, w)) * nb
-            count += nb
-        return acc / count
+        acc, count, placed = None, 0, {}
+        for group, nb in dm.groups(f"{name} matvec", self.progress):
+            # one dispatch per group, accumulated on the devices: the host
+            # waits once per matvec, not once per batch
+            _params.check_nesting(dm.fn, group[0])
+            where = _params.mesh_of(group[0])
+            if where not in placed:
+                placed[where] = _params.replicate_like(group[0], (params, v))
+            p, w = placed[where]
+            if acc is None:
+                acc = jnp.zeros_like(w)
+            acc = _batch_matvec(self, p, tuple(group), w, acc, nb)
+            count += nb * len(group)
+        return np.asarray(acc) / count
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _batch_matvec(factory: CurvatureFactory, params, batch, v):
-    """One streamed batch's product: compiled once per factory and batch shape."""
-    return factory.batch_product(params, batch, linearize=False)(v)
+@functools.partial(jax.jit, static_argnums=0, donate_argnums=4)
+def _batch_matvec(factory: CurvatureFactory, params, batches, v, acc, size):
+    """``acc + size * sum_b H_b v`` over equally shaped streamed ``batches``.
+
+    Compiled once per factory, group length and batch shape. The batches are
+    stacked and reduced in a ``lax.scan``, so the program holds one copy of
+    the product whatever the group's length.
+    """
+
+    def product(batch):
+        return factory.batch_product(params, batch, linearize=False)(v)
+
+    if len(batches) == 1:
+        return acc + size * product(batches[0])
+    stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *batches)
+    total, _ = jax.lax.scan(
+        lambda a, b: (a + product(b), None), jnp.zeros_like(v), stacked
+    )
+    return acc + size * total
 
 
 def _build(

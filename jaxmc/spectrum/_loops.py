@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _progress, _sharding
+from jaxmc.spectrum import _hosted, _progress, _sharding
 from jaxmc.spectrum._operator import LinearOperator, check_output
 
 
@@ -34,7 +34,12 @@ def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
     dynamic = _sharding.keep_data_sharding(op.dynamic)
     # a streamed operator with progress on shows one bar for the whole solve
     bar = _BAR_NAMES.get(core.__name__, "solve") if _progress.wants_bar(op) else None
-    return jitted(op.factory, dynamic, *args, _layout=layout, _bar=bar, **static)
+    call = (op.factory, dynamic, *args)
+    options = dict(_layout=layout, _bar=bar, **static)
+    if getattr(op, "traceable", True):
+        return jitted(*call, **options)
+    # a host-side matvec (streamed data): its program runs from the host
+    return _hosted.call(jitted, *call, **options)
 
 
 _JIT_CACHE: dict[Any, Callable] = {}

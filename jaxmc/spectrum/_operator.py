@@ -73,7 +73,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks, _memory
-from jaxmc.spectrum import _sharding
+from jaxmc.spectrum import _hosted, _sharding
 
 __all__ = ["LinearOperator", "matrix_operator"]
 
@@ -110,11 +110,23 @@ class MatvecFactory:
 
     def __call__(self, dynamic: Any, v: jax.Array) -> jax.Array:
         """One matvec, compiled once per factory and shapes."""
-        return _apply(self, dynamic, v)
+        return _apply(self, dynamic, v, None)
 
 
-def _apply(factory: MatvecFactory, dynamic: Any, v: jax.Array) -> jax.Array:
-    return _apply_jit(factory, _sharding.keep_data_sharding(dynamic), v)
+def _apply(
+    factory: MatvecFactory, dynamic: Any, v: jax.Array, host: bool | None = False
+) -> jax.Array:
+    """One matvec, run from the host when it calls the host.
+
+    ``host``: True when the matvec calls the host, None to find out from its
+    program.
+    """
+    call = _now if host is False else _hosted.call
+    return call(_apply_jit, factory, _sharding.keep_data_sharding(dynamic), v)
+
+
+def _now(jitted: Callable, *args: Any, **kwargs: Any) -> Any:
+    return jitted(*args, **kwargs)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -321,9 +333,11 @@ class LinearOperator:
         """
         check_output(f"{self.name}.matvec", self)
         if isinstance(v, jax.Array | np.ndarray) and v.shape == (self.size,):
-            return _apply(self.factory, self.dynamic, jnp.asarray(v, dtype=self.dtype))
+            v = jnp.asarray(v, dtype=self.dtype)
+            return _apply(self.factory, self.dynamic, v, not self.traceable)
         _check_domain(f"{self.name}.matvec", self, v)
-        return self.unravel(_apply(self.factory, self.dynamic, self.ravel(v)))
+        flat = _apply(self.factory, self.dynamic, self.ravel(v), not self.traceable)
+        return self.unravel(flat)
 
     def __matmul__(self, v: Any) -> Any:
         return self.matvec(v)
@@ -362,7 +376,9 @@ class LinearOperator:
                 "Pass chunk_size= to compute the columns a block at a time.",
             )
 
-        return _dense_jit(
+        call = _now if self.traceable else _hosted.call
+        return call(
+            _dense_jit,
             self.factory,
             _sharding.keep_data_sharding(self.dynamic),
             n=n,

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmc.spectrum import _hosted
+
 __all__ = ["adapt_params", "layer_groups", "list_of_batches_hint", "replicate_like"]
 
 
@@ -246,6 +248,38 @@ def list_of_batches_hint(
     )
 
 
+def mesh_of(batch: Any) -> jax.sharding.Mesh | None:
+    """The mesh of ``batch``: its ``NamedSharding``'s over several devices, or None."""
+    leaves = jax.tree_util.tree_leaves(batch)
+    sharding = getattr(leaves[0], "sharding", None) if leaves else None
+    if not isinstance(sharding, jax.sharding.NamedSharding):
+        return None
+    if len(sharding.device_set) < 2:
+        return None
+    return sharding.mesh
+
+
+def check_nesting(fn: str, batch: Any) -> None:
+    """Raises unless a streamed ``batch`` on several devices may be computed now.
+
+    Inside a running compiled program (a streamed operator closed over in
+    ``jax.jit``), a program over several devices can wait forever for a device
+    the running program holds; from the host (``_hosted``) it cannot.
+    """
+    mesh = mesh_of(batch)
+    if mesh is None or _hosted.from_host():
+        return
+    msg = (
+        f"{fn}: streamed batches sharded over {mesh.size} devices cannot be "
+        f"computed from inside a compiled program (the operator is used inside "
+        f"jax.jit / jax.vmap / a lax loop): XLA may wait forever for a device "
+        f"that program holds. Call the algorithm (or op.matvec) outside the "
+        f"transform, which runs it from the host, or pass the data in memory "
+        f"(sharded, with batch_size=) to use it inside jax.jit."
+    )
+    raise RuntimeError(msg)
+
+
 def replicate_like(batch: Any, tree: Any) -> Any:
     """``tree`` replicated over the mesh that ``batch`` is sharded on.
 
@@ -253,11 +287,8 @@ def replicate_like(batch: Any, tree: Any) -> Any:
     the parameters and the vector on the same devices; other batches leave
     ``tree`` as it is.
     """
-    leaves = jax.tree_util.tree_leaves(batch)
-    sharding = getattr(leaves[0], "sharding", None) if leaves else None
-    if not isinstance(sharding, jax.sharding.NamedSharding):
+    mesh = mesh_of(batch)
+    if mesh is None:
         return tree
-    if len(sharding.device_set) < 2:
-        return tree
-    replicated = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     return jax.device_put(tree, replicated)

@@ -1,0 +1,247 @@
+"""Programs with host callbacks, run from the host between compiled segments.
+
+A streamed operator's matvec is a host-side loop over batches
+(:func:`jaxmc.spectrum._operator.host_matvec`, a ``jax.pure_callback``). Inside
+one compiled solve, that loop would launch its own programs from within a
+running program. XLA does not guarantee that nesting: a batch sharded over
+every device of the CPU backend needs a program on all of them while the
+solve holds one of the runtime's threads, and the cross-device reduction then
+waits forever for the missing device (measured: top-5 eigenvalues of 32,768
+examples in 4 sharded batches on 4 devices hung; 4,096 examples did not).
+
+:func:`run` executes the solve's traced program (its jaxpr) from the host
+instead. Each stretch of operations between host callbacks is one compiled
+program, compiled once per stretch (the same jaxpr objects come back from
+``jax.jit``'s trace cache, so a second solve compiles nothing); the loops and
+branches that contain callbacks run as Python loops over those programs; the
+callbacks run on the calling thread while no program is running. So a streamed
+matvec is one host-side pass over the batches between compiled Lanczos steps.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend import core
+
+_CALLBACK = "pure_callback"
+# call-like primitives whose single closed jaxpr takes the equation's operands
+_CALLS = {
+    "pjit": "jaxpr",
+    "jit": "jaxpr",
+    "closed_call": "call_jaxpr",
+    "custom_jvp_call": "call_jaxpr",
+    "custom_vjp_call": "call_jaxpr",
+    "remat": "jaxpr",
+    "checkpoint": "jaxpr",
+}
+_HOST: dict[int, tuple[Any, bool]] = {}
+_STATE = threading.local()
+_INFO = core.DebugInfo("jaxmc hosted stretch", "<jaxmc.spectrum._hosted>", None, None)
+_PLANS: dict[int, tuple[Any, list]] = {}
+
+
+def call(jitted: Any, *args: Any, **kwargs: Any) -> Any:
+    """``jitted(*args, **kwargs)``, run from the host when it can be.
+
+    ``jitted`` is a ``jax.jit`` function whose first argument is static and
+    whose keyword arguments are static. Under a transformation (traced
+    arguments) the program runs as compiled, callbacks inside it.
+    """
+    leaves = jax.tree_util.tree_leaves(args[1:])
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+        return jitted(*args, **kwargs)
+    traced = jitted.trace(*args, **kwargs)
+    closed = traced.jaxpr
+    if not _has_host(closed.jaxpr):
+        return jitted(*args, **kwargs)
+    out = _eval(closed.jaxpr, closed.consts, leaves)
+    return jax.tree_util.tree_unflatten(traced.out_tree, out)
+
+
+def from_host() -> bool:
+    """Whether the running callback was called by :func:`call`.
+
+    True when no program is running (the callback runs between compiled
+    stretches), False inside a compiled program.
+    """
+    return getattr(_STATE, "depth", 0) > 0
+
+
+def _sub(x: Any) -> core.Jaxpr:
+    return x.jaxpr if isinstance(x, core.ClosedJaxpr) else x
+
+
+def _has_host(jaxpr: core.Jaxpr) -> bool:
+    """Whether ``jaxpr`` calls the host anywhere (cached per jaxpr object)."""
+    hit = _HOST.get(id(jaxpr))
+    if hit is not None and hit[0] is jaxpr:
+        return hit[1]
+    out = any(_eqn_has_host(e) for e in jaxpr.eqns)
+    _HOST[id(jaxpr)] = (jaxpr, out)
+    return out
+
+
+def _eqn_has_host(eqn: Any) -> bool:
+    if eqn.primitive.name == _CALLBACK:
+        return True
+    return any(_has_host(_sub(j)) for j in core.jaxprs_in_params(eqn.params))
+
+
+def _plan(jaxpr: core.Jaxpr) -> list:
+    """``jaxpr``'s equations cut into compiled stretches and host equations.
+
+    A stretch is ``(fn, ins, outs)``: ``fn`` compiled from the equations
+    between two host equations, ``ins`` the variables they read from before,
+    ``outs`` those they define that are read after (or returned).
+    """
+    hit = _PLANS.get(id(jaxpr))
+    if hit is not None and hit[0] is jaxpr:
+        return hit[1]
+    eqns = list(jaxpr.eqns)
+    host = [_eqn_has_host(e) for e in eqns]
+    # variables read at or after each position (for the stretches' outputs)
+    later: list[set] = [set()] * (len(eqns) + 1)
+    live = {v for v in jaxpr.outvars if isinstance(v, core.Var)}
+    later[len(eqns)] = set(live)
+    for i in range(len(eqns) - 1, -1, -1):
+        live = live | {v for v in eqns[i].invars if isinstance(v, core.Var)}
+        later[i] = set(live)
+    plan: list = []
+    i = 0
+    while i < len(eqns):
+        if host[i]:
+            plan.append(eqns[i])
+            i += 1
+            continue
+        j = i
+        while j < len(eqns) and not host[j]:
+            j += 1
+        plan.append(_stretch(eqns[i:j], later[j]))
+        i = j
+    _PLANS[id(jaxpr)] = (jaxpr, plan)
+    return plan
+
+
+def _stretch(eqns: Sequence[Any], needed: set) -> tuple:
+    defined: set = set()
+    ins: list = []
+    for e in eqns:
+        for v in e.invars:
+            if isinstance(v, core.Var) and v not in defined and v not in ins:
+                ins.append(v)
+        defined.update(v for v in e.outvars if not isinstance(v, core.DropVar))
+    outs = [v for e in eqns for v in e.outvars if v in needed and v in defined]
+    outs = list(dict.fromkeys(outs))
+    effects = frozenset().union(*(e.effects for e in eqns))
+    jaxpr = core.Jaxpr([], ins, outs, list(eqns), effects, _INFO)
+    fn = jax.jit(core.jaxpr_as_fun(core.ClosedJaxpr(jaxpr, [])))
+    return fn, ins, outs
+
+
+def _eval(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list:
+    if not _has_host(jaxpr):
+        fn, ins, outs = _whole(jaxpr)
+        vals = fn(*consts, *args)
+        return list(vals)
+    env: dict = {}
+
+    def read(v):
+        return v.val if isinstance(v, core.Literal) else env[v]
+
+    def write(vs, xs):
+        for v, x in zip(vs, xs, strict=True):
+            if not isinstance(v, core.DropVar):
+                env[v] = x
+
+    write(jaxpr.constvars, consts)
+    write(jaxpr.invars, args)
+    for step in _plan(jaxpr):
+        if isinstance(step, tuple):
+            fn, ins, outs = step
+            if outs:
+                write(outs, fn(*[env[v] for v in ins]))
+        else:
+            write(step.outvars, _host_eqn(step, [read(v) for v in step.invars]))
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _whole(jaxpr: core.Jaxpr) -> tuple:
+    """One compiled program for a callback-free jaxpr (consts then args)."""
+    hit = _PLANS.get(id(jaxpr))
+    if hit is not None and hit[0] is jaxpr:
+        return hit[1]
+    ins = [*jaxpr.constvars, *jaxpr.invars]
+    flat = core.Jaxpr([], ins, jaxpr.outvars, jaxpr.eqns, jaxpr.effects, _INFO)
+    fn = jax.jit(core.jaxpr_as_fun(core.ClosedJaxpr(flat, [])))
+    out = (fn, None, None)
+    _PLANS[id(jaxpr)] = (jaxpr, out)
+    return out
+
+
+def _closed(x: Any, args: Sequence[Any]) -> list:
+    if isinstance(x, core.ClosedJaxpr):
+        return _eval(x.jaxpr, x.consts, args)
+    return _eval(x, [], args)
+
+
+def _host_value(x: Any) -> Any:
+    """A callback operand as a compiled program passes it: NumPy, keys as is."""
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+        return x
+    return np.asarray(x)
+
+
+def _host_eqn(eqn: Any, args: list) -> list:
+    name, p = eqn.primitive.name, eqn.params
+    if name == _CALLBACK:
+        _STATE.depth = getattr(_STATE, "depth", 0) + 1
+        try:
+            out = p["callback"](*[_host_value(a) for a in args])
+        finally:
+            _STATE.depth -= 1
+        leaves = jax.tree_util.tree_leaves(out)
+        return [
+            jnp.asarray(np.asarray(x, dtype=a.dtype).reshape(a.shape))
+            for x, a in zip(leaves, p["result_avals"], strict=True)
+        ]
+    if name == "while":
+        nc, nb = p["cond_nconsts"], p["body_nconsts"]
+        cc, bc, carry = args[:nc], args[nc : nc + nb], args[nc + nb :]
+        while bool(_closed(p["cond_jaxpr"], [*cc, *carry])[0]):
+            carry = _closed(p["body_jaxpr"], [*bc, *carry])
+        return list(carry)
+    if name == "scan":
+        nc, nk, n = p["num_consts"], p["num_carry"], p["length"]
+        consts, carry, xs = args[:nc], args[nc : nc + nk], args[nc + nk :]
+        ys: list = []
+        order = range(n - 1, -1, -1) if p["reverse"] else range(n)
+        for i in order:
+            out = _closed(p["jaxpr"], [*consts, *carry, *[x[i] for x in xs]])
+            carry, y = out[:nk], out[nk:]
+            ys.append(y)
+        if p["reverse"]:
+            ys.reverse()
+        avals = [v.aval for v in eqn.outvars[nk:]]
+        stacked = [
+            jnp.stack([y[k] for y in ys]) if ys else jnp.zeros(a.shape, a.dtype)
+            for k, a in enumerate(avals)
+        ]
+        return [*carry, *stacked]
+    if name == "cond":
+        index, ops = args[0], args[1:]
+        branches = p["branches"]
+        k = int(np.clip(int(index), 0, len(branches) - 1))
+        return _closed(branches[k], ops)
+    if name in _CALLS and _CALLS[name] in p:
+        return _closed(p[_CALLS[name]], args)
+    msg = (
+        f"jaxmc: a streamed matvec sits inside `{name}`, which the host-side "
+        f"solve cannot run; please report this."
+    )
+    raise NotImplementedError(msg)
