@@ -80,6 +80,9 @@ def _nonempty_size(fn: str, name: str, batch: Any) -> int:
 
 
 def _leading_size(fn: str, name: str, batch: Any) -> int:
+    shapes = [np.shape(x) for x in jax.tree_util.tree_leaves(batch)]
+    if shapes and all(shapes) and len({s[0] for s in shapes}) == 1:
+        return int(shapes[0][0])  # the common case, checked without key paths
     leaves_with_path = jax.tree_util.tree_leaves_with_path(batch)
     sizes = {}
     for path, leaf in leaves_with_path:
@@ -313,9 +316,10 @@ class _Data:
         # Inside a solve, the solve's bar counts the matvecs instead of a bar
         # per matvec over its batches.
         in_solve = _progress.active()
-        yield from tqdm(
-            self.factory(), desc=desc, leave=False, disable=not progress or in_solve
-        )
+        if not progress or in_solve:
+            yield from self.factory()
+        else:
+            yield from tqdm(self.factory(), desc=desc, leave=False)
         if in_solve:
             _progress.matvec_done()
 
@@ -605,8 +609,6 @@ class CurvatureFactory(SelectedLeavesFactory):
             if where not in placed:
                 placed[where] = _params.replicate_like(group[0], (params, v))
             p, w = placed[where]
-            if acc is None:
-                acc = jnp.zeros_like(w)
             acc = _batch_matvec(self, p, tuple(group), w, acc, nb)
             count += nb * len(group)
         return np.asarray(acc) / count
@@ -616,21 +618,23 @@ class CurvatureFactory(SelectedLeavesFactory):
 def _batch_matvec(factory: CurvatureFactory, params, batches, v, acc, size):
     """``acc + size * sum_b H_b v`` over equally shaped streamed ``batches``.
 
-    Compiled once per factory, group length and batch shape. The batches are
-    stacked and reduced in a ``lax.scan``, so the program holds one copy of
-    the product whatever the group's length.
+    Compiled once per factory, group length and batch shape (and once more
+    for the first group of a pass, whose ``acc`` is None: no zeros to
+    dispatch). The batches are stacked and reduced in a ``lax.scan``, so the
+    program holds one copy of the product whatever the group's length.
     """
 
     def product(batch):
         return factory.batch_product(params, batch, linearize=False)(v)
 
     if len(batches) == 1:
-        return acc + size * product(batches[0])
-    stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *batches)
-    total, _ = jax.lax.scan(
-        lambda a, b: (a + product(b), None), jnp.zeros_like(v), stacked
-    )
-    return acc + size * total
+        total = product(batches[0])
+    else:
+        stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *batches)
+        total, _ = jax.lax.scan(
+            lambda a, b: (a + product(b), None), jnp.zeros_like(v), stacked
+        )
+    return size * total if acc is None else acc + size * total
 
 
 def _build(
