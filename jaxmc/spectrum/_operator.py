@@ -52,8 +52,11 @@ with :meth:`LinearOperator.from_factory`::
 Keep arrays out of the factory (they would be baked into the program as
 constants, and a new array would recompile): put them in ``dynamic``. A
 matvec that must run on the host (streaming batches from Python) calls
-:func:`host_matvec` inside ``prepare``: a ``jax.pure_callback``, so the
-algorithm's loop still compiles to one program and only the matvec leaves it.
+:func:`host_matvec` inside ``prepare`` (a ``jax.pure_callback``) and builds
+the operator with ``traceable=False``: outside any transform the algorithms
+then run their traced program from the host (``_hosted``), the stretches
+between matvecs compiled once each and the matvec called while no program
+runs; under ``jax.jit`` the program compiles whole, the matvec inside it.
 
 A :class:`LinearOperator` built from a plain function (``LinearOperator(f,
 size=n, dtype=...)``) gets a factory that holds the function itself: it
