@@ -136,7 +136,7 @@ class FisherFactory(_h.SelectedLeavesFactory):
     def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
         params, data, noise = dynamic
         if self.kind == "stream":
-            return host_matvec(self._stream_matvec, dynamic)
+            return host_matvec(self._stream_matvec, dynamic, arrays=True)
         if self.kind == "single":
             n = jax.tree_util.tree_leaves(data)[0].shape[0]
             product = self.batch_linear(params, data, noise)

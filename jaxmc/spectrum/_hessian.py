@@ -578,7 +578,8 @@ class CurvatureFactory(SelectedLeavesFactory):
             return self.batch_product(params, data, linearize=self.linearize)
         if self.kind == "stream":
             # inside a solve, the handle waits for the solve's progress bar
-            return host_matvec(self._stream_matvec, (params, _progress.open_bar(data)))
+            dynamic = (params, _progress.open_bar(data))
+            return host_matvec(self._stream_matvec, dynamic, arrays=True)
         bs = self.batch_size
         N = jax.tree_util.tree_leaves(data)[0].shape[0]
         rest = N % bs

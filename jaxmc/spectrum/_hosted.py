@@ -202,7 +202,11 @@ def _host_eqn(eqn: Any, args: list) -> list:
     if name == _CALLBACK:
         _STATE.depth = getattr(_STATE, "depth", 0) + 1
         try:
-            out = p["callback"](*[_host_value(a) for a in args])
+            cb = p["callback"]
+            if getattr(getattr(cb, "callback_func", None), "takes_arrays", False):
+                out = cb(*args)
+            else:
+                out = cb(*[_host_value(a) for a in args])
         finally:
             _STATE.depth -= 1
         leaves = jax.tree_util.tree_leaves(out)

@@ -147,7 +147,7 @@ def _dense_jit(factory: MatvecFactory, dynamic: Any, *, n, dtype, chunk_size):
 
 
 def host_matvec(
-    fn: Callable[[Any, np.ndarray], Any], dynamic: Any
+    fn: Callable[[Any, np.ndarray], Any], dynamic: Any, *, arrays: bool = False
 ) -> Callable[[jax.Array], jax.Array]:
     """A traceable matvec that calls ``fn(dynamic, v)`` on the host.
 
@@ -158,6 +158,9 @@ def host_matvec(
     Args:
       fn: ``fn(dynamic, v) -> (n,)``, run on the host.
       dynamic: a pytree of arrays passed to ``fn``.
+      arrays: ``fn`` also accepts JAX arrays: a solve run from the host
+        (``_hosted``) then passes them as they are, with no copy to NumPy
+        and back.
 
     Returns:
       A matvec ``(n,) -> (n,)`` usable inside ``jax.jit`` and ``lax`` loops.
@@ -165,6 +168,8 @@ def host_matvec(
 
     def call(v, dyn):
         return np.asarray(fn(dyn, v), dtype=v.dtype)
+
+    call.takes_arrays = arrays
 
     def matvec(v: jax.Array) -> jax.Array:
         out = jax.ShapeDtypeStruct(v.shape, v.dtype)
