@@ -6,8 +6,8 @@ operator, its first call compiles; then a second call at the same shapes):
 * in memory on one device;
 * in memory, sharded over the "data" axis (one batch);
 * in memory, sharded, ``batch_size=N/4`` (a ``jax.lax`` loop over batches);
-* streamed: a list of 4 batches, each a sharded array (a host loop per
-  matvec through ``jax.pure_callback``);
+* streamed: a list of 4 batches, each a sharded array (the solve runs from
+  the host, one pass over the batches per matvec);
 * streamed, the same batches on one device.
 
 Every variant returns the same eigenvalues (checked to 1e-8). Run from the
