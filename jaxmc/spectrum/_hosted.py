@@ -9,7 +9,7 @@ solve holds one of the runtime's threads, and the cross-device reduction then
 waits forever for the missing device (measured: top-5 eigenvalues of 32,768
 examples in 4 sharded batches on 4 devices hung; 4,096 examples did not).
 
-:func:`run` executes the solve's traced program (its jaxpr) from the host
+:func:`call` executes the solve's traced program (its jaxpr) from the host
 instead. Each stretch of operations between host callbacks is one compiled
 program, compiled once per stretch (the same jaxpr objects come back from
 ``jax.jit``'s trace cache, so a second solve compiles nothing); the loops and
@@ -96,9 +96,10 @@ def _eqn_has_host(eqn: Any) -> bool:
 def _plan(jaxpr: core.Jaxpr) -> list:
     """``jaxpr``'s equations cut into compiled stretches and host equations.
 
-    A stretch is ``(fn, ins, outs)``: ``fn`` compiled from the equations
-    between two host equations, ``ins`` the variables they read from before,
-    ``outs`` those they define that are read after (or returned).
+    A stretch is ``(fn, ins, outs, effects)``: ``fn`` compiled from the
+    equations between two host equations, ``ins`` the variables they read
+    from before, ``outs`` those they define that are read after (or
+    returned), ``effects`` whether it must run even when nothing reads it.
     """
     hit = _PLANS.get(id(jaxpr))
     if hit is not None and hit[0] is jaxpr:
@@ -141,14 +142,12 @@ def _stretch(eqns: Sequence[Any], needed: set) -> tuple:
     effects = frozenset().union(*(e.effects for e in eqns))
     jaxpr = core.Jaxpr([], ins, outs, list(eqns), effects, _INFO)
     fn = jax.jit(core.jaxpr_as_fun(core.ClosedJaxpr(jaxpr, [])))
-    return fn, ins, outs
+    return fn, ins, outs, bool(effects)
 
 
 def _eval(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list:
     if not _has_host(jaxpr):
-        fn, ins, outs = _whole(jaxpr)
-        vals = fn(*consts, *args)
-        return list(vals)
+        return list(_whole(jaxpr)[0](*consts, *args))
     env: dict = {}
 
     def read(v):
@@ -163,8 +162,8 @@ def _eval(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list
     write(jaxpr.invars, args)
     for step in _plan(jaxpr):
         if isinstance(step, tuple):
-            fn, ins, outs = step
-            if outs:
+            fn, ins, outs, effects = step
+            if outs or effects:
                 write(outs, fn(*[env[v] for v in ins]))
         else:
             write(step.outvars, _host_eqn(step, [read(v) for v in step.invars]))
@@ -179,7 +178,7 @@ def _whole(jaxpr: core.Jaxpr) -> tuple:
     ins = [*jaxpr.constvars, *jaxpr.invars]
     flat = core.Jaxpr([], ins, jaxpr.outvars, jaxpr.eqns, jaxpr.effects, _INFO)
     fn = jax.jit(core.jaxpr_as_fun(core.ClosedJaxpr(flat, [])))
-    out = (fn, None, None)
+    out = (fn, None, None, None)
     _PLANS[id(jaxpr)] = (jaxpr, out)
     return out
 

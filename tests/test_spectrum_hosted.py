@@ -1,0 +1,83 @@
+"""Programs with host callbacks run from the host (``jaxmc.spectrum._hosted``).
+
+The streamed operators' solves run this way; here the interpreter itself is
+checked on a program with a callback inside every construct it runs as a
+Python loop (a ``fori_loop``, a ``while_loop``, a ``scan`` with stacked
+outputs, both branches of a ``cond``, a nested ``jit``) against the same
+program compiled whole, callbacks inside it.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from _programs import count_compiles
+
+from jaxmc.spectrum import _hosted
+
+CALLS = []
+
+
+def _host(x):
+    CALLS.append(_hosted.from_host())
+    return np.tanh(np.asarray(x)) + 1.0
+
+
+def _cb(x):
+    return jax.pure_callback(_host, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def program(scale, x, xs, flag):
+    y = jax.lax.fori_loop(0, 3, lambda i, v: 0.5 * _cb(v) + i, x * scale)
+    y = jax.lax.while_loop(lambda c: c[0] < 2, lambda c: (c[0] + 1, _cb(c[1])), (0, y))[
+        1
+    ]
+
+    def step(c, row):
+        out = _cb(c + row)
+        return out * 0.25, out.sum()
+
+    y, sums = jax.lax.scan(step, y, xs)
+    y = jax.lax.cond(flag, lambda v: _cb(v) * 2.0, lambda v: v - 1.0, y)
+    y = jax.jit(lambda v: _cb(v) + 3.0)(y)
+    return {"y": y, "sums": sums}
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("flag", [True, False])
+def test_host_run_equals_the_compiled_program(dtype, flag):
+    with jax.enable_x64(dtype == jnp.float64):
+        x = jnp.linspace(-1.0, 1.0, 5, dtype=dtype)
+        xs = jnp.arange(15, dtype=dtype).reshape(3, 5) / 10
+        CALLS.clear()
+        want = program(2, x, xs, flag)
+        assert CALLS and not any(CALLS)  # inside the compiled program
+        CALLS.clear()
+        got = _hosted.call(program, 2, x, xs, flag)
+        # 3 + 2 + 3 + (1 if flag) + 1 callbacks, each from the host
+        assert CALLS == [True] * (9 + flag)
+        assert got["y"].dtype == dtype and got["sums"].shape == (3,)
+        tol = 1e-6 if dtype == jnp.float32 else 1e-14
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=tol, atol=tol)
+        # a second run (new values, same shapes) compiles nothing
+        x1 = x + 1
+        with count_compiles() as n:
+            again = _hosted.call(program, 2, x1, xs, flag)
+        assert n[0] == 0
+        np.testing.assert_allclose(
+            again["y"], program(2, x1, xs, flag)["y"], rtol=tol, atol=tol
+        )
+
+
+def test_programs_without_callbacks_and_traced_calls_run_compiled():
+    f = jax.jit(lambda s, x: x * s, static_argnums=0)
+    np.testing.assert_allclose(_hosted.call(f, 3, jnp.ones(2)), [3.0, 3.0])
+    CALLS.clear()
+    out = jax.jit(lambda x: _hosted.call(program, 1, x, jnp.ones((2, 4)), True)["y"])(
+        jnp.zeros(4)
+    )
+    assert out.shape == (4,) and CALLS and not any(CALLS)
