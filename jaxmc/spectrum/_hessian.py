@@ -323,6 +323,24 @@ class _Data:
         if in_solve:
             _progress.matvec_done()
 
+    def replicated(self, batch: Any, params: Any) -> Any:
+        """``params`` replicated over ``batch``'s mesh, kept between matvecs.
+
+        A solve run from the host passes the same parameter arrays to every
+        matvec; they are copied to the mesh once, not once per matvec.
+        """
+        mesh = _params.mesh_of(batch)
+        if mesh is None:
+            return params
+        leaves = jax.tree_util.tree_leaves(params)
+        cache = self.__dict__.setdefault("_replicated", {})
+        hit = cache.get(mesh)
+        if hit is not None and all(a is b for a, b in zip(hit[0], leaves, strict=True)):
+            return hit[1]
+        out = _params.replicate_like(batch, params)
+        cache[mesh] = (leaves, out)
+        return out
+
     def groups(self, desc: str, progress: bool) -> Iterator[tuple[list[Any], int]]:
         """The streamed batches once, in groups: ``(batches, examples each)``.
 
@@ -608,7 +626,10 @@ class CurvatureFactory(SelectedLeavesFactory):
             _params.check_nesting(dm.fn, group[0])
             where = _params.mesh_of(group[0])
             if where not in placed:
-                placed[where] = _params.replicate_like(group[0], (params, v))
+                placed[where] = (
+                    dm.replicated(group[0], params),
+                    _params.replicate_like(group[0], v),
+                )
             p, w = placed[where]
             acc = _batch_matvec(self, p, tuple(group), w, acc, nb)
             count += nb * len(group)
