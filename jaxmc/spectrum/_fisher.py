@@ -166,7 +166,7 @@ class FisherFactory(_h.SelectedLeavesFactory):
         total, extra, count = np.zeros_like(v), np.zeros_like(v), 0
         for i, batch in enumerate(dm.stream("FisherOperator matvec", self.progress)):
             nb = _h._leading_size(dm.fn, "data", batch)
-            _params.check_nesting(dm.fn, batch)
+            _params.check_nesting(dm.fn, _params.mesh_of(batch))
             t, e = _stream_batch(self, params, batch, key, np.int32(i), v)
             total += np.asarray(t)
             if e is not None:

@@ -244,6 +244,7 @@ class _Data:
 
     def __init__(self, fn: str, data: Any, batch_size: Any):
         self.fn = fn
+        self._replicated: dict[Any, tuple[list, Any]] = {}  # see replicated()
         if batch_size is not None:
             batch_size = _checks.static_int(fn, "batch_size", batch_size, minimum=1)
         self.batch_size = batch_size
@@ -323,22 +324,20 @@ class _Data:
         if in_solve:
             _progress.matvec_done()
 
-    def replicated(self, batch: Any, params: Any) -> Any:
-        """``params`` replicated over ``batch``'s mesh, kept between matvecs.
+    def replicated(self, mesh: Any, params: Any) -> Any:
+        """``params`` replicated over ``mesh`` (or None), kept between matvecs.
 
         A solve run from the host passes the same parameter arrays to every
         matvec; they are copied to the mesh once, not once per matvec.
         """
-        mesh = _params.mesh_of(batch)
         if mesh is None:
             return params
         leaves = jax.tree_util.tree_leaves(params)
-        cache = self.__dict__.setdefault("_replicated", {})
-        hit = cache.get(mesh)
+        hit = self._replicated.get(mesh)
         if hit is not None and all(a is b for a, b in zip(hit[0], leaves, strict=True)):
             return hit[1]
-        out = _params.replicate_like(batch, params)
-        cache[mesh] = (leaves, out)
+        out = _params.replicate_on(mesh, params)
+        self._replicated[mesh] = (leaves, out)
         return out
 
     def groups(self, desc: str, progress: bool) -> Iterator[tuple[list[Any], int]]:
@@ -623,12 +622,12 @@ class CurvatureFactory(SelectedLeavesFactory):
         for group, nb in dm.groups(f"{name} matvec", self.progress):
             # one dispatch per group, accumulated on the devices: the host
             # waits once per matvec, not once per batch
-            _params.check_nesting(dm.fn, group[0])
             where = _params.mesh_of(group[0])
             if where not in placed:
+                _params.check_nesting(dm.fn, where)
                 placed[where] = (
-                    dm.replicated(group[0], params),
-                    _params.replicate_like(group[0], v),
+                    dm.replicated(where, params),
+                    _params.replicate_on(where, v),
                 )
             p, w = placed[where]
             acc = _batch_matvec(self, p, tuple(group), w, acc, nb)

@@ -194,7 +194,7 @@ class JacobianFactory(MatvecFactory):
         parts, acc, start = [], None, 0
         for batch in dm.factory():
             m = _leading_size(dm.fn, "data", batch) * self.per_example
-            _params.check_nesting(dm.fn, batch)
+            _params.check_nesting(dm.fn, _params.mesh_of(batch))
             if self.transpose and start + m <= v.shape[0]:
                 p, w = _params.replicate_like(batch, (params, v[start : start + m]))
                 out = np.asarray(_stream_vjp(self, p, batch, w))

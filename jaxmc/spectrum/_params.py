@@ -259,14 +259,14 @@ def mesh_of(batch: Any) -> jax.sharding.Mesh | None:
     return sharding.mesh
 
 
-def check_nesting(fn: str, batch: Any) -> None:
-    """Raises unless a streamed ``batch`` on several devices may be computed now.
+def check_nesting(fn: str, mesh: jax.sharding.Mesh | None) -> None:
+    """Raises unless a streamed batch on ``mesh`` may be computed now.
 
-    Inside a running compiled program (a streamed operator closed over in
-    ``jax.jit``), a program over several devices can wait forever for a device
-    the running program holds; from the host (``_hosted``) it cannot.
+    ``mesh`` is the batch's :func:`mesh_of`. Inside a running compiled program
+    (a streamed operator closed over in ``jax.jit``), a program over several
+    devices can wait forever for a device the running program holds; from the
+    host (``_hosted``) it cannot.
     """
-    mesh = mesh_of(batch)
     if mesh is None or _hosted.from_host():
         return
     msg = (
@@ -287,7 +287,11 @@ def replicate_like(batch: Any, tree: Any) -> Any:
     the parameters and the vector on the same devices; other batches leave
     ``tree`` as it is.
     """
-    mesh = mesh_of(batch)
+    return replicate_on(mesh_of(batch), tree)
+
+
+def replicate_on(mesh: jax.sharding.Mesh | None, tree: Any) -> Any:
+    """``tree`` replicated over ``mesh`` (as it is when ``mesh`` is None)."""
     if mesh is None:
         return tree
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
