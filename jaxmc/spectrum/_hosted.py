@@ -44,6 +44,10 @@ _HOST: dict[int, tuple[Any, bool]] = {}
 _STATE = threading.local()
 _INFO = core.DebugInfo("jaxmc hosted stretch", "<jaxmc.spectrum._hosted>", None, None)
 _PLANS: dict[int, tuple[Any, list]] = {}
+_WHOLE: dict[int, tuple[Any, Any]] = {}
+# per (jit function, static factory): whether its program calls the host,
+# which the factory alone decides (so later calls skip the trace)
+_CALLS_HOST: dict[tuple[Any, Any], bool] = {}
 
 
 def call(jitted: Any, *args: Any, **kwargs: Any) -> Any:
@@ -53,12 +57,16 @@ def call(jitted: Any, *args: Any, **kwargs: Any) -> Any:
     whose keyword arguments are static. Under a transformation (traced
     arguments) the program runs as compiled, callbacks inside it.
     """
+    key = (jitted, args[0])
+    if _CALLS_HOST.get(key) is False:
+        return jitted(*args, **kwargs)
     leaves = jax.tree_util.tree_leaves(args[1:])
     if any(isinstance(x, jax.core.Tracer) for x in leaves):
         return jitted(*args, **kwargs)
     traced = jitted.trace(*args, **kwargs)
     closed = traced.jaxpr
-    if not _has_host(closed.jaxpr):
+    _CALLS_HOST[key] = _has_host(closed.jaxpr)
+    if not _CALLS_HOST[key]:
         return jitted(*args, **kwargs)
     out = _eval(closed.jaxpr, closed.consts, leaves)
     return jax.tree_util.tree_unflatten(traced.out_tree, out)
@@ -147,7 +155,7 @@ def _stretch(eqns: Sequence[Any], needed: set) -> tuple:
 
 def _eval(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list:
     if not _has_host(jaxpr):
-        return list(_whole(jaxpr)[0](*consts, *args))
+        return list(_whole(jaxpr)(*consts, *args))
     env: dict = {}
 
     def read(v):
@@ -170,17 +178,16 @@ def _eval(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list
     return [read(v) for v in jaxpr.outvars]
 
 
-def _whole(jaxpr: core.Jaxpr) -> tuple:
+def _whole(jaxpr: core.Jaxpr) -> Any:
     """One compiled program for a callback-free jaxpr (consts then args)."""
-    hit = _PLANS.get(id(jaxpr))
+    hit = _WHOLE.get(id(jaxpr))
     if hit is not None and hit[0] is jaxpr:
         return hit[1]
     ins = [*jaxpr.constvars, *jaxpr.invars]
     flat = core.Jaxpr([], ins, jaxpr.outvars, jaxpr.eqns, jaxpr.effects, _INFO)
     fn = jax.jit(core.jaxpr_as_fun(core.ClosedJaxpr(flat, [])))
-    out = (fn, None, None, None)
-    _PLANS[id(jaxpr)] = (jaxpr, out)
-    return out
+    _WHOLE[id(jaxpr)] = (jaxpr, fn)
+    return fn
 
 
 def _closed(x: Any, args: Sequence[Any]) -> list:
