@@ -98,8 +98,11 @@ def report(
 
     timings = {} if timings is None else timings
     out: dict[str, Any] = {}
-    key_density, key_layers = jax.random.split(key)
-    if args.plot or (getattr(args, "out", None) and args.density_runs > 0):
+    density = args.plot or (getattr(args, "out", None) and args.density_runs > 0)
+    # split only when used: an eager split is a program to look up on every run
+    wanted = density or args.layers
+    key_density, key_layers = jax.random.split(key) if wanted else (None, None)
+    if density:
         t0 = time.perf_counter()
         deflate = max(0, min(args.deflate, op.size - 1))
         steps = min(args.density_steps, op.size)

@@ -88,17 +88,7 @@ def default_problem(
     import jax.numpy as jnp
 
     f32 = jnp.float32
-    kc, kx, ky, kp = jax.random.split(jax.random.key(seed), 4)
-    centers = 1.5 * jax.random.normal(kc, (num_classes, num_features), f32)
-    y = jax.random.randint(ky, (num_examples,), 0, num_classes)
-    X = (centers[y] + jax.random.normal(kx, (num_examples, num_features), f32)).astype(
-        dtype
-    )
     sizes = (num_features, *hidden, num_classes)
-    params = []
-    for i, key in enumerate(jax.random.split(kp, len(sizes) - 1)):
-        w = jax.random.normal(key, sizes[i : i + 2], f32) / float(sizes[i]) ** 0.5
-        params.append({"w": w.astype(dtype), "b": jnp.zeros(sizes[i + 1], dtype)})
 
     def model_fn(params, batch):
         x, _ = batch
@@ -114,18 +104,31 @@ def default_problem(
     def loss_fn(params, batch):
         return output_loss_fn(model_fn(params, batch), batch)
 
+    # Data, initial weights and training are one compiled program: a second
+    # run reads it from the persistent cache instead of tracing and looking
+    # up a dozen eager operations.
     @jax.jit
-    def train(params):
+    def make():
+        kc, kx, ky, kp = jax.random.split(jax.random.key(seed), 4)
+        centers = 1.5 * jax.random.normal(kc, (num_classes, num_features), f32)
+        y = jax.random.randint(ky, (num_examples,), 0, num_classes)
+        X = centers[y] + jax.random.normal(kx, (num_examples, num_features), f32)
+        X = X.astype(dtype)
+        params = []
+        for i, key in enumerate(jax.random.split(kp, len(sizes) - 1)):
+            w = jax.random.normal(key, sizes[i : i + 2], f32) / float(sizes[i]) ** 0.5
+            params.append({"w": w.astype(dtype), "b": jnp.zeros(sizes[i + 1], dtype)})
+
         def step(p, _):
             g = jax.grad(loss_fn)(p, (X, y))
             return jax.tree_util.tree_map(
                 lambda a, b: a - learning_rate * b, p, g
             ), None
 
-        return jax.lax.scan(step, params, None, length=train_steps)[0]
+        params = jax.lax.scan(step, params, None, length=train_steps)[0]
+        return params, X, y
 
-    if train_steps:
-        params = train(params)
+    params, X, y = make()
     n_params = sum(x.size for x in jax.tree_util.tree_leaves(params))
     desc = (
         f"MLP {'-'.join(map(str, sizes))} (tanh, softmax cross-entropy), "
@@ -346,6 +349,17 @@ def build_operator(args: argparse.Namespace) -> Built:
     return Built(prob, op, kind, loss_fn, params)
 
 
+def _keys(seed: int) -> Any:
+    """The eigensolver's, the trace's and the density's keys, in one program."""
+    import jax
+
+    def keys():
+        key_e, key_t = jax.random.split(jax.random.key(seed))
+        return key_e, key_t, jax.random.fold_in(jax.random.key(seed), 7)
+
+    return jax.jit(keys)()
+
+
 def _run(args: argparse.Namespace) -> int:
     import jax
 
@@ -366,7 +380,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         raise UsageError(msg)
     in_memory = not callable(prob.data)
-    loss = float(loss_fn(params, prob.data)) if in_memory else None
+    # compiled: one cached program rather than a dozen eager operations
+    loss = float(jax.jit(loss_fn)(params, prob.data)) if in_memory else None
     t1 = time.perf_counter()
     timings["build"] = t1 - t0
     progress(f"built: {op.size} parameters, {kind} operator ({t1 - t0:.2f} s)")
@@ -375,7 +390,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  loss {loss:.4f}")
     print(f"  problem built in {t1 - t0:.2f} s")
 
-    key_e, key_t = jax.random.split(jax.random.key(args.seed))
+    key_e, key_t, key_d = _keys(args.seed)
     progress(f"eigenvalues: thick-restart Lanczos, {args.k} at each end ...")
     res = spectrum.eigenvalues(op, args.k, which="both", key=key_e)
     vals = jax.device_get(res.values)
@@ -388,9 +403,10 @@ def _run(args: argparse.Namespace) -> int:
         f"{kind} eigenvalues (thick-restart Lanczos, {int(res.num_matvecs)} "
         f"{'HVPs' if kind == 'Hessian' else 'GGN matvecs'},"
     )
+    residuals, converged = jax.device_get((res.residuals, res.converged))
     print(
-        f"  max residual {float(res.residuals.max()):.1e}, "
-        f"{int(res.converged.sum())}/{res.converged.size} converged, "
+        f"  max residual {float(residuals.max()):.1e}, "
+        f"{int(converged.sum())}/{converged.size} converged, "
         f"{t2 - t1:.2f} s):"
     )
     print("  largest      " + fmt(f"{v:+.6e}" for v in vals[:k]))
@@ -406,7 +422,6 @@ def _run(args: argparse.Namespace) -> int:
         f"{float(tr.estimate):.6g} +/- {float(tr.std_error):.2g} (1 s.e.)"
     )
     results: dict[str, Any] = {"eigenvalues": res, "trace": tr}
-    key_d = jax.random.fold_in(jax.random.key(args.seed), 7)
     results.update(
         _spectrum_density.report(
             args,

@@ -833,7 +833,8 @@ def warn_unconverged(
     fn: str, result: EigenResult, tol: float, dtype: Any, which: str, strict: bool
 ) -> None:
     """Warns (or raises, when ``strict``) about a concrete unconverged result."""
-    if not _checks.is_concrete(result.converged) or bool(jnp.all(result.converged)):
+    # NumPy on the fetched flags: no eager XLA operation per call
+    if not _checks.is_concrete(result.converged) or np.asarray(result.converged).all():
         return
     code = int(result.reason) if result.reason is not None else 2
     if code == 0:  # converged overall, flags false for some pair: budget
