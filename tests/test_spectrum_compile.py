@@ -188,3 +188,60 @@ def test_warm_start_takes_fewer_matvecs_and_gives_the_same_values():
     np.testing.assert_allclose(r1.values, top, rtol=1e-8)
     with pytest.raises(ValueError, match=r"eigenvalues: argument `init` must"):
         eigenvalues(matrix_operator(B), 5, key=KEY, init=jnp.ones((2, 7)))
+
+
+@pytest.mark.parametrize("case", ["distinct", "repeated", "rank_deficient"])
+def test_eager_solve_compiles_the_complement_search_only_when_it_runs(case):
+    """Issue 12: the first eager call compiles the search only when needed.
+
+    ``eigenvalues(op, k)`` for one end of the spectrum runs the restart loop
+    and the explicit residuals as one program and the complement search (for
+    repeated wanted values or an invariant subspace) as a second one, only
+    when the first finds it is needed. Either way the result equals the
+    one-program solve that ``jax.jit`` compiles, to the last bit here, with
+    the same matvec count.
+    """
+    from _spectrum_problems import known_spectrum
+
+    from jaxmc.spectrum import _eigen
+
+    # a size of its own per case: no other test compiles these programs
+    n = {"distinct": 41, "repeated": 42, "rank_deficient": 43}[case]
+    k = 4
+    spectra = {
+        "distinct": np.linspace(-2.0, 7.0, n),
+        "repeated": np.r_[5.0, 5.0, 5.0, 4.0, np.linspace(-1.0, 1.0, n - 4)],
+        "rank_deficient": np.r_[-3.0, 2.0, np.zeros(n - 2)],
+    }
+    which = "largest_magnitude" if case == "rank_deficient" else "largest"
+    searched = case != "distinct"
+    A = known_spectrum(spectra[case], seed=4)
+    cores = []
+    real = _eigen._loops.call_compiled
+
+    def spy(core, *args, **static):
+        cores.append(core.__name__)
+        return real(core, *args, **static)
+
+    B = A * 1.5
+    _eigen._loops.call_compiled = spy
+    try:
+        with count_compiles() as n_first:
+            eager = eigenvalues(matrix_operator(A), k, which=which, key=KEY)
+        with count_compiles() as n_again:  # a fresh operator, same shapes
+            again = eigenvalues(matrix_operator(B), k, which=which, key=KEY)
+    finally:
+        _eigen._loops.call_compiled = real
+    wanted = ["_eigen_core", "_eigen_resume_core"] if searched else ["_eigen_core"]
+    assert cores == 2 * wanted
+    assert n_first[0] == len(wanted) and n_again[0] == 0
+    whole = jax.jit(lambda M: eigenvalues(matrix_operator(M), k, which=which, key=KEY))(
+        A
+    )
+    for name in ("values", "vectors", "residuals", "converged", "num_matvecs"):
+        np.testing.assert_array_equal(getattr(eager, name), getattr(whole, name))
+    assert int(eager.reason) == int(whole.reason) == 0
+    ref = np.linalg.eigvalsh(np.asarray(A))
+    ref = ref[np.argsort(-np.abs(ref) if which == "largest_magnitude" else -ref)][:k]
+    np.testing.assert_allclose(eager.values, ref, atol=1e-12)
+    np.testing.assert_allclose(again.values, 1.5 * ref, atol=1e-12)

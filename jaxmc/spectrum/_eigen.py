@@ -197,7 +197,18 @@ def _resolved(res, gaps, scale, dtype, n):
 
 
 def _lanczos(
-    matvec, v0, pool, *, k, which, tol, m, p, max_matvecs, check_multiplicity=None
+    matvec,
+    v0,
+    pool,
+    *,
+    k,
+    which,
+    tol,
+    m,
+    p,
+    max_matvecs,
+    check_multiplicity=None,
+    stage="whole",
 ):
     """Thick-restart Lanczos; returns values, vectors, residuals, flags, info.
 
@@ -208,7 +219,150 @@ def _lanczos(
     each pair resolved from its neighbouring Ritz values), when the budget is
     spent, or when the residuals have stalled for several cycles; explicit
     residuals then decide ``converged`` and the reason.
+
+    ``stage="whole"`` runs the complement search of :func:`_after_restarts`
+    in the same program. ``stage="first"`` leaves it out (a third of the
+    program) and returns ``(outputs, resume)``: when ``resume["trigger"]``
+    is set, :func:`_lanczos_resume` runs the search from ``resume`` in a
+    second program, with the same result as ``"whole"``.
     """
+    (n,) = v0.shape
+    dtype = v0.dtype
+    budget = max_matvecs + (2 * k if which == "both" else k)  # as the user gave it
+    st = _restart_loop(
+        matvec, v0, pool, k=k, which=which, tol=tol, m=m, p=p, max_matvecs=max_matvecs
+    )
+    V, s = st["V"], st["s"]
+    theta, S, est, scale, est_ok = st["est"]
+
+    def mv(v):
+        return matvec(v) / s
+
+    idx = _select(theta, which, k)
+    kk = idx.size
+    if check_multiplicity is None and which in ("smallest", "both"):
+        # Semi-definite operators (GGN, Fisher) have null spaces at this end.
+        trigger = jnp.asarray(True)
+    elif check_multiplicity is None:
+        values = theta[idx]
+        close = jnp.abs(values[:, None] - values[None, :]) <= tol * scale
+        dup = jnp.sum(close) > kk
+        trigger = st["broke_any"] | dup
+    else:
+        trigger = jnp.asarray(bool(check_multiplicity))
+    search = check_multiplicity is not False and n > kk and stage == "whole"
+    wrap = dict(
+        s=s,
+        s0=st["s0"],
+        since=st["since"],
+        est_ok=est_ok,
+        scale=scale,
+        tol=tol,
+        budget=budget,
+    )
+    post = _after_restarts(
+        mv,
+        theta[idx],
+        _sharding.constrain(S[:, idx].T @ V[:m]),
+        V,
+        first_gaps=lambda res: _gaps(
+            theta, idx, jnp.maximum(res, est[:kk]), _copy_tol(dtype, scale, tol, n)
+        ),
+        search=search,
+        trigger=trigger,
+        pool=pool,
+        which=which,
+        tol=tol,
+        steps=min(m, n - kk) if search else 1,
+    )
+    values, X, residuals, gaps, extra, AX = post
+    out = _wrap_up(values, X, residuals, gaps, st["nmv"] + extra, **wrap)
+    if stage == "whole":
+        return out
+    resume = dict(
+        trigger=trigger,
+        values=values,
+        X=X,
+        AX=AX,
+        res=residuals,
+        gaps=gaps,
+        nmv=st["nmv"] + extra,
+        **{key: wrap[key] for key in ("s", "s0", "since", "est_ok", "scale")},
+    )
+    return out, resume
+
+
+def _lanczos_resume(matvec, pool, resume, *, k, which, tol, m, max_matvecs, **_):
+    """The complement search of a ``stage="first"`` solve, from its ``resume``."""
+    values, X = resume["values"], resume["X"]
+    kk, n = X.shape
+    dtype = X.dtype
+    s = resume["s"]
+
+    def mv(v):
+        return matvec(v) / s
+
+    # The search's basis: zeros, where the one-program solve reuses the
+    # restart basis (the rows beyond the current step are masked either way).
+    basis = _sharding.constrain(jnp.zeros((m + 1, n), dtype))
+    post = _after_restarts(
+        mv,
+        values,
+        X,
+        basis,
+        first_gaps=lambda res: resume["gaps"],  # used only before a first search
+        search=True,
+        trigger=jnp.asarray(True),
+        pool=pool,
+        which=which,
+        tol=tol,
+        steps=min(m, n - kk),
+        start=resume,
+    )
+    values, X, residuals, gaps, extra, _ = post
+    budget = max_matvecs + (2 * k if which == "both" else k)
+    wrap = {key: resume[key] for key in ("s", "s0", "since", "est_ok", "scale")}
+    nmv = resume["nmv"] + extra
+    return _wrap_up(values, X, residuals, gaps, nmv, tol=tol, budget=budget, **wrap)
+
+
+def _wrap_up(
+    values, X, residuals, gaps, nmv, *, s, s0, since, est_ok, scale, tol, budget
+):
+    """Flags, reason and noise floor from the explicit residuals; unscaled."""
+    kk, n = X.shape
+    dtype = X.dtype
+    eps = jnp.finfo(dtype).eps
+    tiny = jnp.finfo(dtype).tiny
+    sub = (s0 > 0) & (s0 < tiny / eps)
+    res_ok = residuals <= tol * scale
+    resolved = _resolved(residuals, gaps, scale, dtype, n)
+    finite = jnp.all(jnp.isfinite(values)) & jnp.all(jnp.isfinite(residuals))
+    finite = finite & jnp.isfinite(s0)
+    converged = res_ok & resolved & finite & ~sub
+    floor = jnp.max(residuals) / scale
+    reason = jnp.select(
+        [
+            ~finite,
+            sub,
+            jnp.all(converged),
+            jnp.all(res_ok) & ~jnp.all(resolved),
+            jnp.all(est_ok),
+            since >= _STALL_CYCLES,
+        ],
+        [4, 5, 0, 3, 1, 6],
+        default=2,
+    ).astype(jnp.int32)
+    noise_floor = jnp.where(reason == 1, floor, jnp.zeros_like(floor))
+    _progress.report(nmv, budget, floor)
+    return values * s, X, residuals * s, converged, nmv, (reason, noise_floor)
+
+
+_STALL_CYCLES = 10
+
+
+def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
+    """The restart loop of :func:`_lanczos`: its final state (a dict)."""
     (n,) = v0.shape
     dtype = v0.dtype
     eps = jnp.finfo(dtype).eps
@@ -295,13 +449,12 @@ def _lanczos(
         since=jnp.asarray(0),
         est=est,
     )
-    stall_cycles = 10
     budget = max_matvecs + (2 * k if which == "both" else k)  # as the user gave it
 
     def cond(st):
         nmv_ok = st["nmv"] + (m - p) <= max_matvecs
         more = ~jnp.all(st["est"][-1]) & nmv_ok & (m < n)
-        return (st["cycle"] == 0) | (more & (st["since"] < stall_cycles))
+        return (st["cycle"] == 0) | (more & (st["since"] < _STALL_CYCLES))
 
     def body(st):
         theta, S, *_ = st["est"]
@@ -341,67 +494,7 @@ def _lanczos(
             est=est,
         )
 
-    st = jax.lax.while_loop(cond, body, state)
-    V, nmv, since, broke_any = st["V"], st["nmv"], st["since"], st["broke_any"]
-    s, s0 = st["s"], st["s0"]
-    sub = (s0 > 0) & (s0 < tiny / eps)
-    theta, S, est, scale, est_ok = st["est"]
-
-    def mv(v):
-        return matvec(v) / s
-
-    idx = _select(theta, which, k)
-    kk = idx.size
-    if check_multiplicity is None and which in ("smallest", "both"):
-        # Semi-definite operators (GGN, Fisher) have null spaces at this end.
-        trigger = jnp.asarray(True)
-    elif check_multiplicity is None:
-        values = theta[idx]
-        close = jnp.abs(values[:, None] - values[None, :]) <= tol * scale
-        dup = jnp.sum(close) > kk
-        trigger = broke_any | dup
-    else:
-        trigger = jnp.asarray(bool(check_multiplicity))
-    search = check_multiplicity is not False and n > kk
-    post = _after_restarts(
-        mv,
-        theta[idx],
-        _sharding.constrain(S[:, idx].T @ V[:m]),
-        V,
-        first_gaps=lambda res: _gaps(
-            theta, idx, jnp.maximum(res, est[:kk]), _copy_tol(dtype, scale, tol, n)
-        ),
-        search=search,
-        trigger=trigger,
-        pool=pool,
-        which=which,
-        tol=tol,
-        steps=min(m, n - kk) if search else 1,
-    )
-    values, X, residuals, gaps, extra = post
-    nmv = nmv + extra
-
-    res_ok = residuals <= tol * scale
-    resolved = _resolved(residuals, gaps, scale, dtype, n)
-    finite = jnp.all(jnp.isfinite(values)) & jnp.all(jnp.isfinite(residuals))
-    finite = finite & jnp.isfinite(s0)
-    converged = res_ok & resolved & finite & ~sub
-    floor = jnp.max(residuals) / scale
-    reason = jnp.select(
-        [
-            ~finite,
-            sub,
-            jnp.all(converged),
-            jnp.all(res_ok) & ~jnp.all(resolved),
-            jnp.all(est_ok),
-            since >= stall_cycles,
-        ],
-        [4, 5, 0, 3, 1, 6],
-        default=2,
-    ).astype(jnp.int32)
-    noise_floor = jnp.where(reason == 1, floor, jnp.zeros_like(floor))
-    _progress.report(nmv, budget, floor)
-    return values * s, X, residuals * s, converged, nmv, (reason, noise_floor)
+    return jax.lax.while_loop(cond, body, state)
 
 
 def _fresh_vector(pool: jax.Array, t: Any) -> jax.Array:
@@ -417,7 +510,19 @@ def _fresh_vector(pool: jax.Array, t: Any) -> jax.Array:
 
 
 def _after_restarts(
-    mv, values, X, basis, *, first_gaps, search, trigger, pool, which, tol, steps
+    mv,
+    values,
+    X,
+    basis,
+    *,
+    first_gaps,
+    search,
+    trigger,
+    pool,
+    which,
+    tol,
+    steps,
+    start=None,
 ):
     """Explicit residuals of the wanted pairs, then the complement searches.
 
@@ -446,7 +551,10 @@ def _after_restarts(
     ``basis`` (at least ``steps + 1`` rows of ``n``) is the restart loop's
     basis, whose buffer holds the complement's basis (rows beyond the
     current step are masked, so its contents do not matter).
-    Returns ``(values, X, residuals, gaps, matvecs)``.
+    ``start`` (a ``resume`` dict of :func:`_lanczos`, with ``AX``, ``res``
+    and ``gaps`` of a residual phase already run on ``values`` and ``X``)
+    begins with the first complement search instead of the residuals.
+    Returns ``(values, X, residuals, gaps, matvecs, AX)``.
     """
     kk, n = X.shape
     dtype = X.dtype
@@ -606,8 +714,20 @@ def _after_restarts(
         )
     else:
         init.update(theta=jnp.zeros((1,), dtype), real=jnp.zeros((1,), bool))
+    if start is not None:
+        # the state at the end of the first residual phase, as ``body``
+        # leaves it when it starts the first search
+        r = proj(_fresh_vector(pool, -1), X)
+        r = r / jnp.maximum(jnp.linalg.norm(r), tiny)
+        init.update(
+            phase=jnp.asarray(1),
+            AX=start["AX"],
+            res=start["res"],
+            gaps=start["gaps"],
+            Q=init["Q"].at[0].set(r),
+        )
     c = jax.lax.while_loop(lambda c: c["go"], body, init)
-    return c["values"], c["X"], c["res"], c["gaps"], c["count"]
+    return c["values"], c["X"], c["res"], c["gaps"], c["count"], c["AX"]
 
 
 def _explicit_residuals(matvec, values, X):
@@ -991,7 +1111,18 @@ def _differentiable_solve(factory, static, dynamic, key, init, traceable=True):
     @jax.custom_vjp
     def solve(dynamic, key, init):
         op.dynamic = dynamic
-        return _loops.call_compiled(_eigen_core, op, key, init, **static)
+        if not _split_search(static, traceable, (dynamic, key, init)):
+            return _loops.call_compiled(_eigen_core, op, key, init, **static)
+        # An eager solve whose complement search is needed only now and then
+        # (a repeated wanted eigenvalue, an invariant subspace) compiles the
+        # search as a second program, when it is first needed.
+        out, resume = _loops.call_compiled(
+            _eigen_core, op, key, init, stage="first", **static
+        )
+        if not bool(resume["trigger"]):
+            return out
+        del out  # its vectors: the search's result replaces them
+        return _loops.call_compiled(_eigen_resume_core, op, key, resume, **static)
 
     def fwd(dynamic, key, init):
         out = solve(dynamic, key, init)
@@ -1014,6 +1145,24 @@ def _differentiable_solve(factory, static, dynamic, key, init, traceable=True):
     return solve(dynamic, key, init)
 
 
+def _split_search(static: dict, traceable: bool, args: Any) -> bool:
+    """Compile the complement search apart (only when it runs)?
+
+    Only for eager calls (concrete arguments, in-memory data) that ask for
+    one end (``"largest"``, ``"largest_magnitude"``) with the default
+    ``check_multiplicity``: there the search runs only when the solve finds
+    a repeated wanted value or an invariant subspace. Under ``jax.jit`` or
+    ``jax.vmap`` the solve stays one program.
+    """
+    return (
+        traceable
+        and static["check_multiplicity"] is None
+        and static["which"] in ("largest", "largest_magnitude")
+        and static["n"] > static["k"]
+        and _checks.is_concrete(args)
+    )
+
+
 class _Parts:
     """An operator's factory and dynamic pytree, as ``call_compiled`` takes them."""
 
@@ -1023,7 +1172,8 @@ class _Parts:
         self.traceable = traceable
 
 
-def _eigen_core(factory, dynamic, key, init, *, init_form, n, dtype, **options):
+def _solver_parts(factory, dynamic, key, n, dtype):
+    """The working matvec, its dtype and the solve's one random draw."""
     matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     # 16-bit operators: the Lanczos vectors, inner products and the small
     # eigenproblems run in float32 (LAPACK has no 16-bit kernels, and a
@@ -1031,20 +1181,43 @@ def _eigen_core(factory, dynamic, key, init, *, init_form, n, dtype, **options):
     work = jnp.float32 if jnp.dtype(dtype).itemsize < 4 else dtype
     # The one random draw of the solve: the start and the restart directions.
     z = _sharding.constrain(jax.random.normal(key, (n,), work))
-    v0 = _sharding.constrain(_start_vector(factory, dynamic, z, init, init_form))
     if work != dtype:
         op_matvec = matvec
 
         def matvec(v):
             return op_matvec(v.astype(dtype)).astype(work)
 
-    values, X, residuals, converged, nmv, (reason, floor) = _lanczos(
-        matvec, v0, z, **options
-    )
+    return matvec, z
+
+
+def _outputs(factory, dynamic, dtype, lanczos_out):
+    values, X, residuals, converged, nmv, (reason, floor) = lanczos_out
     vectors = jax.vmap(lambda x: factory.unravel(dynamic, x.astype(dtype)))(X)
     vectors = _sharding.constrain_tree(vectors)
     finite = _loops.all_finite(values, residuals)
     return values, vectors, residuals, converged, nmv, finite, reason, floor
+
+
+def _eigen_core(
+    factory, dynamic, key, init, *, init_form, n, dtype, stage="whole", **options
+):
+    matvec, z = _solver_parts(factory, dynamic, key, n, dtype)
+    v0 = _sharding.constrain(_start_vector(factory, dynamic, z, init, init_form))
+    out = _lanczos(matvec, v0, z, stage=stage, **options)
+    if stage == "whole":
+        return _outputs(factory, dynamic, dtype, out)
+    out, resume = out
+    return _outputs(factory, dynamic, dtype, out), resume
+
+
+def _eigen_resume_core(
+    factory, dynamic, key, resume, *, init_form, n, dtype, **options
+):
+    del init_form  # the start vector is not needed again
+    matvec, z = _solver_parts(factory, dynamic, key, n, dtype)
+    return _outputs(
+        factory, dynamic, dtype, _lanczos_resume(matvec, z, resume, **options)
+    )
 
 
 def power_iteration(

@@ -45,6 +45,7 @@ def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
 _JIT_CACHE: dict[Any, Callable] = {}
 _BAR_NAMES = {
     "_eigen_core": "eigenvalues",
+    "_eigen_resume_core": "eigenvalues",
     "_power_core": "power_iteration",
     "_slq_core": "spectral_density",
     "_kpm_core": "kpm_density",
