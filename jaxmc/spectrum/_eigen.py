@@ -1279,7 +1279,7 @@ def power_iteration(
     max_iters = _checks.static_int(fn, "max_iters", max_iters, minimum=1)
     strict = _loops.check_bool(fn, "strict", strict)
     tol = _loops.check_tol(fn, "tol", tol)
-    lams, U, residuals, converged, total, finite = _loops.call_compiled(
+    lams, U, residuals, converged, total, finite, reason, floor = _loops.call_compiled(
         _power_core,
         op,
         key,
@@ -1290,9 +1290,6 @@ def power_iteration(
         max_iters=max_iters,
     )
     _loops.raise_if_nonfinite(fn, op, key, finite)
-    reason = jnp.where(~finite, 4, jnp.where(jnp.all(converged), 0, 2)).astype(
-        jnp.int32
-    )
     result = EigenResult(
         values=lams,
         vectors=U,
@@ -1300,7 +1297,7 @@ def power_iteration(
         converged=converged,
         num_matvecs=total,
         reason=reason,
-        noise_floor=jnp.zeros((), lams.dtype),
+        noise_floor=floor,
     )
     warn_unconverged(fn, result, tol, op.dtype, "largest_magnitude", strict)
     return result
@@ -1344,4 +1341,10 @@ def _power_core(factory, dynamic, key, *, k, n, dtype, tol, max_iters):
     residuals = _explicit_residuals(matvec, lams, U)
     vectors = jax.vmap(lambda x: factory.unravel(dynamic, x))(U)
     finite = _loops.all_finite(lams, residuals)
-    return lams, vectors, residuals, jnp.stack(conv), total + k, finite
+    converged = jnp.stack(conv)
+    # the reason and the (zero) noise floor inside the program: no eager ops
+    reason = jnp.where(~finite, 4, jnp.where(jnp.all(converged), 0, 2)).astype(
+        jnp.int32
+    )
+    floor = jnp.zeros((), dtype)
+    return lams, vectors, residuals, converged, total + k, finite, reason, floor
