@@ -5,9 +5,11 @@
 symmetric operators) while the ``k`` wanted Ritz pairs have residuals
 ``||A y - theta y||`` above ``tol * ||A||``. Everything runs inside
 ``jax.lax.while_loop`` / ``fori_loop``, so the whole solve compiles to one XLA
-program (for operators that stream data from Python, the matvec calls back to
-the host from inside it). :func:`power_iteration` with deflation is the
-textbook baseline.
+program (for operators that stream data from Python, the program runs from
+the host, see ``_hosted``). An eager call for one end of the spectrum leaves
+the complement search (repeated eigenvalues, invariant subspaces) to a second
+program, compiled and run only when the first finds it is needed.
+:func:`power_iteration` with deflation is the textbook baseline.
 """
 
 from __future__ import annotations
