@@ -245,3 +245,32 @@ def test_eager_solve_compiles_the_complement_search_only_when_it_runs(case):
     ref = ref[np.argsort(-np.abs(ref) if which == "largest_magnitude" else -ref)][:k]
     np.testing.assert_allclose(eager.values, ref, atol=1e-12)
     np.testing.assert_allclose(again.values, 1.5 * ref, atol=1e-12)
+
+
+def test_fresh_operator_solve_traces_nothing_in_python():
+    """Issue 12: a checkpoint's solve costs its matvecs, not a Python trace.
+
+    The operator's output check (an abstract evaluation of the matvec, which
+    for a Hessian traces the loss's linearisation) runs once per factory and
+    abstract arrays, as the compiled programs are keyed: along training, a
+    fresh operator's ``eigenvalues`` neither compiles nor traces the loss.
+    """
+    traces = [0]
+
+    def counted_loss(params, batch):
+        traces[0] += 1
+        return LOSS(params, batch)
+
+    for i in range(3):
+        params, data = checkpoint(i)
+        op = hessian_operator(counted_loss, params, data)
+        before = traces[0]
+        with count_compiles() as n:
+            res = eigenvalues(op, 2, key=KEY)
+        if i > 0:
+            assert traces[0] == before, f"checkpoint {i} traced the loss"
+            assert n[0] == 0
+        else:
+            assert traces[0] > before  # the first call traces and compiles
+        top = jnp.linalg.eigvalsh(dense_hessian(LOSS, params, data))[::-1][:2]
+        np.testing.assert_allclose(res.values, top, rtol=1e-8)

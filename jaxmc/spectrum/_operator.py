@@ -512,6 +512,12 @@ def check_output(fn: str, op: LinearOperator) -> None:
     """
     if getattr(op, "_output_checked", False):
         return
+    # A fresh operator with the same factory and the same abstract arrays
+    # (a new checkpoint along training) was checked already: tracing its
+    # matvec again (a Hessian's linearisation) would cost more than its solve.
+    sig = _abstract_key(op)
+    if sig is not None and sig in _OUTPUT_OK:
+        return
     n = op.size
     flat = jax.ShapeDtypeStruct((n,), op.dtype)
     try:
@@ -536,6 +542,34 @@ def check_output(fn: str, op: LinearOperator) -> None:
         )
         raise TypeError(msg)
     op._output_checked = True
+    if sig is not None:
+        if len(_OUTPUT_OK) >= _OUTPUT_OK_MAX:
+            _OUTPUT_OK.pop(next(iter(_OUTPUT_OK)))
+        _OUTPUT_OK[sig] = True
+
+
+_OUTPUT_OK: dict[Any, bool] = {}
+_OUTPUT_OK_MAX = 512
+
+
+def _abstract_key(op: LinearOperator) -> Any:
+    """``(factory, size, dtype, structure, shapes and dtypes)``, or None.
+
+    What the matvec's output shape depends on, as the compiled programs are
+    keyed; None when a leaf is not an array or the factory is not hashable.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(op.dynamic)
+    avals = []
+    for x in leaves:
+        if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+            return None
+        avals.append((tuple(x.shape), str(x.dtype)))
+    key = (op.factory, op.size, str(op.dtype), treedef, tuple(avals))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 @dataclasses.dataclass(frozen=True)
