@@ -172,7 +172,7 @@ class FisherFactory(_h.SelectedLeavesFactory):
             if e is not None:
                 extra += np.asarray(e)
             count += nb
-        return np.asarray(self.finish(total, extra, count, v))
+        return self.finish(total, extra, count, v)  # host_matvec places it
 
     def noise_shape(self, num: int, out_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The fixed noise's shape for ``num`` examples: ``(num, S, ...)``."""

@@ -632,7 +632,7 @@ class CurvatureFactory(SelectedLeavesFactory):
             p, w = placed[where]
             acc = _batch_matvec(self, p, tuple(group), w, acc, nb)
             count += nb * len(group)
-        return np.asarray(acc) / count
+        return acc / count  # a JAX array: host_matvec decides where it goes
 
 
 @functools.partial(jax.jit, static_argnums=0, donate_argnums=4)

@@ -217,7 +217,9 @@ def _host_eqn(eqn: Any, args: list) -> list:
             _STATE.depth -= 1
         leaves = jax.tree_util.tree_leaves(out)
         return [
-            jnp.asarray(np.asarray(x, dtype=a.dtype).reshape(a.shape))
+            x
+            if isinstance(x, jax.Array) and x.shape == a.shape and x.dtype == a.dtype
+            else jnp.asarray(np.asarray(x, dtype=a.dtype).reshape(a.shape))
             for x, a in zip(leaves, p["result_avals"], strict=True)
         ]
     if name == "while":

@@ -167,7 +167,12 @@ def host_matvec(
     """
 
     def call(v, dyn):
-        return np.asarray(fn(dyn, v), dtype=v.dtype)
+        out = fn(dyn, v)
+        if arrays and isinstance(v, jax.Array) and _one_device(out):
+            # a solve run from the host: the product stays on its device, so
+            # the host does not wait for it before dispatching what follows
+            return out.astype(v.dtype)
+        return np.asarray(out, dtype=v.dtype)
 
     call.takes_arrays = arrays
 
@@ -176,6 +181,11 @@ def host_matvec(
         return jax.pure_callback(call, out, v, dynamic, vmap_method="sequential")
 
     return matvec
+
+
+def _one_device(x: Any) -> bool:
+    """``x`` is a JAX array on a single device."""
+    return isinstance(x, jax.Array) and len(x.sharding.device_set) == 1
 
 
 @dataclasses.dataclass(frozen=True)
