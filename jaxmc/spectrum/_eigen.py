@@ -1057,6 +1057,11 @@ def _check_init(fn: str, op: Any, init: Any) -> tuple[Any, str]:
         if init.ndim in (1, 2):
             init = jnp.asarray(init)
             return (init[None] if init.ndim == 1 else init), "flat"
+    # checked once per factory and abstract init (a warm start along
+    # training passes the same shapes at every checkpoint)
+    sig = _init_key(op, init)
+    if sig is not None and sig in _INIT_OK:
+        return init, "tree"
     try:
         shapes = jax.eval_shape(jax.vmap(op.ravel), init)
     except Exception as err:  # noqa: BLE001 - re-raised with context
@@ -1073,7 +1078,27 @@ def _check_init(fn: str, op: Any, init: Any) -> tuple[Any, str]:
             f"shape {shapes.shape}."
         )
         raise ValueError(msg)
+    if sig is not None:
+        if len(_INIT_OK) >= 512:
+            _INIT_OK.pop(next(iter(_INIT_OK)))
+        _INIT_OK[sig] = True
     return init, "tree"
+
+
+_INIT_OK: dict[Any, bool] = {}
+
+
+def _init_key(op: Any, init: Any) -> Any:
+    """``(factory, size, structure, shapes and dtypes of init)``, or None."""
+    leaves, treedef = jax.tree_util.tree_flatten(init)
+    if not all(isinstance(x, jax.Array | np.ndarray) for x in leaves):
+        return None
+    key = (op.factory, op.size, treedef, tuple((x.shape, str(x.dtype)) for x in leaves))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _start_vector(factory, dynamic, z, init, init_form):
