@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks
-from jaxmc.spectrum import _budget, _io, _loops, _progress, _sharding
+from jaxmc.spectrum import _budget, _io, _loops, _operator, _progress, _sharding
 from jaxmc.spectrum._algebra import in_float32
 from jaxmc.spectrum._lanczos import tridiag_eigh
 
@@ -230,7 +230,7 @@ def _lanczos(
     """
     (n,) = v0.shape
     dtype = v0.dtype
-    budget = max_matvecs + (2 * k if which == "both" else k)  # as the user gave it
+    budget = _user_budget(k, which, max_matvecs)
     st = _restart_loop(
         matvec, v0, pool, k=k, which=which, tol=tol, m=m, p=p, max_matvecs=max_matvecs
     )
@@ -322,10 +322,15 @@ def _lanczos_resume(matvec, pool, resume, *, k, which, tol, m, max_matvecs, **_)
         start=resume,
     )
     values, X, residuals, gaps, extra, _ = post
-    budget = max_matvecs + (2 * k if which == "both" else k)
+    budget = _user_budget(k, which, max_matvecs)
     wrap = {key: resume[key] for key in ("s", "s0", "since", "est_ok", "scale")}
     nmv = resume["nmv"] + extra
     return _wrap_up(values, X, residuals, gaps, nmv, tol=tol, budget=budget, **wrap)
+
+
+def _user_budget(k: int, which: str, max_matvecs: int) -> int:
+    """The matvec budget as the user gave it: the restart loop's plus the checks."""
+    return max_matvecs + (2 * k if which == "both" else k)
 
 
 def _wrap_up(
@@ -451,7 +456,7 @@ def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
         since=jnp.asarray(0),
         est=est,
     )
-    budget = max_matvecs + (2 * k if which == "both" else k)  # as the user gave it
+    budget = _user_budget(k, which, max_matvecs)
 
     def cond(st):
         nmv_ok = st["nmv"] + (m - p) <= max_matvecs
@@ -1059,8 +1064,8 @@ def _check_init(fn: str, op: Any, init: Any) -> tuple[Any, str]:
             return (init[None] if init.ndim == 1 else init), "flat"
     # checked once per factory and abstract init (a warm start along
     # training passes the same shapes at every checkpoint)
-    sig = _init_key(op, init)
-    if sig is not None and sig in _INIT_OK:
+    sig = _operator.abstract_key(op, init)
+    if sig in _INIT_OK:
         return init, "tree"
     try:
         shapes = jax.eval_shape(jax.vmap(op.ravel), init)
@@ -1078,27 +1083,11 @@ def _check_init(fn: str, op: Any, init: Any) -> tuple[Any, str]:
             f"shape {shapes.shape}."
         )
         raise ValueError(msg)
-    if sig is not None:
-        if len(_INIT_OK) >= 512:
-            _INIT_OK.pop(next(iter(_INIT_OK)))
-        _INIT_OK[sig] = True
+    _INIT_OK.add(sig)
     return init, "tree"
 
 
-_INIT_OK: dict[Any, bool] = {}
-
-
-def _init_key(op: Any, init: Any) -> Any:
-    """``(factory, size, structure, shapes and dtypes of init)``, or None."""
-    leaves, treedef = jax.tree_util.tree_flatten(init)
-    if not all(isinstance(x, jax.Array | np.ndarray) for x in leaves):
-        return None
-    key = (op.factory, op.size, treedef, tuple((x.shape, str(x.dtype)) for x in leaves))
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+_INIT_OK = _operator.CheckedSignatures()
 
 
 def _start_vector(factory, dynamic, z, init, init_form):

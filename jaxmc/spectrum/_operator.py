@@ -525,8 +525,8 @@ def check_output(fn: str, op: LinearOperator) -> None:
     # A fresh operator with the same factory and the same abstract arrays
     # (a new checkpoint along training) was checked already: tracing its
     # matvec again (a Hessian's linearisation) would cost more than its solve.
-    sig = _abstract_key(op)
-    if sig is not None and sig in _OUTPUT_OK:
+    sig = abstract_key(op, op.dynamic)
+    if sig in _OUTPUT_OK:
         return
     n = op.size
     flat = jax.ShapeDtypeStruct((n,), op.dtype)
@@ -552,23 +552,42 @@ def check_output(fn: str, op: LinearOperator) -> None:
         )
         raise TypeError(msg)
     op._output_checked = True
-    if sig is not None:
-        if len(_OUTPUT_OK) >= _OUTPUT_OK_MAX:
-            _OUTPUT_OK.pop(next(iter(_OUTPUT_OK)))
-        _OUTPUT_OK[sig] = True
+    _OUTPUT_OK.add(sig)
 
 
-_OUTPUT_OK: dict[Any, bool] = {}
-_OUTPUT_OK_MAX = 512
+class CheckedSignatures:
+    """Abstract signatures that passed a check, at most ``limit`` (oldest out).
 
-
-def _abstract_key(op: LinearOperator) -> Any:
-    """``(factory, size, dtype, structure, shapes and dtypes)``, or None.
-
-    What the matvec's output shape depends on, as the compiled programs are
-    keyed; None when a leaf is not an array or the factory is not hashable.
+    A check that depends only on an operator's factory and the shapes of its
+    arrays (as the compiled programs are keyed) runs once per signature, not
+    once per fresh operator. ``None`` (no signature) is never held.
     """
-    leaves, treedef = jax.tree_util.tree_flatten(op.dynamic)
+
+    def __init__(self, limit: int = 512):
+        self._keys: dict[Any, None] = {}
+        self._limit = limit
+
+    def __contains__(self, key: Any) -> bool:
+        return key is not None and key in self._keys
+
+    def add(self, key: Any) -> None:
+        if key is None:
+            return
+        if len(self._keys) >= self._limit:
+            self._keys.pop(next(iter(self._keys)))
+        self._keys[key] = None
+
+
+_OUTPUT_OK = CheckedSignatures()
+
+
+def abstract_key(op: LinearOperator, tree: Any) -> Any:
+    """``(factory, size, dtype, structure, shapes and dtypes of tree)``, or None.
+
+    None when a leaf of ``tree`` is not an array or the factory is not
+    hashable (such checks then run every time).
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
     avals = []
     for x in leaves:
         if not (hasattr(x, "shape") and hasattr(x, "dtype")):
