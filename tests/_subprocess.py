@@ -35,7 +35,7 @@ def run_python(
     path = [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
     full = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
     if devices is not None:
-        full["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+        full["XLA_FLAGS"] = device_flags(devices)
         full["JAX_PLATFORMS"] = "cpu"
     full.update(env or {})
     proc = subprocess.run(
@@ -48,3 +48,9 @@ def run_python(
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc
+
+
+def device_flags(devices: int) -> str:
+    """``XLA_FLAGS`` for ``devices`` host devices, after the suite's own flags."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    return f"{flags} --xla_force_host_platform_device_count={devices}".strip()

@@ -20,15 +20,10 @@ before JAX starts) on a tanh MLP whose 64 examples are sharded over a 1-D
   times are printed (``pytest -s``).
 """
 
-import os
-import pathlib
-import subprocess
-import sys
 import textwrap
 
 import pytest
-
-ROOT = pathlib.Path(__file__).parent.parent
+from _subprocess import run_python
 
 PRELUDE = """
 import faulthandler, time
@@ -189,21 +184,12 @@ print("OK")
 
 
 def _run(script, tmp_path, timeout):
-    env = dict(
-        os.environ,
-        XLA_FLAGS="--xla_force_host_platform_device_count=4",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(PRELUDE + script)],
+    proc = run_python(
+        ["-c", textwrap.dedent(PRELUDE + script)],
         cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
+        devices=4,
         timeout=timeout,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-4000:]
     assert proc.stdout.rstrip().endswith("OK"), proc.stdout[-3000:]
     print(proc.stdout)
     return proc.stdout
