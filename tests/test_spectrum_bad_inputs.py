@@ -11,6 +11,7 @@ import pytest
 from jaxmc.spectrum import (
     LinearOperator,
     diagonal,
+    eigenvalues,
     hessian_operator,
     kpm_density,
     matrix_operator,
@@ -193,3 +194,24 @@ def test_streamed_operator_inside_jit_is_refused_clearly():
 
     with pytest.raises(ValueError, match=r"hessian_operator: streamed `data`.*jax.jit"):
         inside(jnp.ones(2))
+
+
+def test_streamed_loader_that_runs_dry_is_named():
+    # A loader that yields its batches once (an exhausted generator reused)
+    # gives no batches on the next matvec: a clear error, not a None product.
+    X = jnp.arange(6.0).reshape(3, 2)
+
+    def loss(w, batch):
+        return jnp.sum((batch @ w) ** 2)
+
+    passes = []
+
+    def stream():
+        passes.append(1)
+        return [X[:2], X[2:]] if len(passes) == 1 else []
+
+    op = hessian_operator(loss, jnp.ones(2), stream, progress=False)
+    with pytest.raises(ValueError, match=r"hessian_operator: argument `data` yielded"):
+        op.matvec(jnp.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"no batches on a later pass"):
+        eigenvalues(op, 1, key=KEY)

@@ -107,7 +107,7 @@ batches = [
 ]
 st = hessian_operator(loss, params, lambda: batches, progress=False)
 # one program for a group of equally shaped batches (stacked, reduced in a scan)
-group = (st.factory, params_r, tuple(batches), v, jnp.zeros_like(v), 32)
+group = (st.factory, params_r, tuple(batches), v, jnp.zeros_like(v), 32, 64)
 check_hlo("streamed batch", _hessian._batch_matvec.lower(*group), per=8, full=(64, 32))
 close(run("streamed matvec", st.matvec, v), want, "streamed")
 print("OK")

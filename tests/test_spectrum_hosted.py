@@ -81,3 +81,48 @@ def test_programs_without_callbacks_and_traced_calls_run_compiled():
         jnp.zeros(4)
     )
     assert out.shape == (4,) and CALLS and not any(CALLS)
+
+
+@jax.jit
+def counted_loops(x, lo, hi):
+    # a fori_loop with traced bounds is a `while` counting up to a bound
+    # carried unchanged; the other two loops only look like one
+    y = jax.lax.fori_loop(lo, hi, lambda i, v: 0.5 * _cb(v) + i, x)
+    y = jax.lax.while_loop(
+        lambda c: c[0] < 4, lambda c: (c[0] + 2, _cb(c[1])), (lo, y)
+    )[1]
+    y = jax.lax.while_loop(
+        lambda c: c[0] < c[2], lambda c: (c[0] + 1, _cb(c[1]), c[2] - 1), (lo, y, hi)
+    )[1]
+    return y
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0, 3), (2, 7), (5, 5), (6, 1), (-2, 1)])
+def test_fori_loops_run_their_trip_count_without_reading_the_condition(
+    lo, hi, monkeypatch
+):
+    jaxpr = counted_loops.trace(jnp.ones(3), 0, 0).jaxpr.jaxpr
+    whiles = [e for e in jaxpr.eqns if e.primitive.name == "while"]
+    assert [_hosted._counted(e) is not None for e in whiles] == [True, False, False]
+    x = jnp.linspace(-1.0, 1.0, 3)
+    want = counted_loops(x, lo, hi)
+    conds = {id(_hosted._sub(e.params["cond_jaxpr"])): 0 for e in whiles}
+    closed = _hosted._closed
+
+    def counting(j, args):
+        if id(_hosted._sub(j)) in conds:
+            conds[id(_hosted._sub(j))] += 1
+        return closed(j, args)
+
+    monkeypatch.setattr(_hosted, "_closed", counting)
+    CALLS.clear()
+    run = jax.jit(lambda _, *a: counted_loops(*a), static_argnums=0)
+    got = _hosted.call(run, None, x, lo, hi)
+    # the fori_loop's condition is never evaluated; the others' once a trip
+    # and once more at the end
+    second = len(range(lo, 4, 2))
+    third = max(0, (hi - lo + 1) // 2)
+    assert list(conds.values()) == [0, second + 1, third + 1]
+    trips = max(0, hi - lo) + second + third
+    assert CALLS == [True] * trips
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)

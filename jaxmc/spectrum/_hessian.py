@@ -619,7 +619,11 @@ class CurvatureFactory(SelectedLeavesFactory):
         dm = _STREAMS[int(handle)]
         name = "HessianOperator" if self.curvature == "hessian" else "GGNOperator"
         acc, count, placed = None, 0, {}
-        for group, nb in dm.groups(f"{name} matvec", self.progress):
+        groups = dm.groups(f"{name} matvec", self.progress)
+        ahead = next(groups, None)
+        while ahead is not None:
+            group, nb = ahead
+            ahead = next(groups, None)  # is this group the last?
             # one dispatch per group, accumulated on the devices: the host
             # waits once per matvec, not once per batch
             where = _params.mesh_of(group[0])
@@ -630,19 +634,29 @@ class CurvatureFactory(SelectedLeavesFactory):
                     _params.replicate_on(where, v),
                 )
             p, w = placed[where]
-            acc = _batch_matvec(self, p, tuple(group), w, acc, nb)
             count += nb * len(group)
-        return acc / count  # a JAX array: host_matvec decides where it goes
+            # the last group divides by the count inside its program
+            divisor = 1 if ahead is not None else count
+            acc = _batch_matvec(self, p, tuple(group), w, acc, nb, divisor)
+        if acc is None:
+            msg = (
+                f"{dm.fn}: argument `data` yielded no batches on a later pass; "
+                f"a streamed loader must yield the same batches on every call."
+            )
+            raise ValueError(msg)
+        return acc  # a JAX array: host_matvec decides where it goes
 
 
 @functools.partial(jax.jit, static_argnums=0, donate_argnums=4)
-def _batch_matvec(factory: CurvatureFactory, params, batches, v, acc, size):
-    """``acc + size * sum_b H_b v`` over equally shaped streamed ``batches``.
+def _batch_matvec(factory: CurvatureFactory, params, batches, v, acc, size, divisor):
+    """``(acc + size * sum_b H_b v) / divisor`` over equally shaped ``batches``.
 
     Compiled once per factory, group length and batch shape (and once more
     for the first group of a pass, whose ``acc`` is None: no zeros to
     dispatch). The batches are stacked and reduced in a ``lax.scan``, so the
-    program holds one copy of the product whatever the group's length.
+    program holds one copy of the product whatever the group's length. The
+    last group of a pass divides by the number of examples (``divisor``, 1
+    for the others, which is exact), so the mean needs no program of its own.
     """
 
     def product(batch):
@@ -655,7 +669,8 @@ def _batch_matvec(factory: CurvatureFactory, params, batches, v, acc, size):
         total, _ = jax.lax.scan(
             lambda a, b: (a + product(b), None), jnp.zeros_like(v), stacked
         )
-    return size * total if acc is None else acc + size * total
+    total = size * total if acc is None else acc + size * total
+    return total / divisor
 
 
 def _build(

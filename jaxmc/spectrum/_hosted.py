@@ -44,6 +44,7 @@ _HOST: dict[int, tuple[Any, bool]] = {}
 _STATE = threading.local()
 _INFO = core.DebugInfo("jaxmc hosted stretch", "<jaxmc.spectrum._hosted>", None, None)
 _PLANS: dict[int, tuple[Any, list]] = {}
+_COUNTED: dict[int, tuple[Any, Any]] = {}
 _WHOLE: dict[int, tuple[Any, Any]] = {}
 # per (jit function, static factory): whether its program calls the host,
 # which the factory alone decides (so later calls skip the trace)
@@ -101,6 +102,58 @@ def _eqn_has_host(eqn: Any) -> bool:
     return any(_has_host(_sub(j)) for j in core.jaxprs_in_params(eqn.params))
 
 
+def _counted(eqn: Any) -> tuple[int, Any] | None:
+    """``(i, bound)`` for a ``while`` that counts carry ``i`` up to ``bound``.
+
+    The pattern of ``lax.fori_loop``: the condition is ``carry[i] < bound``
+    alone, the body returns ``carry[i] + 1``, and ``bound`` is a literal or a
+    carry element (its index) that the body passes through unchanged. Then
+    the loop runs ``bound - carry[i]`` times, known before it starts. None for
+    any other loop (cached per loop).
+    """
+    hit = _COUNTED.get(id(eqn))
+    if hit is not None and hit[0] is eqn:
+        return hit[1]
+    out = _count_pattern(eqn.params)
+    _COUNTED[id(eqn)] = (eqn, out)
+    return out
+
+
+def _count_pattern(p: dict) -> tuple[int, Any] | None:
+    cond, body = _sub(p["cond_jaxpr"]), _sub(p["body_jaxpr"])
+    nc, nb = p["cond_nconsts"], p["body_nconsts"]
+    if len(cond.eqns) != 1 or cond.eqns[0].primitive.name != "lt":
+        return None
+    (lt,) = cond.eqns
+    if list(cond.outvars) != list(lt.outvars):
+        return None
+    where = {v: k - nc for k, v in enumerate(cond.invars) if k >= nc}
+    x, y = lt.invars
+    if not isinstance(x, core.Var) or x not in where:
+        return None
+    i = where[x]
+    if isinstance(y, core.Literal):
+        if np.ndim(y.val) != 0:
+            return None
+        bound: Any = y
+    elif isinstance(y, core.Var) and y in where:
+        bound = where[y]
+        if body.outvars[bound] is not body.invars[nb + bound]:
+            return None
+    else:
+        return None
+    # the body's new carry[i] is carry[i] + 1
+    counter, new = body.invars[nb + i], body.outvars[i]
+    adds = [e for e in body.eqns if new in e.outvars]
+    if len(adds) != 1 or adds[0].primitive.name != "add":
+        return None
+    a, b = adds[0].invars
+    one = b if a is counter else a if b is counter else None
+    if not (isinstance(one, core.Literal) and np.ndim(one.val) == 0 and one.val == 1):
+        return None
+    return i, bound
+
+
 def _plan(jaxpr: core.Jaxpr) -> list:
     """``jaxpr``'s equations cut into compiled stretches and host equations.
 
@@ -154,7 +207,7 @@ def _stretch(eqns: Sequence[Any], needed: set) -> tuple:
 
 
 def _eval(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list:
-    if not _has_host(jaxpr):
+    if jaxpr.eqns and not _has_host(jaxpr):
         return list(_whole(jaxpr)(*consts, *args))
     env: dict = {}
 
@@ -225,6 +278,15 @@ def _host_eqn(eqn: Any, args: list) -> list:
     if name == "while":
         nc, nb = p["cond_nconsts"], p["body_nconsts"]
         cc, bc, carry = args[:nc], args[nc : nc + nb], args[nc + nb :]
+        counted = _counted(eqn)
+        if counted is not None:
+            # a fori_loop: the trip count is read once, and the iterations
+            # are dispatched without waiting for the device in between
+            i, bound = counted
+            upper = carry[bound] if isinstance(bound, int) else bound.val
+            for _ in range(max(0, int(upper) - int(carry[i]))):
+                carry = _closed(p["body_jaxpr"], [*bc, *carry])
+            return list(carry)
         while bool(_closed(p["cond_jaxpr"], [*cc, *carry])[0]):
             carry = _closed(p["body_jaxpr"], [*bc, *carry])
         return list(carry)
