@@ -48,3 +48,18 @@ def print_table(headers: list[str], rows: list[list[Any]]) -> None:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in cells[1:]:
         print(fmt.format(*row))
+
+
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+def compile_counter() -> list[float]:
+    """A list that receives the duration of every XLA compilation from now on."""
+    rec: list[float] = []
+
+    def listen(event, duration, **kwargs):
+        if event == COMPILE_EVENT:
+            rec.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    return rec

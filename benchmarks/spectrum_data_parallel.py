@@ -29,7 +29,7 @@ from jax.sharding import Mesh, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import machine, print_table  # noqa: E402
+from _timing import compile_counter, machine, print_table  # noqa: E402
 
 from jaxmc.spectrum import eigenvalues, hessian_operator  # noqa: E402
 
@@ -58,14 +58,17 @@ def loss_fn(p, batch):
 
 
 def timed(make_op, key):
-    """Seconds of the first call (with compilation) and of a second call."""
-    out = []
+    """Seconds of the first call (with compilation) and of a second call,
+    and the programs the first call compiled."""
+    out, rec = [], compile_counter()
     for _ in range(2):
         t0 = time.perf_counter()
         res = eigenvalues(make_op(), 5, key=key)
         jax.block_until_ready(res.values)
         out.append(time.perf_counter() - t0)
-    return out, np.asarray(res.values), int(res.num_matvecs)
+        if len(out) == 1:
+            programs = len(rec)
+    return out, programs, np.asarray(res.values), int(res.num_matvecs)
 
 
 def main():
@@ -98,18 +101,26 @@ def main():
     }
     rows, ref = [], None
     for name, make in variants.items():
-        (first, second), values, nmv = timed(make, k[0])
+        (first, second), programs, values, nmv = timed(make, k[0])
         if ref is None:
             ref = values
         np.testing.assert_allclose(values, ref, rtol=1e-8)
-        rows.append([name, f"{first:.2f}", f"{second:.2f}", nmv])
-    base = float(rows[1][2])
+        rows.append([name, f"{first:.2f}", programs, f"{second:.2f}", nmv])
+    base = float(rows[1][3])
     for row in rows:
-        row.append(f"{float(row[2]) / base:.2f}")
+        row.append(f"{float(row[3]) / base:.2f}")
     print(f"top-5 eigenvalues, MLP {D}-{H}-{C} ({sum(x.size for x in params.values())}")
     print(f"parameters), N = {N}, float64, 4 CPU devices; {machine()}")
     print_table(
-        ["variant", "first call s", "second call s", "matvecs", "vs sharded"], rows
+        [
+            "variant",
+            "first call s",
+            "programs",
+            "second call s",
+            "matvecs",
+            "vs sharded",
+        ],
+        rows,
     )
 
 

@@ -45,26 +45,12 @@ EXAMPLES = 1024
 CHECKPOINTS = 20
 STEPS_BETWEEN = 25
 LR = 0.2
-EVENT = "/jax/core/compile/backend_compile_duration"
 
 
 def problem():
     """Initial weights and the data, in NumPy (float64)."""
     W, B, X, y = classification_problem(SIZES, EXAMPLES)
     return [(w, b) for w, b in zip(W, B, strict=True)], X, y
-
-
-def compile_counter():
-    import jax
-
-    rec = []
-
-    def listen(event, duration, **kwargs):
-        if event == EVENT:
-            rec.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    return rec
 
 
 # ------------------------------------------------------------------ workers
@@ -79,6 +65,7 @@ def worker_track(path: str, warm: bool, cache: str | None) -> dict:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     import jax.numpy as jnp
+    from _timing import compile_counter
 
     from jaxmc.spectrum import eigenvalues, hessian_operator
 
@@ -141,6 +128,8 @@ def worker_first_call(alg: str) -> dict:
         "spectral_density": lambda: S.spectral_density(op, key=key).density,
         "kpm_density": lambda: S.kpm_density(op, key=key).density,
     }
+    from _timing import compile_counter
+
     rec = compile_counter()
     t0 = time.perf_counter()
     jax.block_until_ready(calls[alg]())
@@ -176,16 +165,19 @@ def worker_stream(path: str) -> dict:
             loss, params, lambda: batches, progress=False
         ),
     }
-    for name, make in makers.items():
-        res = eigenvalues(make(), 5, key=key)  # warm-up: compile
-        jax.block_until_ready(res.values)
-        ts = []
-        for _ in range(3):
+    for make in makers.values():  # warm-up: compile
+        jax.block_until_ready(eigenvalues(make(), 5, key=key).values)
+    # interleaved, so that both see the same machine load; median of 15
+    ts: dict[str, list[float]] = {name: [] for name in makers}
+    for _ in range(15):
+        for name, make in makers.items():
             t0 = time.perf_counter()
             res = eigenvalues(make(), 5, key=key)
             jax.block_until_ready(res.values)
-            ts.append(time.perf_counter() - t0)
-        out[name] = {"time": statistics.median(ts), "matvecs": int(res.num_matvecs)}
+            ts[name].append(time.perf_counter() - t0)
+            out[name] = {"matvecs": int(res.num_matvecs)}
+    for name, times in ts.items():
+        out[name]["time"] = statistics.median(times)
     return out
 
 
@@ -504,7 +496,10 @@ def main() -> None:
         [name, f"{v['time']:.3f}", f"{v['time'] / mem:.2f}x", v["matvecs"]]
         for name, v in r.items()
     ]
-    print("\nStreamed vs in-memory batches, top-5, fresh operator, after warm-up")
+    print(
+        "\nStreamed vs in-memory batches, top-5, fresh operator, after warm-up, "
+        "median of 15 interleaved runs"
+    )
     print_table(["data", "time s", "vs in memory", "matvecs"], rows)
 
     r = run_worker(["--worker", "sharpness", "--path", path])
