@@ -13,9 +13,12 @@ examples in 4 sharded batches on 4 devices hung; 4,096 examples did not).
 instead. Each stretch of operations between host callbacks is one compiled
 program, compiled once per stretch (the same jaxpr objects come back from
 ``jax.jit``'s trace cache, so a second solve compiles nothing); the loops and
-branches that contain callbacks run as Python loops over those programs; the
-callbacks run on the calling thread while no program is running. So a streamed
-matvec is one host-side pass over the batches between compiled Lanczos steps.
+branches that contain callbacks run as Python loops over those programs (a
+``fori_loop`` reads its trip count once, so its iterations are dispatched
+without waiting for the device; other loops read their condition every
+iteration); the callbacks run on the calling thread while no program is
+running. So a streamed matvec is one host-side pass over the batches between
+compiled Lanczos steps.
 """
 
 from __future__ import annotations
