@@ -51,6 +51,6 @@ def run_python(
 
 
 def device_flags(devices: int) -> str:
-    """``XLA_FLAGS`` for ``devices`` host devices, after the suite's own flags."""
+    """``XLA_FLAGS`` for ``devices`` host devices, after any flags already set."""
     flags = os.environ.get("XLA_FLAGS", "")
     return f"{flags} --xla_force_host_platform_device_count={devices}".strip()

@@ -6,21 +6,10 @@ the tolerance used for each dtype throughout the suite.
 
 import os
 
-# The suite compiles about 10,000 small XLA programs, and on the CPU most of
-# its time is LLVM code generation. The suite's programs are tiny, so
-# optimising their machine code saves nothing; these flags cut the compile
-# time by a quarter. They do not change results: XLA's CPU backend keeps IEEE
-# semantics (no fast math) at every optimisation level. Subprocesses inherit
-# them (tests/_subprocess.py appends its device count to them).
-_FAST_COMPILE = (
-    "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-)
-os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FAST_COMPILE}".strip()
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
+import jax
+import jax.numpy as jnp
+import pytest
+from hypothesis import HealthCheck, settings
 
 # The CLI turns on JAX's persistent compilation cache; in-process CLI tests
 # would then turn it on for the rest of the suite, and compile counts would
