@@ -86,13 +86,17 @@ def test_programs_without_callbacks_and_traced_calls_run_compiled():
 @jax.jit
 def counted_loops(x, lo, hi):
     # a fori_loop with traced bounds is a `while` counting up to a bound
-    # carried unchanged; the other two loops only look like one
+    # carried unchanged; the other three loops only look like one
     y = jax.lax.fori_loop(lo, hi, lambda i, v: 0.5 * _cb(v) + i, x)
     y = jax.lax.while_loop(
         lambda c: c[0] < 4, lambda c: (c[0] + 2, _cb(c[1])), (lo, y)
     )[1]
     y = jax.lax.while_loop(
         lambda c: c[0] < c[2], lambda c: (c[0] + 1, _cb(c[1]), c[2] - 1), (lo, y, hi)
+    )[1]
+    # a float counter: 0, 1, 2 < 2.5 is 3 trips, not int(2.5) - 0
+    y = jax.lax.while_loop(
+        lambda c: c[0] < 2.5, lambda c: (c[0] + 1, _cb(c[1])), (jnp.zeros(()), y)
     )[1]
     return y
 
@@ -103,7 +107,8 @@ def test_fori_loops_run_their_trip_count_without_reading_the_condition(
 ):
     jaxpr = counted_loops.trace(jnp.ones(3), 0, 0).jaxpr.jaxpr
     whiles = [e for e in jaxpr.eqns if e.primitive.name == "while"]
-    assert [_hosted._counted(e) is not None for e in whiles] == [True, False, False]
+    counted = [_hosted._counted(e) is not None for e in whiles]
+    assert counted == [True, False, False, False]
     x = jnp.linspace(-1.0, 1.0, 3)
     want = counted_loops(x, lo, hi)
     conds = {id(_hosted._sub(e.params["cond_jaxpr"])): 0 for e in whiles}
@@ -122,7 +127,7 @@ def test_fori_loops_run_their_trip_count_without_reading_the_condition(
     # and once more at the end
     second = len(range(lo, 4, 2))
     third = max(0, (hi - lo + 1) // 2)
-    assert list(conds.values()) == [0, second + 1, third + 1]
-    trips = max(0, hi - lo) + second + third
+    assert list(conds.values()) == [0, second + 1, third + 1, 3 + 1]
+    trips = max(0, hi - lo) + second + third + 3
     assert CALLS == [True] * trips
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)

@@ -109,7 +109,8 @@ def _counted(eqn: Any) -> tuple[int, Any] | None:
     """``(i, bound)`` for a ``while`` that counts carry ``i`` up to ``bound``.
 
     The pattern of ``lax.fori_loop``: the condition is ``carry[i] < bound``
-    alone, the body returns ``carry[i] + 1``, and ``bound`` is a literal or a
+    alone for an integer ``carry[i]``, the body returns ``carry[i] + 1``, and
+    ``bound`` is a literal or a
     carry element (its index) that the body passes through unchanged. Then
     the loop runs ``bound - carry[i]`` times, known before it starts. None for
     any other loop (cached per loop).
@@ -134,6 +135,8 @@ def _count_pattern(p: dict) -> tuple[int, Any] | None:
     x, y = lt.invars
     if not isinstance(x, core.Var) or x not in where:
         return None
+    if not jnp.issubdtype(x.aval.dtype, jnp.integer):
+        return None  # a float counter's trip count is not bound - i
     i = where[x]
     if isinstance(y, core.Literal):
         if np.ndim(y.val) != 0:
