@@ -6,10 +6,19 @@ the tolerance used for each dtype throughout the suite.
 
 import os
 
-import jax
-import jax.numpy as jnp
-import pytest
-from hypothesis import HealthCheck, settings
+# The suite compiles about 10,000 small XLA programs, and on the CPU most of
+# its time is LLVM code generation. jaxmc compiles its own programs with XLA's
+# elemental emitters on the CPU (jaxmc/_xla.py), which halves that time; the
+# suite's own programs (references, eager operations) use them too, through
+# XLA_FLAGS, which subprocesses inherit (tests/_subprocess.py appends its
+# device count). tests/test_xla.py tests jaxmc's options without the flag.
+_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FAST_COMPILE}".strip()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 # The CLI turns on JAX's persistent compilation cache; in-process CLI tests
 # would then turn it on for the rest of the suite, and compile counts would

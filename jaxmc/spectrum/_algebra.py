@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _xla
 from jaxmc.spectrum import _hosted, _sharding
 from jaxmc.spectrum._operator import LinearOperator, MatvecFactory
 
@@ -306,7 +306,7 @@ class _GramFactory(MatvecFactory):
         return lambda v: t(a(v))
 
 
-@functools.partial(jax.jit, static_argnums=0, static_argnames=("n", "dtype"))
+@functools.partial(_xla.jit, static_argnums=0, static_argnames=("n", "dtype"))
 def _rect_dense_jit(factory: MatvecFactory, dynamic: Any, *, n: int, dtype: Any):
     mv = factory.prepare(dynamic)
     return jax.lax.map(mv, jnp.eye(n, dtype=dtype)).T

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _xla
 from jaxmc.spectrum import _hessian as _h
 from jaxmc.spectrum import _likelihood as lk
 from jaxmc.spectrum import _params
@@ -179,7 +179,7 @@ class FisherFactory(_h.SelectedLeavesFactory):
         return (num, self.mc_samples, *out_shape[1:])
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(_xla.jit, static_argnums=0)
 def _stream_batch(factory: FisherFactory, params, batch, key, index, v):
     """One streamed batch's sums: compiled once per factory and batch shape."""
     noise = None

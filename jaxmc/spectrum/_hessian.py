@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxmc import _checks
+from jaxmc import _checks, _xla
 from jaxmc.spectrum import _params, _progress, _sharding
 from jaxmc.spectrum._operator import LinearOperator, MatvecFactory, host_matvec
 
@@ -647,7 +647,7 @@ class CurvatureFactory(SelectedLeavesFactory):
         return acc  # a JAX array: host_matvec decides where it goes
 
 
-@functools.partial(jax.jit, static_argnums=0, donate_argnums=4)
+@functools.partial(_xla.jit, static_argnums=0, donate_argnums=4)
 def _batch_matvec(factory: CurvatureFactory, params, batches, v, acc, size, divisor):
     """``(acc + size * sum_b H_b v) / divisor`` over equally shaped ``batches``.
 

@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core
 
+from jaxmc import _xla
+
 _CALLBACK = "pure_callback"
 # call-like primitives whose single closed jaxpr takes the equation's operands
 _CALLS = {
@@ -208,7 +210,7 @@ def _stretch(eqns: Sequence[Any], needed: set) -> tuple:
     outs = list(dict.fromkeys(outs))
     effects = frozenset().union(*(e.effects for e in eqns))
     jaxpr = core.Jaxpr([], ins, outs, list(eqns), effects, _INFO)
-    fn = jax.jit(core.jaxpr_as_fun(core.ClosedJaxpr(jaxpr, [])))
+    fn = _xla.jit(core.jaxpr_as_fun(core.ClosedJaxpr(jaxpr, [])))
     return fn, ins, outs, bool(effects)
 
 
@@ -244,7 +246,7 @@ def _whole(jaxpr: core.Jaxpr) -> Any:
         return hit[1]
     ins = [*jaxpr.constvars, *jaxpr.invars]
     flat = core.Jaxpr([], ins, jaxpr.outvars, jaxpr.eqns, jaxpr.effects, _INFO)
-    fn = jax.jit(core.jaxpr_as_fun(core.ClosedJaxpr(flat, [])))
+    fn = _xla.jit(core.jaxpr_as_fun(core.ClosedJaxpr(flat, [])))
     _WHOLE[id(jaxpr)] = (jaxpr, fn)
     return fn
 

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _xla
 from jaxmc.spectrum import _params
 from jaxmc.spectrum._algebra import RectangularOperator
 from jaxmc.spectrum._hessian import (
@@ -215,7 +215,7 @@ class JacobianFactory(MatvecFactory):
         return acc if self.transpose else np.concatenate(parts)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(_xla.jit, static_argnums=0)
 def _stream_jvp(factory: JacobianFactory, params, batch, v):
     """One streamed batch's rows of ``J v``: compiled once per factory and shape."""
     theta = _flatten(factory.mask, params)[0]
@@ -223,7 +223,7 @@ def _stream_jvp(factory: JacobianFactory, params, batch, v):
     return jax.jvp(rows, (theta,), (v,))[1].reshape(-1)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(_xla.jit, static_argnums=0)
 def _stream_vjp(factory: JacobianFactory, params, batch, u):
     """One streamed batch's part of ``J^T u``: compiled once per factory and shape."""
     theta = _flatten(factory.mask, params)[0]

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _xla
 from jaxmc.spectrum import _kfac_trace as kt
 from jaxmc.spectrum import _likelihood as lk
 from jaxmc.spectrum._hessian import (
@@ -291,7 +291,7 @@ class _Spec:
         return self.model_fn(jax.tree_util.tree_unflatten(self.treedef, leaves), batch)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(_xla.jit, static_argnums=0)
 def _batch_sums(spec: _Spec, leaves, batch, key):
     """Per-layer ``(sum a a^T, sum g g^T, rows)`` over one batch."""
     closed = kt.trace_model(spec.model_flat, leaves, batch)

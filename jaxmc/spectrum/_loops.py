@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _xla
 from jaxmc.spectrum import _hosted, _progress, _sharding
 from jaxmc.spectrum._operator import LinearOperator, check_output
 
@@ -69,7 +69,7 @@ def _jitted(core: Callable, static_names: tuple[str, ...]) -> Callable:
                 _progress.close_bar(out)
             return out
 
-        _JIT_CACHE[key] = jax.jit(
+        _JIT_CACHE[key] = _xla.jit(
             traced,
             static_argnums=0,
             static_argnames=(*static_names, "_layout", "_bar"),

@@ -75,7 +75,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks, _memory
+from jaxmc import _checks, _memory, _xla
 from jaxmc.spectrum import _hosted, _sharding
 
 __all__ = ["LinearOperator", "matrix_operator"]
@@ -132,13 +132,13 @@ def _now(jitted: Callable, *args: Any, **kwargs: Any) -> Any:
     return jitted(*args, **kwargs)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(_xla.jit, static_argnums=0)
 def _apply_jit(factory: MatvecFactory, dynamic: Any, v: jax.Array) -> jax.Array:
     return factory.prepare(dynamic)(v)
 
 
 @functools.partial(
-    jax.jit, static_argnums=0, static_argnames=("n", "dtype", "chunk_size")
+    _xla.jit, static_argnums=0, static_argnames=("n", "dtype", "chunk_size")
 )
 def _dense_jit(factory: MatvecFactory, dynamic: Any, *, n, dtype, chunk_size):
     mv = factory.prepare(dynamic)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _xla
 from jaxmc.spectrum import _loops
 from jaxmc.spectrum._algebra import in_float32
 from jaxmc.spectrum._lanczos import gauss_quadrature, lanczos_tridiag
@@ -96,7 +96,7 @@ class _CGFactory(MatvecFactory):
         return self.f.unravel(dynamic[0], v)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@functools.partial(_xla.jit, static_argnums=(0, 1))
 def _solve_jit(factory: MatvecFactory, maxiter: int, dynamic: Any, tol, b):
     return _cg(factory.prepare(dynamic), b, tol, maxiter)
 
