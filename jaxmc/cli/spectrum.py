@@ -87,6 +87,8 @@ def default_problem(
     import jax
     import jax.numpy as jnp
 
+    from jaxmc import _xla
+
     f32 = jnp.float32
     sizes = (num_features, *hidden, num_classes)
 
@@ -107,7 +109,7 @@ def default_problem(
     # Data, initial weights and training are one compiled program: a second
     # run reads it from the persistent cache instead of tracing and looking
     # up a dozen eager operations.
-    @jax.jit
+    @_xla.jit
     def make():
         kc, kx, ky, kp = jax.random.split(jax.random.key(seed), 4)
         centers = 1.5 * jax.random.normal(kc, (num_classes, num_features), f32)
@@ -353,11 +355,13 @@ def _keys(seed: int) -> Any:
     """The eigensolver's, the trace's and the density's keys, in one program."""
     import jax
 
+    from jaxmc import _xla
+
     def keys():
         key_e, key_t = jax.random.split(jax.random.key(seed))
         return key_e, key_t, jax.random.fold_in(jax.random.key(seed), 7)
 
-    return jax.jit(keys)()
+    return _xla.jit(keys)()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -367,7 +371,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = _Progress(args.quiet)
     if args.x64:
         jax.config.update("jax_enable_x64", True)
-    from jaxmc import __version__, spectrum
+    from jaxmc import __version__, _xla, spectrum
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -381,7 +385,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(msg)
     in_memory = not callable(prob.data)
     # compiled: one cached program rather than a dozen eager operations
-    loss = float(jax.jit(loss_fn)(params, prob.data)) if in_memory else None
+    loss = float(_xla.jit(loss_fn)(params, prob.data)) if in_memory else None
     t1 = time.perf_counter()
     timings["build"] = t1 - t0
     progress(f"built: {op.size} parameters, {kind} operator ({t1 - t0:.2f} s)")
