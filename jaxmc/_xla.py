@@ -52,14 +52,27 @@ _TOP = _trace_state()
 
 def options() -> dict[str, Any]:
     """The compile options of a top-level jaxmc program now (maybe empty)."""
-    if jax.default_backend() != "cpu":
-        return {}
+    return dict(_options_key())
+
+
+_KEYS: dict[tuple, tuple] = {}
+
+
+def _options_key() -> tuple:
+    # Called on every top-level call, so memoised on what decides it: the
+    # flags, and the options dropped so far (the backend is fixed at start).
     flags = os.environ.get("XLA_FLAGS", "")
-    return {
-        name: value
-        for name, value in CPU_OPTIONS.items()
-        if name not in _dropped and f"--{name}" not in flags
-    }
+    memo = (flags, id(_dropped), len(_dropped))
+    key = _KEYS.get(memo)
+    if key is None:
+        cpu = jax.default_backend() == "cpu"
+        key = tuple(
+            (name, value)
+            for name, value in sorted(CPU_OPTIONS.items())
+            if cpu and name not in _dropped and f"--{name}" not in flags
+        )
+        _KEYS[memo] = key
+    return key
 
 
 def _at_top() -> bool:
@@ -82,26 +95,26 @@ class _Jit:
         self._with: dict[tuple, Callable] = {}
         functools.update_wrapper(self, fun)
 
-    def _compiled_with(self, opts: dict[str, Any]) -> Callable:
-        key = tuple(sorted(opts.items()))
+    def _compiled_with(self, key: tuple) -> Callable:
         f = self._with.get(key)
         if f is None:
             try:
-                f = jax.jit(self._fun, compiler_options=opts, **self._kwargs)
+                f = jax.jit(self._fun, compiler_options=dict(key), **self._kwargs)
             except TypeError:  # a jax.jit without compile options
-                _dropped.update(opts)
+                _dropped.update(name for name, _ in key)
                 return self._plain
             self._with[key] = f
         return f
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        opts = options() if _at_top() else {}
-        if not opts:
+        key = _options_key() if _at_top() else ()
+        if not key:
             return self._plain(*args, **kwargs)
         try:
-            return self._compiled_with(opts)(*args, **kwargs)
+            return self._compiled_with(key)(*args, **kwargs)
         except jax.errors.JaxRuntimeError as e:
-            refused = [name for name in opts if _REFUSED in str(e) and name in str(e)]
+            text = str(e)
+            refused = [name for name, _ in key if _REFUSED in text and name in text]
             if not refused:
                 raise
             _dropped.update(refused)

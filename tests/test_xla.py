@@ -20,6 +20,7 @@ from jaxmc.spectrum import eigenvalues, hessian_operator
 def no_flags(monkeypatch):
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.setattr(_xla, "_dropped", set())
+    monkeypatch.setattr(_xla, "_KEYS", {})
 
 
 def f(x, y):
