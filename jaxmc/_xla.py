@@ -6,8 +6,8 @@ checks and its matvec). XLA's elemental emitters
 (``xla_cpu_use_fusion_emitters=False``) generate those kernels in about half
 the time of its newer fusion emitters, and the code runs as fast for these
 programs (``benchmarks/spectrum_tracking.py``: the first ``eigenvalues(k=5)``
-on the benchmark MLP compiles in 1.1 to 1.4 s instead of 2.0 to 2.2 s, and
-the solves take the same time). So :func:`jit` compiles a jaxmc program with
+on the benchmark MLP compiled in 1.3 to 1.6 s instead of 2.1 to 2.3 s, and
+the solves took the same time). So :func:`jit` compiles a jaxmc program with
 that option when it runs on the CPU as a top-level call. Programs of other
 backends, and the user's own programs (which may contain jaxmc's: JAX allows
 compile options only on a top-level ``jax.jit``), compile with XLA's defaults.
