@@ -24,7 +24,7 @@ import numpy as np
 from jaxmc import _checks
 from jaxmc.spectrum import _budget, _io, _loops, _operator, _progress, _sharding
 from jaxmc.spectrum._algebra import in_float32
-from jaxmc.spectrum._lanczos import tridiag_eigh
+from jaxmc.spectrum._lanczos import orthogonalise, tridiag_eigh
 
 __all__ = ["REASONS", "EigenResult", "eigenvalues", "power_iteration"]
 
@@ -137,14 +137,6 @@ def _select(theta: jax.Array, which: str, k: int) -> jax.Array:
     if which == "largest_magnitude":
         return jnp.argsort(-jnp.abs(theta))[:k]
     return jnp.concatenate([jnp.argsort(-theta)[:k], jnp.argsort(theta)[:k]])
-
-
-def _orthogonalise(V: jax.Array, w: jax.Array, mask: jax.Array):
-    """Two passes of classical Gram-Schmidt against the rows of V in mask."""
-    h = (V @ w) * mask
-    w = w - h @ V
-    h2 = (V @ w) * mask
-    return w - h2 @ V, h + h2
 
 
 def _copy_tol(dtype, scale, tol, n):
@@ -402,18 +394,19 @@ def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
             wnorm = jnp.linalg.norm(w)
             anorm = jnp.maximum(anorm, wnorm)
             mask = (rows <= j).astype(dtype)
-            w, h = _orthogonalise(V, w, mask)
+            # after a breakdown (a tiny remainder), a fresh direction instead
+            w, h, broke = orthogonalise(
+                V,
+                w,
+                mask,
+                restart=(
+                    lambda b: b <= 100 * eps * np.sqrt(m) * anorm,
+                    lambda: _fresh_vector(pool, cycle * (m + 1) + j),
+                ),
+            )
             col = h[:m] * mask[:m]
             T = T.at[:, j].set(col).at[j, :].set(col)
-            beta = jnp.linalg.norm(w)
-            broke = beta <= 100 * eps * np.sqrt(m) * anorm
-
-            def fresh(_):
-                r = _fresh_vector(pool, cycle * (m + 1) + j)
-                return _orthogonalise(V, r, mask)[0]
-
-            w = jax.lax.cond(broke, fresh, lambda _: w, None)
-            beta = jnp.where(broke, jnp.zeros_like(beta), beta)
+            beta = jnp.where(broke, jnp.zeros((), dtype), jnp.linalg.norm(w))
             V = V.at[j + 1].set(w / jnp.maximum(jnp.linalg.norm(w), tiny))
             V = _sharding.constrain(V)
             return V, T, beta, anorm, broke_any | broke, s, s0
@@ -569,9 +562,8 @@ def _after_restarts(
     big = jnp.asarray(jnp.finfo(dtype).max, dtype)
     rows = jnp.arange(basis.shape[0])
 
-    def proj(v, X):
-        v = v - X.T @ (X @ v)
-        return v - X.T @ (X @ v)
+    def proj(v, X):  # two passes, in a loop (one copy of the products)
+        return orthogonalise(X, v, jnp.ones(kk, dtype))[0]
 
     def pick_union(values, theta, real):
         allv = jnp.concatenate([values, theta])
@@ -648,7 +640,7 @@ def _after_restarts(
             w = proj(w, X)
             a = jnp.vdot(q, w)
             mask = (rows <= i).astype(dtype)
-            w, _ = _orthogonalise(Q, w, mask)  # full reorthogonalisation
+            w, _ = orthogonalise(Q, w, mask)  # full reorthogonalisation
             b = jnp.linalg.norm(w)
             lscale = jnp.maximum(c["lscale"], jnp.abs(a) + b)
             ok = b > 100.0 * jnp.finfo(dtype).eps * lscale * np.sqrt(n)

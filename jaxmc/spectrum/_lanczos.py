@@ -18,6 +18,48 @@ import jax.numpy as jnp
 from jaxmc.spectrum import _sharding
 
 
+def orthogonalise(
+    V: jax.Array, w: jax.Array, mask: jax.Array | None = None, restart=None
+):
+    """Two passes of classical Gram-Schmidt against the rows of V in mask.
+
+    ``V`` is ``(r, n)``, ``w`` ``(n,)``, ``mask`` ``(r,)`` (ones and zeros;
+    None for every row).
+
+    Returns ``(w, h)``: ``w`` orthogonalised and ``h`` the coefficients
+    removed (``V w`` for the rows in mask). The passes run in a loop, so the
+    program holds one copy of the two products ``V w`` and ``h V``: on the
+    CPU each matrix-vector product is code-generated as its own unrolled
+    kernel (about 40 ms of compile time each), and the Lanczos loops call
+    this from several places.
+
+    ``restart=(broken, fresh)``: when ``broken(||w||)`` after the two passes,
+    two more passes run on ``fresh()`` (the new direction after a Lanczos
+    breakdown), whose coefficients are not added to ``h``. Then returns
+    ``(w, h, broke)``.
+    """
+    broken, fresh = restart or (None, None)
+
+    def body(c):
+        i, w, h, broke = c
+        coef = V @ w if mask is None else (V @ w) * mask
+        w = w - coef @ V
+        h = jnp.where(i < 2, h + coef, h)
+        if restart is not None:
+            now = (i == 1) & broken(jnp.linalg.norm(w))
+            w = jax.lax.cond(now, lambda _: fresh().astype(w.dtype), lambda _: w, None)
+            broke = broke | now
+        return i + 1, w, h, broke
+
+    def more(c):
+        i, _, _, broke = c
+        return (i < 2) | (broke & (i < 4))
+
+    h0 = jnp.zeros(V.shape[:1], w.dtype)
+    _, w, h, broke = jax.lax.while_loop(more, body, (0, w, h0, jnp.asarray(False)))
+    return (w, h) if restart is None else (w, h, broke)
+
+
 def lanczos_tridiag(
     matvec: Callable[[jax.Array], jax.Array],
     v0: jax.Array,
@@ -53,8 +95,7 @@ def lanczos_tridiag(
         w = matvec(q)
         a = jnp.vdot(q, w)
         # Full reorthogonalisation, twice (Gram-Schmidt "twice is enough").
-        w = w - Q.T @ (Q @ w)
-        w = w - Q.T @ (Q @ w)
+        w = orthogonalise(Q, w)[0]
         b = jnp.linalg.norm(w)
         scale = jnp.maximum(scale, jnp.abs(a) + b)
         ok = b > 100.0 * eps * scale * jnp.sqrt(jnp.asarray(n, dtype))

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks
+from jaxmc.spectrum._lanczos import orthogonalise
 
 __all__ = ["SharpnessState", "SharpnessTracker", "sharpness_tracker"]
 
@@ -228,8 +229,7 @@ def _lanczos_top(
         V = V.at[i].set(q)
         w = matvec(q)
         a = jnp.vdot(q, w)
-        w = w - V.T @ (V @ w)
-        w = w - V.T @ (V @ w)
+        w = orthogonalise(V, w)[0]
         b = jnp.linalg.norm(w)
         scale = jnp.maximum(scale, jnp.abs(a) + b + jnp.where(i > 0, betas[i - 1], 0))
         alive = active[i] & (b > 100 * eps * scale)
