@@ -10,10 +10,13 @@ operator, its first call compiles; then a second call at the same shapes):
   the host, one pass over the batches per matvec);
 * streamed, the same batches on one device.
 
-Every variant returns the same eigenvalues (checked to 1e-8). Run from the
-repository root (it sets the device count itself, before JAX starts):
+Every variant returns the same eigenvalues (checked to 1e-8). "later call"
+is the median of ROUNDS calls per variant, each on a fresh operator, the
+variants interleaved round by round so that all see the same machine load.
+Run from the repository root (it sets the device count itself, before JAX
+starts):
 
-    PYTHONPATH=. python benchmarks/spectrum_data_parallel.py [N]
+    PYTHONPATH=. python benchmarks/spectrum_data_parallel.py [N] [ROUNDS]
 """
 
 import os
@@ -35,6 +38,7 @@ from jaxmc.spectrum import eigenvalues, hessian_operator  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 4096
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 D, H, C = 32, 64, 10
 
 
@@ -58,17 +62,11 @@ def loss_fn(p, batch):
 
 
 def timed(make_op, key):
-    """Seconds of the first call (with compilation) and of a second call,
-    and the programs the first call compiled."""
-    out, rec = [], compile_counter()
-    for _ in range(2):
-        t0 = time.perf_counter()
-        res = eigenvalues(make_op(), 5, key=key)
-        jax.block_until_ready(res.values)
-        out.append(time.perf_counter() - t0)
-        if len(out) == 1:
-            programs = len(rec)
-    return out, programs, np.asarray(res.values), int(res.num_matvecs)
+    """Seconds of one call on a fresh operator, its values and matvecs."""
+    t0 = time.perf_counter()
+    res = eigenvalues(make_op(), 5, key=key)
+    jax.block_until_ready(res.values)
+    return time.perf_counter() - t0, np.asarray(res.values), int(res.num_matvecs)
 
 
 def main():
@@ -100,12 +98,21 @@ def main():
         ),
     }
     rows, ref = [], None
-    for name, make in variants.items():
-        (first, second), programs, values, nmv = timed(make, k[0])
+    for name, make in variants.items():  # first calls: they compile
+        rec = compile_counter()
+        first, values, nmv = timed(make, k[0])
         if ref is None:
             ref = values
         np.testing.assert_allclose(values, ref, rtol=1e-8)
-        rows.append([name, f"{first:.2f}", programs, f"{second:.2f}", nmv])
+        rows.append([name, f"{first:.2f}", len(rec)])
+    later = {name: [] for name in variants}
+    for _ in range(ROUNDS):
+        for name, make in variants.items():
+            t, values, nmv = timed(make, k[0])
+            np.testing.assert_allclose(values, ref, rtol=1e-8)
+            later[name].append(t)
+    for row, times in zip(rows, later.values(), strict=True):
+        row += [f"{float(np.median(times)):.2f}", nmv]
     base = float(rows[1][3])
     for row in rows:
         row.append(f"{float(row[3]) / base:.2f}")
@@ -116,7 +123,7 @@ def main():
             "variant",
             "first call s",
             "programs",
-            "second call s",
+            f"later call s (median of {ROUNDS})",
             "matvecs",
             "vs sharded",
         ],

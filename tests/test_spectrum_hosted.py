@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from _programs import count_compiles
 
-from jaxmc.spectrum import _hosted, _operator
+from jaxmc.spectrum import _hosted
 
 CALLS = []
 
@@ -131,46 +131,3 @@ def test_fori_loops_run_their_trip_count_without_reading_the_condition(
     trips = max(0, hi - lo) + second + third + 3
     assert CALLS == [True] * trips
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
-
-
-def _product(committed):
-    """A streamed product on the host: JAX arrays, committed or not."""
-    device = jax.devices()[0]
-
-    def fn(scale, v):
-        out = jnp.tanh(v) * scale
-        return jax.device_put(out, device) if committed else out
-
-    return fn
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def loops(matvec, x):
-    y = jax.lax.fori_loop(0, 3, lambda i, v: 0.5 * matvec(v) + i, x)
-    body = lambda c: (c[0] + 1, matvec(c[1]) - 0.1)  # noqa: E731
-    return jax.lax.while_loop(lambda c: c[0] < 3, body, (0, y))[1]
-
-
-def test_products_left_on_the_device_compile_each_stretch_once():
-    """A product committed to its device (as a replicated product's copy
-    there is) must not make the stretches compile a second variant: their
-    first iteration gets constants, later ones the products."""
-    x = jnp.linspace(-1.0, 1.0, 4)
-    scale = jnp.asarray(2.0)
-    counts, results = [], []
-    # a first run compiles the host-side helpers' eager kernels once
-    _hosted.call(loops, _operator.host_matvec(_product(True), scale, arrays=True), x)
-    for committed in (False, True):
-        fn = _product(committed)
-        jax.block_until_ready(fn(scale, x))  # its eager kernels, compiled
-        matvec = _operator.host_matvec(fn, scale, arrays=True)
-        with count_compiles() as n:
-            got = _hosted.call(loops, matvec, x)
-        counts.append(n[0])
-        results.append(got)
-        assert got.committed  # the state stays on its device
-    assert counts[0] == counts[1] > 0
-    # the same values as the program compiled whole, callbacks inside
-    want = loops(_operator.host_matvec(_product(False), scale), x)
-    for got in results:
-        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)

@@ -74,29 +74,8 @@ def call(jitted: Any, *args: Any, **kwargs: Any) -> Any:
     _CALLS_HOST[key] = _has_host(closed.jaxpr)
     if not _CALLS_HOST[key]:
         return jitted(*args, **kwargs)
-    # On one device, the solve's state is committed to it, as the products a
-    # streamed matvec hands back are (replicated ones included, as their copy
-    # there); so is every constant a stretch receives. The stretches' programs
-    # then see one placement of their inputs and compile once.
-    devices = {d for x in leaves if isinstance(x, jax.Array) for d in x.devices()}
-    before = getattr(_STATE, "device", None)
-    _STATE.device = devices.pop() if len(devices) == 1 else None
-    try:
-        out = _eval(closed.jaxpr, closed.consts, leaves)
-    finally:
-        _STATE.device = before
+    out = _eval(closed.jaxpr, closed.consts, leaves)
     return jax.tree_util.tree_unflatten(traced.out_tree, out)
-
-
-def _placed(xs: list) -> list:
-    """A stretch's inputs, committed to the solve's device (when it has one)."""
-    device = getattr(_STATE, "device", None)
-    if device is None:
-        return xs
-    return [
-        x if isinstance(x, jax.Array) and x.committed else jax.device_put(x, device)
-        for x in xs
-    ]
 
 
 def from_host() -> bool:
@@ -237,7 +216,7 @@ def _stretch(eqns: Sequence[Any], needed: set) -> tuple:
 
 def _eval(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list:
     if jaxpr.eqns and not _has_host(jaxpr):
-        return list(_whole(jaxpr)(*_placed([*consts, *args])))
+        return list(_whole(jaxpr)(*consts, *args))
     env: dict = {}
 
     def read(v):
@@ -254,7 +233,7 @@ def _eval(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list
         if isinstance(step, tuple):
             fn, ins, outs, effects = step
             if outs or effects:
-                write(outs, fn(*_placed([env[v] for v in ins])))
+                write(outs, fn(*[env[v] for v in ins]))
         else:
             write(step.outvars, _host_eqn(step, [read(v) for v in step.invars]))
     return [read(v) for v in jaxpr.outvars]

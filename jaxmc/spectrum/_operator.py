@@ -168,13 +168,10 @@ def host_matvec(
 
     def call(v, dyn):
         out = fn(dyn, v)
-        if arrays and isinstance(v, jax.Array) and _one_device(v):
-            local = _on_device_of(out, v)
-            if local is not None:
-                # a solve run from the host: the product stays on the device,
-                # so the host does not wait for it before dispatching what
-                # follows (a product replicated over a mesh: v's device's copy)
-                return local.astype(v.dtype)
+        if arrays and isinstance(v, jax.Array) and _one_device(out):
+            # a solve run from the host: the product stays on its device, so
+            # the host does not wait for it before dispatching what follows
+            return out.astype(v.dtype)
         return np.asarray(out, dtype=v.dtype)
 
     call.takes_arrays = arrays
@@ -189,26 +186,6 @@ def host_matvec(
 def _one_device(x: Any) -> bool:
     """``x`` is a JAX array on a single device."""
     return isinstance(x, jax.Array) and len(x.sharding.device_set) == 1
-
-
-def _on_device_of(x: Any, v: jax.Array) -> jax.Array | None:
-    """``x`` as an array committed to ``v``'s device, or None if it is not there.
-
-    A one-device ``x`` on that device, or the copy held there of an ``x``
-    replicated over several devices (no transfer). Committed either way, as
-    the host-run solve commits its state (:func:`jaxmc.spectrum._hosted.call`),
-    so its programs see one placement and compile once.
-    """
-    if not isinstance(x, jax.Array):
-        return None
-    (device,) = v.sharding.device_set
-    if device not in x.sharding.device_set:
-        return None
-    if len(x.sharding.device_set) == 1:
-        return jax.device_put(x, v.sharding)
-    if not x.sharding.is_fully_replicated:
-        return None
-    return next(s.data for s in x.addressable_shards if s.device == device)
 
 
 @dataclasses.dataclass(frozen=True)
