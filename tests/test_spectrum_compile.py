@@ -6,6 +6,8 @@ parameters, new data of the same shapes). The number of XLA compilations
 during the second call, counted with JAX's monitoring event, must be zero.
 """
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -274,3 +276,27 @@ def test_fresh_operator_solve_traces_nothing_in_python():
             assert traces[0] > before  # the first call traces and compiles
         top = jnp.linalg.eigvalsh(dense_hessian(LOSS, params, data))[::-1][:2]
         np.testing.assert_allclose(res.values, top, rtol=1e-8)
+
+
+def _matrix_vector_products(text):
+    """The matrix-vector ``dot_general``s of a lowered (StableHLO) module."""
+    count = 0
+    for line in text.splitlines():
+        if "stablehlo.dot_general" in line:
+            shapes = re.findall(r"tensor<((?:\d+x)*)f64>", line.split(" : ")[-1])
+            count += sorted(s.count("x") for s in shapes[:2]) == [1, 2]
+    return count
+
+
+def test_eigensolver_holds_one_copy_of_each_gram_schmidt_product():
+    """On the CPU each matrix-vector product compiles to its own unrolled
+    kernel (about 40 ms each), so the Gram-Schmidt passes run in a loop: the
+    whole solve (under jit, complement search included) holds 12, one pair
+    per call site of ``orthogonalise`` (restart loop, search loop, and the
+    projection against the found vectors at three places) and the matrix
+    operator's own product in the two loops that call it (26 when the passes
+    and the fresh direction after a breakdown were written out)."""
+    A = jnp.diag(jnp.arange(40.0))
+    solve = jax.jit(lambda A: eigenvalues(matrix_operator(A), 3, key=KEY).values)
+    assert _matrix_vector_products(solve.lower(A).as_text()) == 12
+    np.testing.assert_allclose(solve(A), [39.0, 38.0, 37.0], rtol=1e-12)
