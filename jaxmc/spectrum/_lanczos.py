@@ -36,28 +36,34 @@ def orthogonalise(
     ``restart=(broken, fresh)``: when ``broken(||w||)`` after the two passes,
     two more passes run on ``fresh()`` (the new direction after a Lanczos
     breakdown), whose coefficients are not added to ``h``. Then returns
-    ``(w, h, broke)``.
+    ``(w, h, broke)``. Without it, the loop has a fixed trip count (a GPU
+    then need not read its condition back each pass); with it, the count
+    depends on the data.
     """
-    broken, fresh = restart or (None, None)
+    h0 = jnp.zeros(V.shape[:1], w.dtype)
+
+    def one_pass(w, h):
+        coef = V @ w if mask is None else (V @ w) * mask
+        return w - coef @ V, h + coef
+
+    if restart is None:  # a fixed trip count, which every backend can see
+        return jax.lax.fori_loop(0, 2, lambda _, c: one_pass(*c), (w, h0))
+    broken, fresh = restart
 
     def body(c):
         i, w, h, broke = c
-        coef = V @ w if mask is None else (V @ w) * mask
-        w = w - coef @ V
-        h = jnp.where(i < 2, h + coef, h)
-        if restart is not None:
-            now = (i == 1) & broken(jnp.linalg.norm(w))
-            w = jax.lax.cond(now, lambda _: fresh().astype(w.dtype), lambda _: w, None)
-            broke = broke | now
-        return i + 1, w, h, broke
+        w, h_new = one_pass(w, h)
+        h = jnp.where(i < 2, h_new, h)
+        now = (i == 1) & broken(jnp.linalg.norm(w))
+        w = jax.lax.cond(now, lambda _: fresh().astype(w.dtype), lambda _: w, None)
+        return i + 1, w, h, broke | now
 
     def more(c):
         i, _, _, broke = c
         return (i < 2) | (broke & (i < 4))
 
-    h0 = jnp.zeros(V.shape[:1], w.dtype)
     _, w, h, broke = jax.lax.while_loop(more, body, (0, w, h0, jnp.asarray(False)))
-    return (w, h) if restart is None else (w, h, broke)
+    return w, h, broke
 
 
 def lanczos_tridiag(
