@@ -406,8 +406,9 @@ def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
             )
             col = h[:m] * mask[:m]
             T = T.at[:, j].set(col).at[j, :].set(col)
-            beta = jnp.where(broke, jnp.zeros((), dtype), jnp.linalg.norm(w))
-            V = V.at[j + 1].set(w / jnp.maximum(jnp.linalg.norm(w), tiny))
+            norm = jnp.linalg.norm(w)
+            beta = jnp.where(broke, jnp.zeros((), dtype), norm)
+            V = V.at[j + 1].set(w / jnp.maximum(norm, tiny))
             V = _sharding.constrain(V)
             return V, T, beta, anorm, broke_any | broke, s, s0
 
@@ -563,7 +564,7 @@ def _after_restarts(
     rows = jnp.arange(basis.shape[0])
 
     def proj(v, X):  # two passes, in a loop (one copy of the products)
-        return orthogonalise(X, v, jnp.ones(kk, dtype))[0]
+        return orthogonalise(X, v)[0]
 
     def pick_union(values, theta, real):
         allv = jnp.concatenate([values, theta])
