@@ -97,22 +97,25 @@ def main():
             loss_fn, params, lambda: host, progress=False
         ),
     }
-    rows, ref = [], None
+    first, ref = {}, None
     for name, make in variants.items():  # first calls: they compile
         rec = compile_counter()
-        first, values, nmv = timed(make, k[0])
+        t, values, nmv = timed(make, k[0])
         if ref is None:
             ref = values
         np.testing.assert_allclose(values, ref, rtol=1e-8)
-        rows.append([name, f"{first:.2f}", len(rec)])
+        first[name] = (t, len(rec), nmv)
     later = {name: [] for name in variants}
     for _ in range(ROUNDS):
         for name, make in variants.items():
             t, values, nmv = timed(make, k[0])
             np.testing.assert_allclose(values, ref, rtol=1e-8)
+            assert nmv == first[name][2], (name, nmv)
             later[name].append(t)
-    for row, times in zip(rows, later.values(), strict=True):
-        row += [f"{float(np.median(times)):.2f}", nmv]
+    rows = [
+        [name, f"{t:.2f}", programs, f"{float(np.median(later[name])):.2f}", nmv]
+        for name, (t, programs, nmv) in first.items()
+    ]
     base = float(rows[1][3])
     for row in rows:
         row.append(f"{float(row[3]) / base:.2f}")
