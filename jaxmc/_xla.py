@@ -1,20 +1,37 @@
-"""How jaxmc compiles its own programs: XLA options that halve CPU compiles.
+"""How jaxmc compiles its own programs: XLA options that cut CPU compile time.
 
 On the CPU backend, most of a first call of a spectrum algorithm is LLVM code
 generation for the many small fused kernels of its program (a solver loop, its
-checks and its matvec). XLA's elemental emitters
-(``xla_cpu_use_fusion_emitters=False``) generate those kernels in about half
-the time of its newer fusion emitters, and the code runs as fast for these
-programs (``benchmarks/spectrum_tracking.py``: the first ``eigenvalues(k=5)``
-on the benchmark MLP compiled in 1.3 to 1.6 s instead of 2.1 to 2.3 s, and
-the solves took the same time). So :func:`jit` compiles a jaxmc program with
-that option when it runs on the CPU as a top-level call. Programs of other
-backends, and the user's own programs (which may contain jaxmc's: JAX allows
-compile options only on a top-level ``jax.jit``), compile with XLA's defaults.
+checks and its matvec). Two options shorten it:
 
-To choose for jaxmc's programs too, name the option in ``XLA_FLAGS``
+* XLA's elemental emitters (``xla_cpu_use_fusion_emitters=False``) generate
+  those kernels in about half the time of its newer fusion emitters, and the
+  code runs as fast for these programs (``benchmarks/spectrum_tracking.py``:
+  the first ``eigenvalues(k=5)`` on the benchmark MLP compiled in 1.3 to 1.6 s
+  instead of 2.1 to 2.3 s, and the solves took the same time). Set on every
+  top-level jaxmc program on the CPU.
+* LLVM's optimisation level 1 instead of XLA's default
+  (``xla_backend_optimization_level=1``) cuts a fifth to a third more: the
+  same call compiled in 1.04 to 1.15 s against 1.30 to 1.54 s at the
+  default, alternating fresh processes. Level 1 runs fewer of LLVM's loop
+  and vectorisation passes. On this 2-core machine the solves it compiled
+  ran within the spread of the default's, from 1,860 to 670,000 parameters
+  and up to a dense 3,000 x 3,000 matrix (``benchmarks/compile_options.py``:
+  0.90x to 1.21x over two runs of the whole table, in no consistent
+  direction), but an early single run of the dense 3,000 case was 1.4x
+  slower. So jaxmc sets it only where the compile is sure to be most of
+  the time: programs whose array arguments hold at most
+  :data:`SMALL_ELEMENTS` numbers in all (2^16, the benchmark MLP has about
+  23,000), whose solves take tens of milliseconds. Larger programs compile
+  at XLA's default.
+
+Programs of other backends, and the user's own programs (which may contain
+jaxmc's: JAX allows compile options only on a top-level ``jax.jit``), compile
+with XLA's defaults.
+
+To choose for jaxmc's programs too, name an option in ``XLA_FLAGS``
 (``--xla_cpu_use_fusion_emitters=true`` restores XLA's default): an option
-named there is left to it. An XLA that no longer knows the option refuses the
+named there is left to it. An XLA that no longer knows an option refuses the
 first compile; jaxmc then drops the option for the rest of the process and
 compiles with the defaults.
 """
@@ -27,6 +44,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 
 try:
     from jax.extend import core as _core
@@ -37,6 +55,10 @@ __all__ = ["jit", "options"]
 
 # the options jaxmc sets on the CPU, each unless XLA_FLAGS names it
 CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+# and, on top, for programs whose array arguments hold at most SMALL_ELEMENTS
+# numbers in all (256 KiB of float32)
+SMALL_CPU_OPTIONS = {"xla_backend_optimization_level": 1}
+SMALL_ELEMENTS = 2**16
 _REFUSED = "No such compile option"
 _dropped: set[str] = set()
 
@@ -50,29 +72,52 @@ def _trace_state() -> Any:
 _TOP = _trace_state()
 
 
-def options() -> dict[str, Any]:
-    """The compile options of a top-level jaxmc program now (maybe empty)."""
-    return dict(_options_key())
+def options(small: bool = False) -> dict[str, Any]:
+    """The compile options of a top-level jaxmc program now (maybe empty).
+
+    Args:
+      small: options for a small program (at most :data:`SMALL_ELEMENTS`
+        numbers in its array arguments).
+    """
+    return dict(_options_key(small))
 
 
 _KEYS: dict[tuple, tuple] = {}
 
 
-def _options_key() -> tuple:
+def _options_key(small: bool) -> tuple:
     # Called on every top-level call, so memoised on what decides it: the
-    # flags, and the options dropped so far (the backend is fixed at start).
+    # size class, the flags, and the options dropped so far (the backend is
+    # fixed at start).
     flags = os.environ.get("XLA_FLAGS", "")
-    memo = (flags, id(_dropped), len(_dropped))
+    memo = (small, flags, id(_dropped), len(_dropped))
     key = _KEYS.get(memo)
     if key is None:
         cpu = jax.default_backend() == "cpu"
+        wanted = {**CPU_OPTIONS, **(SMALL_CPU_OPTIONS if small else {})}
         key = tuple(
             (name, value)
-            for name, value in sorted(CPU_OPTIONS.items())
+            for name, value in sorted(wanted.items())
             if cpu and name not in _dropped and f"--{name}" not in flags
         )
         _KEYS[memo] = key
     return key
+
+
+def _is_small(args: Any) -> bool:
+    """At most ``SMALL_ELEMENTS`` numbers in the arrays among ``args``."""
+    total = 0
+    for leaf in jax.tree_util.tree_leaves(args):
+        if isinstance(leaf, jax.Array | np.ndarray):
+            total += leaf.size
+            if total > SMALL_ELEMENTS:
+                return False
+    return True
+
+
+def at_top() -> bool:
+    """True when no transformation (``jit``, ``grad``, ``vmap``) is running."""
+    return _at_top()
 
 
 def _at_top() -> bool:
@@ -107,7 +152,7 @@ class _Jit:
         return f
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        key = _options_key() if _at_top() else ()
+        key = _options_key(_is_small((args, kwargs))) if _at_top() else ()
         if not key:
             return self._plain(*args, **kwargs)
         try:

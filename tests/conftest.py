@@ -7,12 +7,14 @@ the tolerance used for each dtype throughout the suite.
 import os
 
 # The suite compiles about 10,000 small XLA programs, and on the CPU most of
-# its time is LLVM code generation. jaxmc compiles its own programs with XLA's
-# elemental emitters on the CPU (jaxmc/_xla.py), which halves that time; the
-# suite's own programs (references, eager operations) use them too, through
-# XLA_FLAGS, which subprocesses inherit (tests/_subprocess.py appends its
-# device count). tests/test_xla.py tests jaxmc's options without the flag.
-_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"
+# its time is LLVM code generation. jaxmc compiles its own small programs with
+# XLA's elemental emitters and LLVM optimisation level 1 on the CPU
+# (jaxmc/_xla.py), which cuts that time by more than half; the suite's own
+# programs (references, eager operations, programs under the tests' jax.jit)
+# use them too, through XLA_FLAGS, which subprocesses inherit
+# (tests/_subprocess.py appends its device count). tests/test_xla.py tests
+# jaxmc's options without the flags.
+_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=1"
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FAST_COMPILE}".strip()
 
 import jax  # noqa: E402

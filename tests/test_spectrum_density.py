@@ -141,10 +141,16 @@ def test_quadrature_exact_on_few_distinct_eigenvalues(name, transform):
         np.asarray(res.nodes), np.asarray(res.weights), strict=True
     ):
         live = weights > 1e-10
-        # live nodes are the distinct eigenvalues, weights their multiplicity / n
-        np.testing.assert_allclose(np.sort(nodes[live]), distinct, atol=1e-9)
+        # live nodes are the distinct eigenvalues, and the weights at each
+        # eigenvalue sum to its multiplicity / n. After the Krylov space is
+        # exhausted Lanczos goes on in its complement, where an eigenvalue of
+        # multiplicity > 1 can be found again: rounding decides whether that
+        # copy couples to the first (sharing its weight) or not.
+        at = np.abs(nodes[live][:, None] - distinct).argmin(axis=1)
+        np.testing.assert_allclose(nodes[live], distinct[at], atol=1e-9)
+        assert set(at) == set(range(distinct.size))
         np.testing.assert_allclose(
-            weights[live][np.argsort(nodes[live])], counts / n, atol=1e-10
+            np.bincount(at, weights[live], distinct.size), counts / n, atol=1e-10
         )
     # the density is the exactly smoothed spectral measure; the band has zero width
     x = np.asarray(res.grid)[:, None]

@@ -30,11 +30,19 @@ def f(x, y):
 X = jnp.linspace(-1.0, 1.0, 6)
 
 
+LEVEL_1 = ("xla_backend_optimization_level", 1)
+EMITTERS = ("xla_cpu_use_fusion_emitters", False)
+
+
 def test_options_on_the_cpu_unless_xla_flags_name_them(no_flags, monkeypatch):
     assert jax.default_backend() == "cpu"
-    assert _xla.options() == {"xla_cpu_use_fusion_emitters": False}
+    assert _xla.options() == dict([EMITTERS])
+    assert _xla.options(small=True) == dict([LEVEL_1, EMITTERS])
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
     assert _xla.options() == {}
+    assert _xla.options(small=True) == dict([LEVEL_1])
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3")
+    assert _xla.options(small=True) == dict([EMITTERS])
 
 
 def test_top_level_calls_compile_with_the_options_once(no_flags):
@@ -44,9 +52,27 @@ def test_top_level_calls_compile_with_the_options_once(no_flags):
         out = g(X, 2.0)
         again = g(Y, 2.0)
     assert n[0] == 1  # one program, reused
-    assert list(g._with) == [(("xla_cpu_use_fusion_emitters", False),)]
+    assert list(g._with) == [(LEVEL_1, EMITTERS)]
     np.testing.assert_allclose(out, f(X, 2.0), rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(again, f(Y, 2.0), rtol=1e-14, atol=1e-15)
+
+
+def test_large_arguments_compile_at_xla_default_level(no_flags, monkeypatch):
+    # level 1 only while the array arguments hold at most SMALL_ELEMENTS
+    # numbers in all (X: 6, X[:3]: 3); static arguments do not count
+    monkeypatch.setattr(_xla, "SMALL_ELEMENTS", 5)
+    g = _xla.jit(f, static_argnums=1)
+    head, tail = jax.block_until_ready((X[:3], X[3:]))
+    with count_compiles() as n:
+        large = g(X, 2.0)
+        small = g(head, 2.0)
+        g(tail, 2.0)  # small again: no new program
+    assert n[0] == 2
+    assert list(g._with) == [(EMITTERS,), (LEVEL_1, EMITTERS)]
+    np.testing.assert_allclose(large, f(X, 2.0), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(small, f(head, 2.0), rtol=1e-14, atol=1e-15)
+    assert _xla._is_small(({"a": np.ones(3)}, [jnp.ones(2)]))
+    assert not _xla._is_small(({"a": np.ones(3)}, [jnp.ones(3)]))
 
 
 @pytest.mark.parametrize(
@@ -72,6 +98,7 @@ def test_inside_transformations_it_is_a_plain_jit(no_flags, transform, batched):
 
 def test_an_option_xla_refuses_is_dropped(no_flags, monkeypatch):
     monkeypatch.setattr(_xla, "CPU_OPTIONS", {"xla_cpu_no_such_option": False})
+    monkeypatch.setattr(_xla, "SMALL_CPU_OPTIONS", {})
     g = _xla.jit(f, static_argnums=1)
     np.testing.assert_allclose(g(X, 2.0), f(X, 2.0), rtol=1e-14, atol=1e-15)
     assert _xla._dropped == {"xla_cpu_no_such_option"}
