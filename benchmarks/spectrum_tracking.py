@@ -422,6 +422,9 @@ def main() -> None:
         ["--worker", "track-warm", "--path", path]
     )
     run_worker(["--worker", "track-warm", "--path", path, "--cache", cache])
+    runs["jaxmc, persistent cache warm"] = run_worker(
+        ["--worker", "track", "--path", path, "--cache", cache]
+    )
     runs["jaxmc, warm starts, persistent cache warm"] = run_worker(
         ["--worker", "track-warm", "--path", path, "--cache", cache]
     )

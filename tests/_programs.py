@@ -8,26 +8,37 @@ import jax
 from jaxmc.spectrum import _loops
 
 _EVENT = "/jax/core/compile/backend_compile_duration"
-_COUNT = [0]
+_NAMES: list[str] = []
 
 
-def _listener(event, duration, **kwargs):
+def _listener(event, duration, fun_name=None, **kwargs):
     if event == _EVENT:
-        _COUNT[0] += 1
+        _NAMES.append(fun_name)
 
 
 jax.monitoring.register_event_duration_secs_listener(_listener)
 
 
+class Compiles(list):
+    """``[count]`` of the compilations in a block, and ``names``, their functions'."""
+
+    names: list[str]
+
+
 @contextlib.contextmanager
 def count_compiles():
-    """Yields a one-element list holding the compilations so far in the block."""
-    out = [0]
-    start = _COUNT[0]
+    """Yields a one-element list holding the compilations so far in the block.
+
+    Its ``names`` lists the compiled functions' names, in order.
+    """
+    out = Compiles([0])
+    out.names = []
+    start = len(_NAMES)
     try:
         yield out
     finally:
-        out[0] = _COUNT[0] - start
+        out.names = _NAMES[start:]
+        out[0] = len(out.names)
 
 
 def compile_core(core, op, *args, **static):
@@ -54,8 +65,8 @@ def compile_core(core, op, *args, **static):
 def compile_eigen(op, key, *, k, m, check_multiplicity):
     """``eigenvalues``' program for ``op`` (``k`` pairs, basis ``m``), compiled.
 
-    Called as ``compiled(op.dynamic, key, None)``; its outputs are those of
-    ``_eigen._eigen_core`` (values, vectors, residuals, converged, ...).
+    Called as ``compiled(op.dynamic, key, cold_start(op))``; its outputs are
+    those of ``_eigen._eigen_core`` (values, vectors, residuals, converged, ...).
     """
     from jaxmc.spectrum import _eigen
 
@@ -64,8 +75,14 @@ def compile_eigen(op, key, *, k, m, check_multiplicity):
         _eigen._eigen_core,
         op,
         key,
-        None,
-        init_form="none",
+        cold_start(op),
         check_multiplicity=check_multiplicity,
         **static,
     )
+
+
+def cold_start(op):
+    """The ``start`` argument of ``eigenvalues``' program for a cold start."""
+    from jaxmc.spectrum import _eigen
+
+    return _eigen._warm_start(op, None, "none")

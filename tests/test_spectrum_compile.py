@@ -6,6 +6,7 @@ parameters, new data of the same shapes). The number of XLA compilations
 during the second call, counted with JAX's monitoring event, must be zero.
 """
 
+import functools
 import re
 
 import jax
@@ -190,6 +191,34 @@ def test_warm_start_takes_fewer_matvecs_and_gives_the_same_values():
     np.testing.assert_allclose(r1.values, top, rtol=1e-8)
     with pytest.raises(ValueError, match=r"eigenvalues: argument `init` must"):
         eigenvalues(matrix_operator(B), 5, key=KEY, init=jnp.ones((2, 7)))
+
+
+def test_warm_starts_reuse_the_cold_checkpoints_program():
+    # tracking along training: the first checkpoint has no init, the later
+    # ones start from the previous result; one solve program serves both
+    # (the start vector is an argument), and the warm start's sum of the
+    # previous vectors is one small program, compiled once. (k and tol that
+    # no other test uses: the first checkpoint compiles here.)
+    solve = functools.partial(eigenvalues, k=3, key=KEY, tol=2e-8)
+    counts, names, results = [], [], []
+    prev = None
+    for i in range(3):
+        params, data = checkpoint(i)
+        with count_compiles() as n:
+            prev = solve(hess(params, data, None), init=prev)
+            jax.block_until_ready(prev.values)
+        counts.append(n[0])
+        names.append(n.names)
+        results.append((params, data, prev))
+    assert counts[0] >= 1 and counts[1:] == [1, 0], names
+    assert names[1] == ["jit(_unit_sum)"], names
+    for params, data, res in results:
+        top = jnp.linalg.eigvalsh(dense_hessian(LOSS, params, data))[::-1][:3]
+        np.testing.assert_allclose(res.values, top, rtol=1e-7)
+    # a cold start is the plain Gaussian start: the values do not depend on
+    # whether the solve could have been warm-started
+    cold = solve(hess(*checkpoint(2), None))
+    np.testing.assert_allclose(cold.values, results[2][2].values, rtol=1e-10)
 
 
 @pytest.mark.parametrize("case", ["distinct", "repeated", "rank_deficient"])

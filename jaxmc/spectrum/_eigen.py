@@ -14,6 +14,7 @@ program, compiled and run only when the first finds it is needed.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any, NamedTuple
 
@@ -21,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmc import _checks
+from jaxmc import _checks, _xla
 from jaxmc.spectrum import _budget, _io, _loops, _operator, _progress, _sharding
 from jaxmc.spectrum._algebra import in_float32
 from jaxmc.spectrum._lanczos import orthogonalise, tridiag_eigh
@@ -837,7 +838,9 @@ def eigenvalues(
         like ``op.unravel``'s output. Lanczos starts from the normalised sum of
         these vectors (plus a ``1e-3`` random component drawn from ``key``),
         which holds the wanted eigenvectors of a nearby operator, so it
-        converges in fewer matvecs. None (default): a random start.
+        converges in fewer matvecs. None (default): a random start. Warm
+        and cold starts run the same compiled solve (the start vector is
+        its argument), so tracking along training compiles it once.
       strict: raise a ``RuntimeError`` (eagerly) instead of warning when a
         pair is unconverged.
       check_multiplicity: None (default) searches the complement of the
@@ -893,6 +896,7 @@ def eigenvalues(
         ),
     )
     init, init_form = _check_init(fn, op, init)
+    start = _warm_start(op, init, init_form)
     strict = _loops.check_bool(fn, "strict", strict)
     if check_multiplicity is not None:
         check_multiplicity = _loops.check_bool(
@@ -902,10 +906,10 @@ def eigenvalues(
         _loops.check_symmetric(fn, op, key)
     out = _differentiable_solve(
         op.factory,
-        dict(init_form=init_form, check_multiplicity=check_multiplicity, **static),
+        dict(check_multiplicity=check_multiplicity, **static),
         _sharding.keep_data_sharding(op.dynamic),  # closed over under jit
         key,
-        init,
+        start,
         op.traceable,
     )
     values, vectors, residuals, converged, nmv, finite, reason, floor = out
@@ -1083,28 +1087,55 @@ def _check_init(fn: str, op: Any, init: Any) -> tuple[Any, str]:
 _INIT_OK = _operator.CheckedSignatures()
 
 
-def _start_vector(factory, dynamic, z, init, init_form):
-    """The Gaussian ``z``, or the (normalised) sum of the ``init`` vectors.
+def _work_dtype(dtype: Any) -> Any:
+    """The dtype of the Lanczos vectors: float32 for 16-bit operators."""
+    # LAPACK has no 16-bit kernels, and a 16-bit basis loses orthogonality at
+    # once; only the matvec is 16-bit.
+    return jnp.dtype(jnp.float32 if jnp.dtype(dtype).itemsize < 4 else dtype)
+
+
+def _warm_start(op: Any, init: Any, init_form: str) -> Any:
+    """The solve's ``start`` argument: the unit sum of ``init``'s vectors, or 0.
+
+    The solve takes an ``(n,)`` vector either way, so a first checkpoint
+    (no ``init``) and the warm-started ones after it run the same program.
+    Zero means a cold start: an eager call passes host zeros (a transfer,
+    no compiled program); under a transformation they are traced.
+    """
+    work = _work_dtype(op.dtype)
+    if init_form == "none":
+        if _xla.at_top() and _checks.is_concrete(op.dynamic):
+            return np.zeros((op.size,), work)
+        return jnp.zeros((op.size,), work)
+    return _unit_sum(op.factory, op.dynamic, init, form=init_form, work=work)
+
+
+@functools.partial(_xla.jit, static_argnums=0, static_argnames=("form", "work"))
+def _unit_sum(factory, dynamic, init, *, form, work):
+    X = init if form == "flat" else jax.vmap(lambda t: factory.ravel(dynamic, t))(init)
+    X = X.astype(work)
+    tiny = jnp.finfo(work).tiny
+    X = X / jnp.maximum(jnp.linalg.norm(X, axis=1, keepdims=True), tiny)
+    w = jnp.sum(X, axis=0)
+    return w / jnp.maximum(jnp.linalg.norm(w), tiny)
+
+
+def _start_vector(z, start):
+    """The Gaussian ``z`` (cold, ``start`` zero), or ``start`` mixed with it.
 
     A warm start mixes in ``z`` at relative size ``1e-3`` so that the Krylov
     space does not close on the span of ``init`` when it is an exact
     invariant subspace.
     """
-    if init_form == "none":
-        return z
-    dtype = z.dtype
-    if init_form == "flat":
-        X = init.astype(dtype)
-    else:
-        X = jax.vmap(lambda t: factory.ravel(dynamic, t))(init).astype(dtype)
-    tiny = jnp.finfo(dtype).tiny
-    X = X / jnp.maximum(jnp.linalg.norm(X, axis=1, keepdims=True), tiny)
-    w = jnp.sum(X, axis=0)
-    w = w / jnp.maximum(jnp.linalg.norm(w), tiny)
-    return w + 1e-3 * z / jnp.linalg.norm(z)
+    warm = jnp.any(start != 0)
+    v0 = jnp.where(warm, start.astype(z.dtype) + 1e-3 * z / jnp.linalg.norm(z), z)
+    # Under an enclosing jit a cold start's zeros are a constant and the
+    # select folds away; the barrier keeps XLA from fusing the Lanczos start
+    # into either form differently, so eager and jitted solves agree bitwise.
+    return jax.lax.optimization_barrier(v0)
 
 
-def _differentiable_solve(factory, static, dynamic, key, init, traceable=True):
+def _differentiable_solve(factory, static, dynamic, key, start, traceable=True):
     """The compiled solve, with the eigenvalues differentiable in ``dynamic``.
 
     For a simple eigenvalue ``lambda = v' A v`` with ``||v|| = 1``, ``d lambda
@@ -1118,23 +1149,23 @@ def _differentiable_solve(factory, static, dynamic, key, init, traceable=True):
     op = _Parts(factory, None, traceable)
 
     @jax.custom_vjp
-    def solve(dynamic, key, init):
+    def solve(dynamic, key, start):
         op.dynamic = dynamic
-        if not _split_search(static, traceable, (dynamic, key, init)):
-            return _loops.call_compiled(_eigen_core, op, key, init, **static)
+        if not _split_search(static, traceable, (dynamic, key, start)):
+            return _loops.call_compiled(_eigen_core, op, key, start, **static)
         # An eager solve whose complement search is needed only now and then
         # (a repeated wanted eigenvalue, an invariant subspace) compiles the
         # search as a second program, when it is first needed.
         out, resume = _loops.call_compiled(
-            _eigen_core, op, key, init, stage="first", **static
+            _eigen_core, op, key, start, stage="first", **static
         )
         if not bool(resume["trigger"]):
             return out
         del out  # its vectors: the search's result replaces them
         return _loops.call_compiled(_eigen_resume_core, op, key, resume, **static)
 
-    def fwd(dynamic, key, init):
-        out = solve(dynamic, key, init)
+    def fwd(dynamic, key, start):
+        out = solve(dynamic, key, start)
         return out, (dynamic, out[1])
 
     def bwd(res, cts):
@@ -1151,7 +1182,7 @@ def _differentiable_solve(factory, static, dynamic, key, init, traceable=True):
         return ct_dynamic, None, None
 
     solve.defvjp(fwd, bwd)
-    return solve(dynamic, key, init)
+    return solve(dynamic, key, start)
 
 
 def _split_search(static: dict, traceable: bool, args: Any) -> bool:
@@ -1185,9 +1216,8 @@ def _solver_parts(factory, dynamic, key, n, dtype):
     """The working matvec, its dtype and the solve's one random draw."""
     matvec = _sharding.shard_matvec(factory.prepare(dynamic))
     # 16-bit operators: the Lanczos vectors, inner products and the small
-    # eigenproblems run in float32 (LAPACK has no 16-bit kernels, and a
-    # 16-bit basis loses orthogonality at once); only the matvec is 16-bit.
-    work = jnp.float32 if jnp.dtype(dtype).itemsize < 4 else dtype
+    # eigenproblems run in float32; only the matvec is 16-bit.
+    work = _work_dtype(dtype)
     # The one random draw of the solve: the start and the restart directions.
     z = _sharding.constrain(jax.random.normal(key, (n,), work))
     if work != dtype:
@@ -1207,11 +1237,9 @@ def _outputs(factory, dynamic, dtype, lanczos_out):
     return values, vectors, residuals, converged, nmv, finite, reason, floor
 
 
-def _eigen_core(
-    factory, dynamic, key, init, *, init_form, n, dtype, stage="whole", **options
-):
+def _eigen_core(factory, dynamic, key, start, *, n, dtype, stage="whole", **options):
     matvec, z = _solver_parts(factory, dynamic, key, n, dtype)
-    v0 = _sharding.constrain(_start_vector(factory, dynamic, z, init, init_form))
+    v0 = _sharding.constrain(_start_vector(z, start))
     out = _lanczos(matvec, v0, z, stage=stage, **options)
     if stage == "whole":
         return _outputs(factory, dynamic, dtype, out)
@@ -1219,10 +1247,7 @@ def _eigen_core(
     return _outputs(factory, dynamic, dtype, out), resume
 
 
-def _eigen_resume_core(
-    factory, dynamic, key, resume, *, init_form, n, dtype, **options
-):
-    del init_form  # the start vector is not needed again
+def _eigen_resume_core(factory, dynamic, key, resume, *, n, dtype, **options):
     matvec, z = _solver_parts(factory, dynamic, key, n, dtype)
     return _outputs(
         factory, dynamic, dtype, _lanczos_resume(matvec, z, resume, **options)
