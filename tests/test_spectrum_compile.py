@@ -221,16 +221,34 @@ def test_warm_starts_reuse_the_cold_checkpoints_program():
     np.testing.assert_allclose(cold.values, results[2][2].values, rtol=1e-10)
 
 
+@pytest.fixture
+def user_options(monkeypatch):
+    """jaxmc's own compile options, as a user gets them (not the suite's flags).
+
+    The suite compiles at LLVM level 0 (tests/conftest.py), where two
+    different programs need not round alike; a user's small programs compile
+    at level 1 (jaxmc/_xla.py). Yields the options, for the user's jax.jit.
+    """
+    from jaxmc import _xla
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(_xla, "_dropped", set())
+    monkeypatch.setattr(_xla, "_KEYS", {})
+    return _xla.options(small=True)
+
+
 @pytest.mark.parametrize("case", ["distinct", "repeated", "rank_deficient"])
-def test_eager_solve_compiles_the_complement_search_only_when_it_runs(case):
+def test_eager_solve_compiles_the_complement_search_only_when_it_runs(
+    case, user_options
+):
     """Issue 12: the first eager call compiles the search only when needed.
 
     ``eigenvalues(op, k)`` for one end of the spectrum runs the restart loop
     and the explicit residuals as one program and the complement search (for
     repeated wanted values or an invariant subspace) as a second one, only
     when the first finds it is needed. Either way the result equals the
-    one-program solve that ``jax.jit`` compiles, to the last bit here, with
-    the same matvec count.
+    one-program solve that ``jax.jit`` compiles, to the last bit here (with
+    the compile options a user's programs get), with the same matvec count.
     """
     from _spectrum_problems import known_spectrum
 
@@ -266,9 +284,10 @@ def test_eager_solve_compiles_the_complement_search_only_when_it_runs(case):
     wanted = ["_eigen_core", "_eigen_resume_core"] if searched else ["_eigen_core"]
     assert cores == 2 * wanted
     assert n_first[0] == len(wanted) and n_again[0] == 0
-    whole = jax.jit(lambda M: eigenvalues(matrix_operator(M), k, which=which, key=KEY))(
-        A
-    )
+    whole = jax.jit(
+        lambda M: eigenvalues(matrix_operator(M), k, which=which, key=KEY),
+        compiler_options=user_options,
+    )(A)
     for name in ("values", "vectors", "residuals", "converged", "num_matvecs"):
         np.testing.assert_array_equal(getattr(eager, name), getattr(whole, name))
     assert int(eager.reason) == int(whole.reason) == 0
