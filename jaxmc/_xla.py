@@ -51,7 +51,7 @@ try:
 except ImportError:  # an old jax: no compile options
     _core = None
 
-__all__ = ["jit", "options"]
+__all__ = ["at_top", "jit", "options"]
 
 # the options jaxmc sets on the CPU, each unless XLA_FLAGS names it
 CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
