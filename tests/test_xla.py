@@ -1,9 +1,10 @@
 """jaxmc's compile options (jaxmc/_xla.py): set on top-level CPU calls only.
 
-The suite runs with ``--xla_cpu_use_fusion_emitters=false`` in ``XLA_FLAGS``
-(tests/conftest.py), which :func:`jaxmc._xla.options` leaves to XLA; these
-tests take the flag out of the environment jaxmc reads, so jaxmc sets the
-option itself, as it does for a user.
+The suite runs with ``--xla_cpu_use_fusion_emitters=false`` and
+``--xla_backend_optimization_level=0`` in ``XLA_FLAGS`` (tests/conftest.py),
+options :func:`jaxmc._xla.options` leaves to XLA; these tests take the flags
+out of the environment jaxmc reads, so jaxmc sets its options itself, as it
+does for a user.
 """
 
 import jax
