@@ -117,10 +117,6 @@ def _is_small(args: Any) -> bool:
 
 def at_top() -> bool:
     """True when no transformation (``jit``, ``grad``, ``vmap``) is running."""
-    return _at_top()
-
-
-def _at_top() -> bool:
     return _TOP is not None and _trace_state() == _TOP
 
 
@@ -152,7 +148,7 @@ class _Jit:
         return f
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        key = _options_key(_is_small((args, kwargs))) if _at_top() else ()
+        key = _options_key(_is_small((args, kwargs))) if at_top() else ()
         if not key:
             return self._plain(*args, **kwargs)
         try:

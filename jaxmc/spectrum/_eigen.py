@@ -1104,7 +1104,7 @@ def _warm_start(op: Any, init: Any, init_form: str) -> Any:
     """
     work = _work_dtype(op.dtype)
     if init_form == "none":
-        if _xla.at_top() and _checks.is_concrete(op.dynamic):
+        if _xla.at_top():  # no transformation: the arrays are concrete
             return np.zeros((op.size,), work)
         return jnp.zeros((op.size,), work)
     return _unit_sum(op.factory, op.dynamic, init, form=init_form, work=work)
@@ -1128,7 +1128,7 @@ def _start_vector(z, start):
     invariant subspace.
     """
     warm = jnp.any(start != 0)
-    v0 = jnp.where(warm, start.astype(z.dtype) + 1e-3 * z / jnp.linalg.norm(z), z)
+    v0 = jnp.where(warm, start + 1e-3 * z / jnp.linalg.norm(z), z)
     # Under an enclosing jit a cold start's zeros are a constant and the
     # select folds away; the barrier keeps XLA from fusing the Lanczos start
     # into either form differently, so eager and jitted solves agree bitwise.
