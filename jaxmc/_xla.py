@@ -46,12 +46,14 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxmc import _persist
+
 try:
     from jax.extend import core as _core
 except ImportError:  # an old jax: no compile options
     _core = None
 
-__all__ = ["at_top", "jit", "options"]
+__all__ = ["at_top", "jit", "options", "small_shapes"]
 
 # the options jaxmc sets on the CPU, each unless XLA_FLAGS names it
 CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
@@ -104,6 +106,11 @@ def _options_key(small: bool) -> tuple:
     return key
 
 
+def small_shapes(shapes: Any) -> bool:
+    """Whether arrays of these shapes hold at most ``SMALL_ELEMENTS`` numbers."""
+    return sum(int(np.prod(s, dtype=np.int64)) for s in shapes) <= SMALL_ELEMENTS
+
+
 def _is_small(args: Any) -> bool:
     """At most ``SMALL_ELEMENTS`` numbers in the arrays among ``args``."""
     total = 0
@@ -129,9 +136,19 @@ class _Jit:
     program). Hashable by identity, as a ``jax.jit`` function is.
     """
 
-    def __init__(self, fun: Callable, kwargs: dict[str, Any]):
+    def __init__(
+        self, fun: Callable, kwargs: dict[str, Any], small: bool | None, persist: bool
+    ):
         self._fun = fun
         self._kwargs = kwargs
+        self._small = small
+        self._persist = persist
+        nums = kwargs.get("static_argnums", ())
+        names = kwargs.get("static_argnames", ())
+        self._static = (
+            (nums,) if isinstance(nums, int) else tuple(nums),
+            (names,) if isinstance(names, str) else tuple(names),
+        )
         self._plain = jax.jit(fun, **kwargs)
         self._with: dict[tuple, Callable] = {}
         functools.update_wrapper(self, fun)
@@ -148,11 +165,17 @@ class _Jit:
         return f
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        key = _options_key(_is_small((args, kwargs))) if at_top() else ()
-        if not key:
+        if not at_top():
             return self._plain(*args, **kwargs)
+        small = self._small
+        if small is None:
+            small = _is_small((args, kwargs))
+        key = _options_key(small)
+        f = (self._with.get(key) or self._compiled_with(key)) if key else self._plain
         try:
-            return self._compiled_with(key)(*args, **kwargs)
+            if self._persist and _persist.directory() is not None:
+                return _persist.call(f, self._static, args, kwargs, key)
+            return f(*args, **kwargs)
         except jax.errors.JaxRuntimeError as e:
             text = str(e)
             refused = [name for name, _ in key if _REFUSED in text and name in text]
@@ -168,11 +191,25 @@ class _Jit:
         return self._plain.lower(*args, **kwargs)
 
 
-def jit(fun: Callable | None = None, **kwargs: Any) -> Any:
+def jit(
+    fun: Callable | None = None,
+    *,
+    small: bool | None = None,
+    persist: bool = False,
+    **kwargs: Any,
+) -> Any:
     """``jax.jit`` for jaxmc's programs (usable as a decorator, with kwargs).
 
     Args:
       fun: the function; None returns a decorator taking it.
+      small: whether the program is small (see :func:`options`); None
+        (default) decides on every top-level call from the arrays passed.
+        A program called many times with arguments of fixed shapes (a
+        stretch of a host-run solve) fixes it once instead.
+      persist: keep the compiled program on disk when JAX's persistent
+        cache is on, found again in a later process without lowering
+        (``jaxmc/_persist.py``); for the solver programs, each called
+        once per solve.
       **kwargs: ``jax.jit``'s keyword arguments (``static_argnums``, ...).
 
     Returns:
@@ -180,5 +217,5 @@ def jit(fun: Callable | None = None, **kwargs: Any) -> Any:
       CPU compile with :func:`options`.
     """
     if fun is None:
-        return lambda f: _Jit(f, kwargs)
-    return _Jit(fun, kwargs)
+        return lambda f: _Jit(f, kwargs, small, persist)
+    return _Jit(fun, kwargs, small, persist)

@@ -109,7 +109,7 @@ def default_problem(
     # Data, initial weights and training are one compiled program: a second
     # run reads it from the persistent cache instead of tracing and looking
     # up a dozen eager operations.
-    @_xla.jit
+    @_xla.jit(persist=True)
     def make():
         kc, kx, ky, kp = jax.random.split(jax.random.key(seed), 4)
         centers = 1.5 * jax.random.normal(kc, (num_classes, num_features), f32)
@@ -361,7 +361,7 @@ def _keys(seed: int) -> Any:
         key_e, key_t = jax.random.split(jax.random.key(seed))
         return key_e, key_t, jax.random.fold_in(jax.random.key(seed), 7)
 
-    return _xla.jit(keys)()
+    return _xla.jit(keys, persist=True)()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -385,7 +385,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(msg)
     in_memory = not callable(prob.data)
     # compiled: one cached program rather than a dozen eager operations
-    loss = float(_xla.jit(loss_fn)(params, prob.data)) if in_memory else None
+    loss = (
+        float(_xla.jit(loss_fn, persist=True)(params, prob.data)) if in_memory else None
+    )
     t1 = time.perf_counter()
     timings["build"] = t1 - t0
     progress(f"built: {op.size} parameters, {kind} operator ({t1 - t0:.2f} s)")

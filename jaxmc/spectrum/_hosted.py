@@ -210,8 +210,13 @@ def _stretch(eqns: Sequence[Any], needed: set) -> tuple:
     outs = list(dict.fromkeys(outs))
     effects = frozenset().union(*(e.effects for e in eqns))
     jaxpr = core.Jaxpr([], ins, outs, list(eqns), effects, _INFO)
-    fn = _xla.jit(core.jaxpr_as_fun(core.ClosedJaxpr(jaxpr, [])))
+    fn = _xla.jit(core.jaxpr_as_fun(core.ClosedJaxpr(jaxpr, [])), small=_small(ins))
     return fn, ins, outs, bool(effects)
+
+
+def _small(variables: Sequence[Any]) -> bool:
+    """A stretch's size class, fixed by its inputs' shapes (it runs per step)."""
+    return _xla.small_shapes(getattr(v.aval, "shape", ()) for v in variables)
 
 
 def _eval(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> list:
@@ -246,7 +251,7 @@ def _whole(jaxpr: core.Jaxpr) -> Any:
         return hit[1]
     ins = [*jaxpr.constvars, *jaxpr.invars]
     flat = core.Jaxpr([], ins, jaxpr.outvars, jaxpr.eqns, jaxpr.effects, _INFO)
-    fn = _xla.jit(core.jaxpr_as_fun(core.ClosedJaxpr(flat, [])))
+    fn = _xla.jit(core.jaxpr_as_fun(core.ClosedJaxpr(flat, [])), small=_small(ins))
     _WHOLE[id(jaxpr)] = (jaxpr, fn)
     return fn
 

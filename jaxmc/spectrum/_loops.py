@@ -73,6 +73,7 @@ def _jitted(core: Callable, static_names: tuple[str, ...]) -> Callable:
             traced,
             static_argnums=0,
             static_argnames=(*static_names, "_layout", "_bar"),
+            persist=True,
         )
     return _JIT_CACHE[key]
 

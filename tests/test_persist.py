@@ -1,0 +1,204 @@
+"""jaxmc._persist: solver programs kept on disk, found again without lowering."""
+
+import json
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from _programs import count_compiles
+from _subprocess import run_python
+
+import jaxmc
+from jaxmc import _persist, _xla
+from jaxmc.spectrum import eigenvalues, matrix_operator, trace
+
+_LOWER = "/jax/core/compile/jaxpr_to_mlir_module_duration"
+_TRACE = "/jax/core/compile/jaxpr_trace_duration"
+
+# A fresh process: eigenvalues (its program calls LAPACK's eigh, which an
+# executable loaded without lowering must find set up) and Hutch++ on the
+# Hessian of a small MLP, with the cache in argv[1]; prints the results'
+# bits and the jaxmc solver programs ("traced") lowered and compiled.
+_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import jax, jax.numpy as jnp, numpy as np
+    from jax import monitoring
+    import jaxmc
+    from jaxmc.spectrum import eigenvalues, hessian_operator, trace
+
+    events = []
+    monitoring.register_event_duration_secs_listener(
+        lambda e, d, fun_name=None, **kw: events.append((e, fun_name)))
+    if sys.argv[1] != "off":
+        jaxmc.enable_compilation_cache(sys.argv[1])
+
+    def loss(p, batch):
+        X, y = batch
+        h = jnp.tanh(X @ p["w1"] + p["b1"])
+        return jnp.mean((h @ p["w2"] - y) ** 2)
+
+    k = jax.random.split(jax.random.key(0), 4)
+    p = {"w1": jax.random.normal(k[0], (4, 6)), "b1": jnp.zeros(6),
+         "w2": jax.random.normal(k[1], (6, 2))}
+    data = (jax.random.normal(k[2], (32, 4)), jax.random.normal(k[3], (32, 2)))
+    op = hessian_operator(loss, p, data)
+    r = eigenvalues(op, 3, key=jax.random.key(1), which="both")
+    t = trace(op, key=jax.random.key(2), num_matvecs=12)
+    solver = lambda name: sum(1 for e, f in events if e == name and f == "jit(traced)")
+    print(json.dumps({
+        "values": np.asarray(r.values).tobytes().hex(),
+        "vectors": np.concatenate(
+            [np.ravel(x) for x in jax.tree_util.tree_leaves(r.vectors)]).tobytes().hex(),
+        "trace": np.asarray(t.estimate).tobytes().hex(),
+        "lowered": solver("/jax/core/compile/jaxpr_to_mlir_module_duration"),
+        "compiled": solver("/jax/core/compile/backend_compile_duration"),
+    }))
+    """
+)
+
+
+def test_second_process_loads_solver_programs_without_lowering(tmp_path):
+    script = tmp_path / "solve.py"
+    script.write_text(_SCRIPT)
+    cache = tmp_path / "cache"
+
+    def run(where):
+        out = run_python([str(script), where], cwd=tmp_path, timeout=240)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second, plain = run(str(cache)), run(str(cache)), run("off")
+    # the first process lowers, compiles and keeps both solver programs
+    assert first["lowered"] == 2 and first["compiled"] == 2
+    assert len(list((cache / "jaxmc-programs").glob("*.exe"))) == 2
+    # the second traces them, then loads them: no lowering, no compilation
+    assert second["lowered"] == 0 and second["compiled"] == 0
+    # and the loaded programs compute the same bits as a run without cache
+    for name in ("values", "vectors", "trace"):
+        assert first[name] == second[name] == plain[name], name
+
+
+@pytest.fixture
+def cache_on(tmp_path):
+    """JAX's persistent cache (and so jaxmc's programs) in tmp_path, then off."""
+    jaxmc.enable_compilation_cache(tmp_path)
+    _persist._LOADED.clear()
+    try:
+        yield tmp_path / "jaxmc-programs"
+    finally:
+        jaxmc.disable_compilation_cache()
+        _persist._LOADED.clear()
+
+
+def _events(name):
+    seen = []
+
+    def listen(event, duration, fun_name=None, **kwargs):
+        if event == name:
+            seen.append(fun_name)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    return seen
+
+
+def _op(seed=0, n=12):
+    A = jax.random.normal(jax.random.key(seed), (n, n))
+    return matrix_operator(A + A.T)
+
+
+def test_in_process_calls_reuse_the_loaded_program(cache_on):
+    traces = _events(_TRACE)
+    key = jax.random.key(0)
+    op0, op1 = _op(0), _op(1)
+    first = eigenvalues(op0, 2, key=key)
+    kept = sorted(cache_on.glob("*.exe"))
+    assert kept  # the solve's programs (a small matrix exhausts its Krylov space
+    # and resumes: two of them)
+    # a fresh operator at new values of the same shapes: no trace, no compile
+    start = len(traces)
+    with count_compiles() as n:
+        second = eigenvalues(op1, 2, key=key)
+    assert n[0] == 0
+    assert "traced" not in traces[start:]
+    assert sorted(cache_on.glob("*.exe")) == kept
+    jaxmc.disable_compilation_cache()
+    reference = eigenvalues(_op(1), 2, key=key)
+    np.testing.assert_array_equal(second.values, reference.values)
+    assert not np.array_equal(first.values, second.values)
+
+
+def test_a_damaged_file_is_compiled_again(cache_on):
+    key = jax.random.key(0)
+    want = trace(_op(), key=key, num_matvecs=12).estimate
+    (path,) = cache_on.glob("*.exe")
+    path.write_bytes(b"not an executable")
+    _persist._LOADED.clear()
+    got = trace(_op(), key=key, num_matvecs=12).estimate
+    assert float(got) == float(want)
+    assert path.read_bytes() != b"not an executable"  # written again
+    _persist._LOADED.clear()  # and read back
+    assert float(trace(_op(), key=key, num_matvecs=12).estimate) == float(want)
+
+
+def test_an_unwritable_directory_only_skips_keeping(cache_on):
+    cache_on.parent.mkdir(exist_ok=True)
+    cache_on.write_text("a file where the directory would go")
+    est = trace(_op(), key=jax.random.key(0), num_matvecs=12).estimate
+    jaxmc.disable_compilation_cache()
+    ref = trace(_op(), key=jax.random.key(0), num_matvecs=12).estimate
+    assert float(est) == float(ref)
+
+
+def test_programs_with_callbacks_or_effects_are_not_kept(cache_on):
+    def host(x):
+        return np.asarray(x) * 2
+
+    @_xla.jit(persist=True)
+    def with_callback(x):
+        return jax.pure_callback(host, jax.ShapeDtypeStruct(x.shape, x.dtype), x) + 1
+
+    @_xla.jit(persist=True)
+    def with_effect(x):
+        jax.debug.callback(lambda v: None, x)
+        return x + 1
+
+    x = jnp.arange(3.0)
+    np.testing.assert_array_equal(with_callback(x), 2 * np.arange(3.0) + 1)
+    np.testing.assert_array_equal(with_effect(x), np.arange(3.0) + 1)
+    assert not list(cache_on.glob("*.exe"))
+
+
+def test_off_without_jax_cache_and_under_transformations(cache_on):
+    calls = []
+
+    @_xla.jit(persist=True)
+    def f(x):
+        calls.append(1)
+        return x * 3
+
+    assert float(jax.jit(lambda x: f(x))(2.0)) == 6.0  # traced: plain jit
+    assert not list(cache_on.glob("*.exe"))
+    jaxmc.disable_compilation_cache()
+    assert _persist.directory() is None
+    assert float(f(2.0)) == 6.0
+    assert not list(cache_on.glob("*.exe"))
+
+
+def _key_of(fun, *args, options=()):
+    return _persist._key(jax.jit(fun).trace(*args), options)
+
+
+@pytest.mark.parametrize("size", [3, 2000])
+def test_key_depends_on_every_input_of_the_program(size):
+    x = jnp.ones(size)
+    a, b = np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64)
+    b[-1] += 1.0  # one number apart, in a constant of either size
+    base = _key_of(lambda v: v * a, x)
+    assert _key_of(lambda v: v * a, x) == base  # deterministic
+    assert _key_of(lambda v: v * b, x) != base  # constants' values
+    assert _key_of(lambda v: v * a, x, options=(("o", 1),)) != base  # options
+    assert _key_of(lambda v: v * a, jnp.ones(size, jnp.float32)) != base  # dtypes
+    assert _key_of(lambda v: v * a + 1.0, x) != base  # the program
+    assert _key_of(lambda v: v * a + 2.0, x) != _key_of(lambda v: v * a + 1.0, x)
