@@ -15,8 +15,9 @@ and then loads it, skipping lowering and XLA's cache lookup.
 A program is kept only when it has no side effects and no host callbacks
 (whose executables cannot be serialized); any other program, and any program
 whose key cannot be computed or whose file cannot be read, takes JAX's usual
-path. Only on the CPU backend for now: it is the one this was tested on
-(other backends keep JAX's cache alone). The files live in
+path. Only on the CPU backend and in a single process for now: that is
+where it was tested (other backends and ``jax.distributed`` runs keep
+JAX's cache alone). The files live in
 ``jaxmc-programs/`` inside the cache directory; deleting them is always safe.
 They are read with ``jax.experimental.serialize_executable`` (a pickle), so,
 as for JAX's own cache, the directory must be writable only by its user.
@@ -53,6 +54,8 @@ def directory() -> Path | None:
     """Where programs are kept, or None when JAX's persistent cache is off."""
     base = jax.config.jax_compilation_cache_dir
     if not base or _core is None or jax.default_backend() != "cpu":
+        return None
+    if jax.process_count() > 1:  # devices of other processes: JAX's cache alone
         return None
     if "://" in str(base):  # a remote cache (gs://...): JAX's alone
         return None
@@ -139,18 +142,24 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
     path = folder / f"{key}.exe" if folder is not None else None
     if path is not None and path.is_file():
         try:
-            blob = path.read_bytes()
+            head, blob = path.read_bytes().split(b"\n", 1)
+            by_id = {d.id: d for d in jax.devices()}
+            devices = [by_id[int(i)] for i in head.decode().split(",")]
             _prepare_runtime()
             return serialize_executable.deserialize_and_load(
-                blob, traced._in_tree, traced.out_tree
+                blob, traced._in_tree, traced.out_tree, execution_devices=devices
             )
         except Exception:  # noqa: BLE001 (a stale or damaged file: recompile)
             pass
     compiled = traced.lower().compile()
     if path is not None:
         try:
-            blob, in_tree, out_tree = serialize_executable.serialize(compiled)
-            _write(path, blob)
+            blob = serialize_executable.serialize(compiled)[0]
+            # the devices it runs on, in order: a one-device program loaded
+            # onto all of them would expect an argument shard on each
+            devices = compiled._executable.xla_executable.local_devices()
+            head = ",".join(str(d.id) for d in devices).encode()
+            _write(path, head + b"\n" + blob)
         except Exception:  # noqa: BLE001 (not serializable here: kept in memory)
             pass
     return compiled

@@ -80,6 +80,57 @@ def test_second_process_loads_solver_programs_without_lowering(tmp_path):
         assert first[name] == second[name] == plain[name], name
 
 
+# Four CPU devices: the same solve on one device and on data sharded over
+# all four, twice with the cache; a one-device program must load onto its
+# one device, a sharded one onto all four, in their order.
+_SHARDED = textwrap.dedent(
+    """
+    import json, sys
+    import jax, jax.numpy as jnp, numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    import jaxmc
+    from _programs import count_compiles
+    from jaxmc.spectrum import eigenvalues, hessian_operator
+
+    jax.config.update("jax_enable_x64", True)
+    jaxmc.enable_compilation_cache(sys.argv[1])
+    loss = lambda p, b: jnp.mean((jnp.tanh(b[0] @ p) - b[1]) ** 2)
+    k = jax.random.split(jax.random.key(0), 3)
+    p = jax.random.normal(k[0], (3, 2))
+    data = (jax.random.normal(k[1], (64, 3)), jax.random.normal(k[2], (64, 2)))
+    mesh = Mesh(np.array(jax.devices()), ("data",))
+    sharded = jax.device_put(data, NamedSharding(mesh, P("data")))
+    out = {}
+    with count_compiles() as n:
+        for name, d in (("one", data), ("sharded", sharded)):
+            r = eigenvalues(hessian_operator(loss, p, d), 2, key=k[0])
+            out[name] = np.asarray(r.values).tobytes().hex()
+    out["compiled"] = [x for x in n.names if x == "jit(traced)"]
+    print(json.dumps(out))
+    """
+)
+
+
+def test_programs_load_onto_the_devices_they_were_compiled_for(tmp_path):
+    script = tmp_path / "sharded.py"
+    script.write_text(_SHARDED)
+    cache = str(tmp_path / "cache")
+
+    def run():
+        out = run_python([str(script), cache], cwd=tmp_path, timeout=240, devices=4)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    # (a 6-parameter model exhausts its Krylov space: a solve and its resume)
+    assert len(first["compiled"]) >= 2 and second["compiled"] == []
+    assert first["one"] == second["one"] and first["sharded"] == second["sharded"]
+    np.testing.assert_allclose(
+        np.frombuffer(bytes.fromhex(first["one"])),
+        np.frombuffer(bytes.fromhex(first["sharded"])),
+        rtol=1e-12,
+    )
+
+
 @pytest.fixture
 def cache_on(tmp_path):
     """JAX's persistent cache (and so jaxmc's programs) in tmp_path, then off."""
