@@ -29,6 +29,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ _FORMAT = "jaxmc-persist-1"
 # in-process: (program, signature) -> Compiled, or None (not persistable)
 _LOADED: dict[Any, Any] = {}
 _MAX_LOADED = 256
+# in-process: program key -> Compiled (one program, arguments of other kinds)
+_BY_KEY: dict[str, Any] = {}
 
 
 def directory() -> Path | None:
@@ -91,9 +94,7 @@ def call(jitted: Any, static: tuple, args: tuple, kwargs: dict, options: tuple) 
     compiled = _LOADED.get(sig, False)
     if compiled is False:
         compiled = _load_or_compile(jitted, args, kwargs, options)
-        if len(_LOADED) >= _MAX_LOADED:  # the oldest goes (dicts keep order)
-            del _LOADED[next(iter(_LOADED))]
-        _LOADED[sig] = compiled
+        _remember(_LOADED, sig, compiled)
     if compiled is None:
         return jitted(*args, **kwargs)
     try:
@@ -103,6 +104,12 @@ def call(jitted: Any, static: tuple, args: tuple, kwargs: dict, options: tuple) 
         # checks them before it runs anything): jit decides, from now on
         _LOADED[sig] = None
         return jitted(*args, **kwargs)
+
+
+def _forget() -> None:
+    """Drops what this process holds (the files stay); for tests."""
+    _LOADED.clear()
+    _BY_KEY.clear()
 
 
 def _signature(tree: Any) -> tuple:
@@ -138,6 +145,9 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
         key = _key(traced, options)
     except Exception:  # noqa: BLE001 (anything unexpected: not kept)
         return None
+    hit = _BY_KEY.get(key)
+    if hit is not None:  # the same program, for arguments of another kind
+        return hit
     folder = directory()
     path = folder / f"{key}.exe" if folder is not None else None
     if path is not None and path.is_file():
@@ -146,13 +156,26 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
             by_id = {d.id: d for d in jax.devices()}
             devices = [by_id[int(i)] for i in head.decode().split(",")]
             _prepare_runtime()
-            return serialize_executable.deserialize_and_load(
+            compiled = serialize_executable.deserialize_and_load(
                 blob, traced._in_tree, traced.out_tree, execution_devices=devices
             )
+            _remember(_BY_KEY, key, compiled)
+            return compiled
         except Exception:  # noqa: BLE001 (a stale or damaged file: recompile)
-            pass
-    compiled = traced.lower().compile()
-    if path is not None:
+            path.unlink(missing_ok=True)
+    _STATE.events = events = []
+    try:
+        compiled = traced.lower().compile()
+    finally:
+        _STATE.events = None
+    # Only an executable XLA has just compiled, and not yet run, serializes
+    # whole on the CPU (measured, jaxlib 0.10): one that has run refuses
+    # ("`LessThan` is not serializable", a sort comparator), and one read
+    # back from JAX's cache serializes, but the next process that loads it
+    # fails ("Function iota.22_kernel not found"). So a program compiled
+    # here is written; one found in memory or in JAX's cache is not.
+    fresh = _COMPILED in events and _JAX_HIT not in events
+    if path is not None and fresh:
         try:
             blob = serialize_executable.serialize(compiled)[0]
             # the devices it runs on, in order: a one-device program loaded
@@ -162,7 +185,31 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
             _write(path, head + b"\n" + blob)
         except Exception:  # noqa: BLE001 (not serializable here: kept in memory)
             pass
+    _remember(_BY_KEY, key, compiled)
     return compiled
+
+
+def _remember(table: dict, key: Any, value: Any) -> None:
+    if len(table) >= _MAX_LOADED:  # the oldest goes (dicts keep order)
+        del table[next(iter(table))]
+    table[key] = value
+
+
+_COMPILED = "/jax/core/compile/backend_compile_duration"
+_JAX_HIT = "/jax/compilation_cache/cache_hits"
+# the compile events of this thread's compile in _load_or_compile (JAX
+# records them on the compiling thread)
+_STATE = threading.local()
+
+
+def _listen(event: str, *args: Any, **kwargs: Any) -> None:
+    events = getattr(_STATE, "events", None)
+    if events is not None:
+        events.append(event)
+
+
+jax.monitoring.register_event_listener(_listen)
+jax.monitoring.register_event_duration_secs_listener(_listen)
 
 
 def _prepare_runtime() -> None:
@@ -171,7 +218,8 @@ def _prepare_runtime() -> None:
     jaxlib looks up the LAPACK routines behind the CPU's linear-algebra
     kernels (``eigh``, ``cholesky``, ...) when it first lowers one; an
     executable loaded without lowering would call them unset (measured: a
-    segmentation fault). Looking them up is idempotent and cheap.
+    segmentation fault). Looking them up is idempotent; the first time it
+    imports SciPy's LAPACK (0.1 to 0.3 s here), as lowering would have.
     """
     from jax._src.lax import linalg
 
@@ -237,9 +285,16 @@ def _key(traced: Any, options: tuple) -> str:
     for value in _literals(closed.jaxpr):
         _feed_array(feed, value)
     for meta in traced._meta_tys_flat:
+        # what the executable sees of an argument; not whether it came as a
+        # NumPy array or committed (the call places it)
         sharding = getattr(meta, "sharding", None)
         ids = getattr(sharding, "_device_assignment", None)
-        feed(meta, None if ids is None else [d.id for d in ids])
+        feed(
+            meta.aval,
+            sharding,
+            getattr(meta, "format", None),
+            None if ids is None else [d.id for d in ids],
+        )
     feed({k: v for k, v in traced._params.items() if k != "jaxpr"})
     feed(traced._in_tree, traced.out_tree)
     return h.hexdigest()

@@ -1099,18 +1099,22 @@ def _warm_start(op: Any, init: Any, init_form: str) -> Any:
 
     The solve takes an ``(n,)`` vector either way, so a first checkpoint
     (no ``init``) and the warm-started ones after it run the same program.
-    Zero means a cold start: an eager call passes host zeros (a transfer,
-    no compiled program); under a transformation they are traced.
+    Zero means a cold start: an eager call passes host zeros placed on the
+    device (a transfer, no compiled program; a device array like the warm
+    start's, so that both find one kept program, see ``jaxmc/_persist.py``);
+    under a transformation they are traced.
     """
     work = _work_dtype(op.dtype)
     if init_form == "none":
         if _xla.at_top():  # no transformation: the arrays are concrete
-            return np.zeros((op.size,), work)
+            return jax.device_put(np.zeros((op.size,), work))
         return jnp.zeros((op.size,), work)
     return _unit_sum(op.factory, op.dynamic, init, form=init_form, work=work)
 
 
-@functools.partial(_xla.jit, static_argnums=0, static_argnames=("form", "work"))
+@functools.partial(
+    _xla.jit, static_argnums=0, static_argnames=("form", "work"), persist=True
+)
 def _unit_sum(factory, dynamic, init, *, form, work):
     X = init if form == "flat" else jax.vmap(lambda t: factory.ravel(dynamic, t))(init)
     X = X.astype(work)
