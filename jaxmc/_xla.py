@@ -39,6 +39,7 @@ compiles with the defaults.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -108,18 +109,15 @@ def _options_key(small: bool) -> tuple:
 
 def small_shapes(shapes: Any) -> bool:
     """Whether arrays of these shapes hold at most ``SMALL_ELEMENTS`` numbers."""
-    return sum(int(np.prod(s, dtype=np.int64)) for s in shapes) <= SMALL_ELEMENTS
+    return sum(math.prod(s) for s in shapes) <= SMALL_ELEMENTS
 
 
 def _is_small(args: Any) -> bool:
     """At most ``SMALL_ELEMENTS`` numbers in the arrays among ``args``."""
-    total = 0
-    for leaf in jax.tree_util.tree_leaves(args):
-        if isinstance(leaf, jax.Array | np.ndarray):
-            total += leaf.size
-            if total > SMALL_ELEMENTS:
-                return False
-    return True
+    leaves = jax.tree_util.tree_leaves(args)
+    return small_shapes(
+        x.shape for x in leaves if isinstance(x, jax.Array | np.ndarray)
+    )
 
 
 def at_top() -> bool:
