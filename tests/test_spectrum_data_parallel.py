@@ -106,9 +106,14 @@ batches = [
     for i in range(0, 64, 32)
 ]
 st = hessian_operator(loss, params, lambda: batches, progress=False)
-# one program for a group of equally shaped batches (stacked, reduced in a scan)
+# one program for a group of equally shaped batches, stacked: one batch after
+# another in a scan (8 rows a device) or all together (2 batches of 8 a device)
 group = (st.factory, params_r, tuple(batches), v, jnp.zeros_like(v), 32, 64)
-check_hlo("streamed batch", _hessian._batch_matvec.lower(*group), per=8, full=(64, 32))
+lowered = _hessian._batch_matvec.lower(*group, together=False)
+check_hlo("streamed batch", lowered, per=8, full=(64, 32))
+lowered = _hessian._batch_matvec.lower(*group, together=True)
+check_hlo("streamed group", lowered, per="2,8", full=(64, 32, "2,32"))
+assert _hessian._together(st.factory, params_r, batches, v)  # a small group
 close(run("streamed matvec", st.matvec, v), want, "streamed")
 print("OK")
 """
@@ -197,7 +202,7 @@ def _run(script, tmp_path, timeout):
 
 def test_every_path_keeps_the_data_parallel(tmp_path):
     out = _run(HLO_SCRIPT, tmp_path, timeout=300)
-    assert out.count("HLO ") == 7
+    assert out.count("HLO ") == 8
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _spectrum_problems import dense_hessian, mlp_problem
 
-from jaxmc.spectrum import eigenvalues, ggn_operator, hessian_operator, trace
+from jaxmc.spectrum import _hessian, eigenvalues, ggn_operator, hessian_operator, trace
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,31 @@ def test_streamed_batches_and_pytree_matvec(problem64):
     assert jax.tree_util.tree_structure(Hv) == jax.tree_util.tree_structure(params)
     flat = jax.flatten_util.ravel_pytree(Hv)[0]
     np.testing.assert_allclose(flat, H @ jnp.ones(51), rtol=1e-10, atol=1e-12)
+
+
+def _host_tanh(x):
+    """A feature of the batch computed on the host: no vmap rule."""
+    return jax.pure_callback(np.tanh, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+
+@pytest.mark.parametrize("how", ["together", "one at a time", "not vectorisable"])
+def test_streamed_group_computed_together_or_one_at_a_time(problem64, monkeypatch, how):
+    """A group of streamed batches is vectorised when small, else a scan; same H."""
+    params, (X, y), loss, *_, H = problem64
+    monkeypatch.setattr(_hessian, "_TOGETHER", {})
+    if how == "one at a time":  # a group too large to hold at once
+        monkeypatch.setattr(_hessian, "_TOGETHER_BYTES", 0)
+    if how == "not vectorisable":
+        base = loss
+
+        def loss(p, batch):
+            return base(p, (_host_tanh(batch[0]), batch[1]))
+
+        H = dense_hessian(base, params, (jnp.tanh(X), y))
+    batches = [(X[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
+    op = hessian_operator(loss, params, lambda: batches, progress=False)
+    np.testing.assert_allclose(op.to_dense(), H, rtol=1e-10, atol=1e-12)
+    assert list(_hessian._TOGETHER.values()) == [how == "together"]
 
 
 def test_param_filter_gives_the_hessian_block(problem64):

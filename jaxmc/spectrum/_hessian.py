@@ -43,6 +43,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend import core as jex_core
 from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks, _xla
@@ -637,7 +638,10 @@ class CurvatureFactory(SelectedLeavesFactory):
             count += nb * len(group)
             # the last group divides by the count inside its program
             divisor = 1 if ahead is not None else count
-            acc = _batch_matvec(self, p, tuple(group), w, acc, nb, divisor)
+            together = _together(self, p, group, w)
+            acc = _batch_matvec(
+                self, p, tuple(group), w, acc, nb, divisor, together=together
+            )
         if acc is None:
             msg = (
                 f"{dm.fn}: argument `data` yielded no batches on a later pass; "
@@ -647,16 +651,22 @@ class CurvatureFactory(SelectedLeavesFactory):
         return acc  # a JAX array: host_matvec decides where it goes
 
 
-@functools.partial(_xla.jit, static_argnums=0, donate_argnums=4)
-def _batch_matvec(factory: CurvatureFactory, params, batches, v, acc, size, divisor):
+@functools.partial(
+    _xla.jit, static_argnums=0, static_argnames="together", donate_argnums=4
+)
+def _batch_matvec(
+    factory: CurvatureFactory, params, batches, v, acc, size, divisor, *, together
+):
     """``(acc + size * sum_b H_b v) / divisor`` over equally shaped ``batches``.
 
-    Compiled once per factory, group length and batch shape (and once more
-    for the first group of a pass, whose ``acc`` is None: no zeros to
-    dispatch). The batches are stacked and reduced in a ``lax.scan``, so the
-    program holds one copy of the product whatever the group's length. The
-    last group of a pass divides by the number of examples (``divisor``, 1
-    for the others, which is exact), so the mean needs no program of its own.
+    Compiled once per factory, group length, batch shape and ``together``
+    (and once more for the first group of a pass, whose ``acc`` is None: no
+    zeros to dispatch). The batches are stacked; with ``together`` their
+    products are computed at once (``jax.vmap``, as one larger batch), else
+    one after another in a ``lax.scan``, so that the program holds one
+    batch's temporaries (see :func:`_together`). The last group of a pass
+    divides by the number of examples (``divisor``, 1 for the others, which
+    is exact), so the mean needs no program of its own.
     """
 
     def product(batch):
@@ -666,11 +676,79 @@ def _batch_matvec(factory: CurvatureFactory, params, batches, v, acc, size, divi
         total = product(batches[0])
     else:
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *batches)
-        total, _ = jax.lax.scan(
-            lambda a, b: (a + product(b), None), jnp.zeros_like(v), stacked
-        )
+        if together:
+            total = jnp.sum(jax.vmap(product)(stacked), axis=0)
+        else:
+            total, _ = jax.lax.scan(
+                lambda a, b: (a + product(b), None), jnp.zeros_like(v), stacked
+            )
     total = size * total if acc is None else acc + size * total
     return total / divisor
+
+
+# A group's products are computed together when their traced program holds at
+# most this many bytes of intermediate values in all (an upper bound on what
+# it keeps live); above it, one batch at a time, so that a streamed operator
+# of a large model needs the memory of one batch's product.
+_TOGETHER_BYTES = 2**27
+_TOGETHER: dict[Any, bool] = {}
+
+
+def _together(factory: CurvatureFactory, params, group: list, v) -> bool:
+    """Whether :func:`_batch_matvec` computes ``group``'s products at once.
+
+    Together, the products of a group of small batches run as fast as one
+    batch of their combined size; one at a time, the group's memory is one
+    batch's. Decided
+    once per factory and abstract group (a trace of the vectorised product,
+    no FLOPs): together when its intermediate values fit in
+    ``_TOGETHER_BYTES``, and never when the loss cannot be vectorised.
+    """
+    if len(group) == 1:
+        return False
+    leaves = jax.tree_util.tree_leaves((params, group[0], v))
+    key = (
+        factory,
+        len(group),
+        jax.tree_util.tree_structure((params, group[0])),
+        tuple((np.shape(x), str(getattr(x, "dtype", type(x)))) for x in leaves),
+    )
+    hit = _TOGETHER.get(key)
+    if hit is not None:
+        return hit
+
+    def spec(*xs):
+        return jax.ShapeDtypeStruct((len(xs), *np.shape(xs[0])), xs[0].dtype)
+
+    def products(p, stacked, w):
+        def one(batch):
+            return factory.batch_product(p, batch, linearize=False)(w)
+
+        return jax.vmap(one)(stacked)
+
+    try:
+        stacked = jax.tree_util.tree_map(spec, *group)
+        jaxpr = jax.make_jaxpr(products)(params, stacked, v).jaxpr
+        out = _value_bytes(jaxpr) <= _TOGETHER_BYTES
+    except Exception:  # noqa: BLE001 - not vectorisable: one at a time
+        out = False
+    if len(_TOGETHER) >= 256:
+        _TOGETHER.clear()
+    _TOGETHER[key] = out
+    return out
+
+
+def _value_bytes(jaxpr: Any) -> int:
+    """The bytes of every value ``jaxpr``'s equations define, sub-jaxprs included."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            aval = var.aval
+            size = int(np.prod(getattr(aval, "shape", ())))
+            total += size * getattr(getattr(aval, "dtype", None), "itemsize", 0)
+        for sub in jex_core.jaxprs_in_params(eqn.params):
+            total += _value_bytes(getattr(sub, "jaxpr", sub))
+    return total
 
 
 def _build(
