@@ -113,7 +113,7 @@ lowered = _hessian._batch_matvec.lower(*group, together=False)
 check_hlo("streamed batch", lowered, per=8, full=(64, 32))
 lowered = _hessian._batch_matvec.lower(*group, together=True)
 check_hlo("streamed group", lowered, per="2,8", full=(64, 32, "2,32"))
-assert _hessian._together(st.factory, params_r, batches, v)  # a small group
+assert _hessian._together(st.factory, params_r, batches, v, "sig")  # small
 close(run("streamed matvec", st.matvec, v), want, "streamed")
 print("OK")
 """

@@ -341,13 +341,14 @@ class _Data:
         self._replicated[mesh] = (leaves, out)
         return out
 
-    def groups(self, desc: str, progress: bool) -> Iterator[tuple[list[Any], int]]:
-        """The streamed batches once, in groups: ``(batches, examples each)``.
+    def groups(self, desc: str, progress: bool) -> Iterator[tuple[list[Any], int, Any]]:
+        """The streamed batches once, in groups: ``(batches, examples each, sig)``.
 
         A group holds up to ``_STREAM_GROUP`` consecutive batches of one tree
         structure, shapes, dtypes and sharding, so that one compiled call
         computes them all: a streamed matvec dispatches one program per group
-        instead of one per batch (``kind "stream"``).
+        instead of one per batch (``kind "stream"``). ``sig`` is the batches'
+        structure, shapes, dtypes and sharding (hashable).
         """
         group, sig, size = [], None, 0
         for batch in self.stream(desc, progress):
@@ -355,12 +356,12 @@ class _Data:
             leaves, tree = jax.tree_util.tree_flatten(batch)
             s = (tree, tuple(_signature(x) for x in leaves))
             if group and (s != sig or len(group) == _STREAM_GROUP):
-                yield group, size
+                yield group, size, sig
                 group = []
             group.append(batch)
             sig, size = s, nb
         if group:
-            yield group, size
+            yield group, size, sig
 
     def batches(self, desc: str, progress: bool) -> Iterator[Any]:
         """Every batch once, in order, on the host (any kind)."""
@@ -623,7 +624,7 @@ class CurvatureFactory(SelectedLeavesFactory):
         groups = dm.groups(f"{name} matvec", self.progress)
         ahead = next(groups, None)
         while ahead is not None:
-            group, nb = ahead
+            group, nb, sig = ahead
             ahead = next(groups, None)  # is this group the last?
             # one dispatch per group, accumulated on the devices: the host
             # waits once per matvec, not once per batch
@@ -638,7 +639,7 @@ class CurvatureFactory(SelectedLeavesFactory):
             count += nb * len(group)
             # the last group divides by the count inside its program
             divisor = 1 if ahead is not None else count
-            together = _together(self, p, group, w)
+            together = _together(self, p, group, w, sig)
             acc = _batch_matvec(
                 self, p, tuple(group), w, acc, nb, divisor, together=together
             )
@@ -694,7 +695,7 @@ _TOGETHER_BYTES = 2**27
 _TOGETHER: dict[Any, bool] = {}
 
 
-def _together(factory: CurvatureFactory, params, group: list, v) -> bool:
+def _together(factory: CurvatureFactory, params, group: list, v, sig) -> bool:
     """Whether :func:`_batch_matvec` computes ``group``'s products at once.
 
     Together, the products of a group of small batches run as fast as one
@@ -703,16 +704,13 @@ def _together(factory: CurvatureFactory, params, group: list, v) -> bool:
     once per factory and abstract group (a trace of the vectorised product,
     no FLOPs): together when its intermediate values fit in
     ``_TOGETHER_BYTES``, and never when the loss cannot be vectorised.
+    ``sig`` is the batches' signature from :meth:`_Data.groups` (this runs
+    once per group of every matvec, so the key is built from parts at hand).
     """
     if len(group) == 1:
         return False
-    leaves = jax.tree_util.tree_leaves((params, group[0], v))
-    key = (
-        factory,
-        len(group),
-        jax.tree_util.tree_structure((params, group[0])),
-        tuple((np.shape(x), str(getattr(x, "dtype", type(x)))) for x in leaves),
-    )
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    key = (factory, len(group), sig, tree, *((x.shape, x.dtype) for x in leaves))
     hit = _TOGETHER.get(key)
     if hit is not None:
         return hit
