@@ -78,6 +78,36 @@ def test_streamed_group_computed_together_or_one_at_a_time(problem64, monkeypatc
     assert list(_hessian._TOGETHER.values()) == [how == "together"]
 
 
+def test_fresh_operators_check_the_loss_once_per_shapes(problem64, monkeypatch):
+    """A checkpoint loop's fresh operators skip the abstract checks they passed."""
+    params, data, loss, *_ = problem64
+    checks = []
+    eval_shape = jax.eval_shape
+
+    def counted(*args, **kwargs):
+        checks.append(1)
+        return eval_shape(*args, **kwargs)
+
+    monkeypatch.setattr(jax, "eval_shape", counted)
+    monkeypatch.setattr(_hessian, "_LOSS_OK", _hessian.CheckedSignatures())
+    monkeypatch.setattr(_hessian, "_FLAT", {})
+    first = hessian_operator(loss, params, data)
+    assert len(checks) == 2  # the flat size, the scalar loss
+    moved = jax.tree_util.tree_map(lambda x: x + 0.5, params)
+    op = hessian_operator(loss, moved, data)
+    assert len(checks) == 2  # same shapes and dtypes: nothing checked again
+    assert op.size == first.size == 51 and op.dtype == jnp.float64
+    np.testing.assert_allclose(
+        op.to_dense(), dense_hessian(loss, moved, data), rtol=1e-10, atol=1e-12
+    )
+    n = len(checks)
+    fewer = jax.tree_util.tree_map(lambda x: x[:10], data)
+    hessian_operator(loss, params, fewer)
+    assert len(checks) == n + 1  # a new batch shape: the loss is checked again
+    with pytest.raises(ValueError, match="must return a scalar"):
+        hessian_operator(lambda p, b: jnp.ones(2), params, data)
+
+
 def test_param_filter_gives_the_hessian_block(problem64):
     params, data, loss, *_, H = problem64
     # ravel_pytree order: layer1/b (6), layer1/w (24), layer2[0] (18), layer2[1] (3)

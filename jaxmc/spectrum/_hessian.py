@@ -48,7 +48,12 @@ from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks, _xla
 from jaxmc.spectrum import _params, _progress, _sharding
-from jaxmc.spectrum._operator import LinearOperator, MatvecFactory, host_matvec
+from jaxmc.spectrum._operator import (
+    CheckedSignatures,
+    LinearOperator,
+    MatvecFactory,
+    host_matvec,
+)
 
 __all__ = ["ggn_operator", "hessian_operator"]
 
@@ -184,9 +189,13 @@ class _Params:
                 raise TypeError(msg)
         self.mask = tuple(_resolve_filter(fn, param_filter, params))
         self.tree = jax.tree_util.tree_unflatten(self.treedef, self.leaves)
-        flat = jax.eval_shape(lambda p: _flatten(self.mask, p)[0], self.tree)
-        self.size = int(flat.size)
-        self.dtype = flat.dtype
+        sig = (self.mask, _abstract(self.tree))
+        if sig not in _FLAT:
+            flat = jax.eval_shape(lambda p: _flatten(self.mask, p)[0], self.tree)
+            if len(_FLAT) >= 512:
+                _FLAT.clear()
+            _FLAT[sig] = (int(flat.size), flat.dtype)
+        self.size, self.dtype = _FLAT[sig]
 
     def nonfinite_paths(self, v: jax.Array) -> list[str]:
         """The paths of the selected leaves where ``v`` is not finite."""
@@ -227,7 +236,35 @@ def _eval_on_first(fn: str, name: str, f: Callable, *args: Any) -> Any:
         raise ValueError(msg) from err
 
 
+def _abstract(tree: Any) -> Any:
+    """``tree``'s structure and its leaves' shapes and dtypes, or None.
+
+    None when a leaf is not an array or a ``jax.ShapeDtypeStruct`` (the first
+    batch as ``_Data`` holds it). With the x64 flag, which can change what a
+    function returns for the same inputs.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    kinds = jax.Array | np.ndarray | jax.ShapeDtypeStruct
+    if not all(isinstance(x, kinds) for x in leaves):
+        return None
+    avals = tuple((x.shape, x.dtype, getattr(x, "weak_type", False)) for x in leaves)
+    return treedef, avals, bool(jax.config.jax_enable_x64)
+
+
 def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
+    """Raises unless ``f(*args)`` is a floating scalar (checked abstractly).
+
+    Once per function and abstract arguments: an operator built at every
+    checkpoint of a training loop traces the loss once, not at every
+    checkpoint.
+    """
+    sig = _abstract(args)
+    key = None if sig is None else (f, sig)
+    try:
+        if key in _LOSS_OK:
+            return
+    except TypeError:  # an unhashable callable: checked every time
+        key = None
     out = _eval_on_first(fn, name, f, *args)
     if not hasattr(out, "shape") or out.shape != ():
         msg = (
@@ -238,6 +275,12 @@ def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
     if not jnp.issubdtype(out.dtype, jnp.floating):
         msg = f"{fn}: `{name}` must return a floating scalar; got dtype {out.dtype}."
         raise TypeError(msg)
+    _LOSS_OK.add(key)
+
+
+_LOSS_OK = CheckedSignatures()
+# the flat size and dtype of the selected parameters, per abstract pytree
+_FLAT: dict[Any, tuple[int, Any]] = {}
 
 
 class _Data:
