@@ -743,12 +743,12 @@ def _together(factory: CurvatureFactory, params, group: list, v, sig) -> bool:
 
     Together, the products of a group of small batches run as fast as one
     batch of their combined size; one at a time, the group's memory is one
-    batch's. Decided
-    once per factory and abstract group (a trace of the vectorised product,
-    no FLOPs): together when its intermediate values fit in
-    ``_TOGETHER_BYTES``, and never when the loss cannot be vectorised.
-    ``sig`` is the batches' signature from :meth:`_Data.groups` (this runs
-    once per group of every matvec, so the key is built from parts at hand).
+    batch's. Decided once per factory and abstract group (a trace of the
+    vectorised product, no FLOPs): together when its intermediate values
+    fit in ``_TOGETHER_BYTES``, and never when the loss cannot be
+    vectorised. ``sig`` is the batches' signature from ``_Data.groups``
+    (this runs once per group of every matvec, so the key is built from
+    parts at hand).
     """
     if len(group) == 1:
         return False
