@@ -52,6 +52,7 @@ from jaxmc.spectrum._operator import (
     CheckedSignatures,
     LinearOperator,
     MatvecFactory,
+    abstract_tree,
     host_matvec,
 )
 
@@ -189,7 +190,7 @@ class _Params:
                 raise TypeError(msg)
         self.mask = tuple(_resolve_filter(fn, param_filter, params))
         self.tree = jax.tree_util.tree_unflatten(self.treedef, self.leaves)
-        sig = (self.mask, _abstract(self.tree))
+        sig = (self.mask, abstract_tree(self.tree))
         if sig not in _FLAT:
             flat = jax.eval_shape(lambda p: _flatten(self.mask, p)[0], self.tree)
             if len(_FLAT) >= 512:
@@ -236,21 +237,6 @@ def _eval_on_first(fn: str, name: str, f: Callable, *args: Any) -> Any:
         raise ValueError(msg) from err
 
 
-def _abstract(tree: Any) -> Any:
-    """``tree``'s structure and its leaves' shapes and dtypes, or None.
-
-    None when a leaf is not an array or a ``jax.ShapeDtypeStruct`` (the first
-    batch as ``_Data`` holds it). With the x64 flag, which can change what a
-    function returns for the same inputs.
-    """
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    kinds = jax.Array | np.ndarray | jax.ShapeDtypeStruct
-    if not all(isinstance(x, kinds) for x in leaves):
-        return None
-    avals = tuple((x.shape, x.dtype, getattr(x, "weak_type", False)) for x in leaves)
-    return treedef, avals, bool(jax.config.jax_enable_x64)
-
-
 def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
     """Raises unless ``f(*args)`` is a floating scalar (checked abstractly).
 
@@ -258,7 +244,7 @@ def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
     checkpoint of a training loop traces the loss once, not at every
     checkpoint.
     """
-    sig = _abstract(args)
+    sig = abstract_tree(args)
     key = None if sig is None else (f, sig)
     try:
         if key in _LOSS_OK:
@@ -752,8 +738,7 @@ def _together(factory: CurvatureFactory, params, group: list, v, sig) -> bool:
     """
     if len(group) == 1:
         return False
-    leaves, tree = jax.tree_util.tree_flatten(params)
-    key = (factory, len(group), sig, tree, *((x.shape, x.dtype) for x in leaves))
+    key = (factory, len(group), sig, abstract_tree(params))
     hit = _TOGETHER.get(key)
     if hit is not None:
         return hit

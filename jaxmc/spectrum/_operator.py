@@ -581,19 +581,32 @@ class CheckedSignatures:
 _OUTPUT_OK = CheckedSignatures()
 
 
-def abstract_key(op: LinearOperator, tree: Any) -> Any:
-    """``(factory, size, dtype, structure, shapes and dtypes of tree)``, or None.
+def abstract_tree(tree: Any) -> Any:
+    """``tree``'s structure and its leaves' shapes, dtypes and weak types, or None.
 
-    None when a leaf of ``tree`` is not an array or the factory is not
-    hashable (such checks then run every time).
+    None when a leaf has no shape and dtype (a Python number, an object).
+    With the x64 flag, which can change what a function returns for the same
+    inputs. What an abstract check (``jax.eval_shape``) of ``tree`` depends on.
     """
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     avals = []
     for x in leaves:
         if not (hasattr(x, "shape") and hasattr(x, "dtype")):
             return None
-        avals.append((tuple(x.shape), str(x.dtype)))
-    key = (op.factory, op.size, str(op.dtype), treedef, tuple(avals))
+        avals.append((tuple(x.shape), x.dtype, getattr(x, "weak_type", False)))
+    return treedef, tuple(avals), bool(jax.config.jax_enable_x64)
+
+
+def abstract_key(op: LinearOperator, tree: Any) -> Any:
+    """``(factory, size, dtype, abstract_tree(tree))``, or None.
+
+    None when a leaf of ``tree`` is not an array or the factory is not
+    hashable (such checks then run every time).
+    """
+    sig = abstract_tree(tree)
+    if sig is None:
+        return None
+    key = (op.factory, op.size, str(op.dtype), sig)
     try:
         hash(key)
     except TypeError:
