@@ -1,7 +1,5 @@
 """``python -m jaxmc`` runs the command line."""
 
-import sys
+from jaxmc.cli import run_and_exit
 
-from jaxmc.cli import main
-
-sys.exit(main())
+run_and_exit()

@@ -36,6 +36,34 @@ def test_python_dash_m_runs():
     assert out.stdout.startswith("jaxmc ")
 
 
+def test_the_process_entry_point_freezes_the_collector_and_exits_with_main(capsys):
+    import gc
+
+    from jaxmc.cli import run_and_exit
+
+    before = gc.get_freeze_count()
+    assert main(["tour", "--n", "3"]) == 0  # main, called from Python: untouched
+    assert gc.get_freeze_count() == before
+    try:
+        with pytest.raises(SystemExit) as exc:
+            run_and_exit(["tour", "--n", "3"])
+        assert exc.value.code == 0
+        assert gc.get_freeze_count() > before  # what is alive is out of reach
+        with pytest.raises(SystemExit) as exc:  # a subcommand's usage error: 2
+            run_and_exit(["spectrum", "--k", "0"])
+        assert exc.value.code == 2
+    finally:
+        gc.unfreeze()
+    assert "K vec(A) = vec(A^T)" in capsys.readouterr().out
+
+
+def test_the_installed_script_runs_the_process_entry_point():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "jaxmc"]
+    assert script.value == "jaxmc.cli:run_and_exit"
+
+
 def _run_cli(args, env):
     import os
 

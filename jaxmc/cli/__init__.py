@@ -25,6 +25,7 @@ Three pieces make that so for every subcommand:
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -172,5 +173,21 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_STATUS
 
 
+def run_and_exit(argv: list[str] | None = None) -> None:
+    """The process entry point (``jaxmc`` and ``python -m jaxmc``): main, then exit.
+
+    Before the interpreter shuts down, the objects still alive (tracing
+    caches, jaxprs, compiled programs) are moved out of the garbage
+    collector's reach with :func:`gc.freeze`: Python's final collection
+    would otherwise walk them all, about 0.4 s of a 2 s ``jaxmc spectrum``
+    run, to free memory the operating system reclaims anyway. Exit handlers,
+    file flushing and module teardown run as usual. :func:`main` itself, as
+    called from Python, leaves the collector alone.
+    """
+    status = main(argv)
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run_and_exit()
