@@ -156,7 +156,7 @@ def _unvech_np(v: np.ndarray) -> np.ndarray:
 
 
 def _tol(x: np.ndarray) -> float:
-    return 100 * float(np.finfo(x.dtype).eps) * max(1.0, float(np.max(np.abs(x))))
+    return 100 * float(jnp.finfo(x.dtype).eps) * max(1.0, float(np.max(np.abs(x))))
 
 
 def _is_symmetric(X: np.ndarray) -> bool:

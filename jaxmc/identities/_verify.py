@@ -148,7 +148,7 @@ def _group_errors(ident: Identity, keys: jax.Array, dims: dict, dtype) -> np.nda
     closed = np.asarray(closed).reshape(closed.shape[0], -1)
     diff = np.max(np.abs(closed - auto), axis=1, initial=0.0)
     scale = np.max(np.abs(auto), axis=1, initial=0.0)
-    return diff / np.maximum(scale, np.finfo(auto.dtype).tiny)
+    return diff / np.maximum(scale, jnp.finfo(auto.dtype).tiny)
 
 
 def _resolve(identity: Any) -> tuple[Identity, ...]:

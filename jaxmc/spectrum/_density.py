@@ -239,7 +239,7 @@ def _check_confidence(fn: str, confidence: Any) -> float:
 
 def _moment_slack(dtype: Any) -> float:
     """How far above 1 a Chebyshev moment may round: ``10 sqrt(eps)``."""
-    return 10.0 * float(np.sqrt(np.finfo(dtype).eps))
+    return 10.0 * float(np.sqrt(jnp.finfo(dtype).eps))
 
 
 def _band(per_run: jax.Array, confidence: float) -> tuple[jax.Array, ...]:

@@ -186,11 +186,11 @@ def check_symmetric(fn: str, op: Any, key: jax.Array, *, pairs: int = 2) -> None
     rhs = jnp.sum(U[::2] * AU[1::2], axis=1)  # u'Av
     scale = jnp.max(jnp.linalg.norm(AU, axis=1) * jnp.linalg.norm(U, axis=1))
     rel = float(jnp.max(jnp.abs(lhs - rhs)) / jnp.maximum(scale, jnp.finfo(dtype).tiny))
-    if rel > float(np.sqrt(np.finfo(dtype).eps)):
+    if rel > float(np.sqrt(jnp.finfo(dtype).eps)):
         msg = (
             f"{fn}: argument `op` is not symmetric: |u'Av - v'Au| = {rel:.1e} * "
             f"||A|| ||u|| ||v|| on random vectors (tolerance sqrt(eps) = "
-            f"{np.sqrt(np.finfo(dtype).eps):.1e}); eigenvalues, trace and "
+            f"{np.sqrt(jnp.finfo(dtype).eps):.1e}); eigenvalues, trace and "
             f"densities assume a symmetric operator. Symmetrise it, e.g. "
             f"matrix_operator((M + M.T) / 2)."
         )

@@ -665,7 +665,7 @@ def _check_matrix_values(fn: str, M: np.ndarray) -> None:
 
     Non-finite entries pass here: the algorithms raise on them, naming where.
     """
-    info = np.finfo(M.dtype)
+    info = jnp.finfo(M.dtype)
     mag = np.abs(M)
     sub = (mag > 0) & (mag < info.tiny)
     if sub.any():
