@@ -297,6 +297,48 @@ def test_eager_solve_compiles_the_complement_search_only_when_it_runs(
     np.testing.assert_allclose(again.values, 1.5 * ref, atol=1e-12)
 
 
+def _matvec_sites(jaxpr, n):
+    """The products with an ``(n, n)`` matrix anywhere in ``jaxpr`` (sub-jaxprs too)."""
+    found = 0
+    for eqn in jaxpr.eqns:
+        shapes = [getattr(v.aval, "shape", None) for v in eqn.invars]
+        found += eqn.primitive.name == "dot_general" and (n, n) in shapes
+        for sub in jax.core.jaxprs_in_params(eqn.params):
+            found += _matvec_sites(getattr(sub, "jaxpr", sub), n)
+    return found
+
+
+@pytest.mark.parametrize("which", ["largest", "both"])
+def test_a_solve_without_search_holds_one_copy_of_the_matvec(which):
+    """Issue 12: the first eager program has one matvec site, not two.
+
+    Each copy of the operator's matvec in a program is compiled again (for a
+    Hessian, its whole linearised network). A solve whose program runs no
+    complement search (the first program of an eager one-end solve, or
+    ``check_multiplicity=False``) computes its explicit residuals in the
+    restart loop's own step; a program with the search holds the search's
+    loop, and with it a second copy.
+    """
+    from jaxmc.spectrum import _eigen
+
+    n, k = 50, 3  # above the basis sizes (27 and 30): only A is (n, n)
+    op = matrix_operator(jnp.diag(jnp.linspace(-2.0, 7.0, n)))
+    static = _eigen.eigen_options("t", n, op.dtype, k, which, None, None, None)
+
+    def sites(**options):
+        jaxpr = jax.make_jaxpr(
+            lambda d, key: _eigen._eigen_core(
+                op.factory, d, key, jnp.zeros(n), **options, **static
+            )
+        )(op.dynamic, KEY)
+        return _matvec_sites(jaxpr.jaxpr, n)
+
+    if which == "largest":
+        assert sites(stage="first", check_multiplicity=None) == 1
+    assert sites(check_multiplicity=False) == 1
+    assert sites(check_multiplicity=True) == 2
+
+
 def test_fresh_operator_solve_traces_nothing_in_python():
     """Issue 12: a checkpoint's solve costs its matvecs, not a Python trace.
 

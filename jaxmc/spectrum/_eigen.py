@@ -224,8 +224,22 @@ def _lanczos(
     (n,) = v0.shape
     dtype = v0.dtype
     budget = _user_budget(k, which, max_matvecs)
+    kk = 2 * k if which == "both" else k
+    search = check_multiplicity is not False and n > kk and stage == "whole"
+    # Without a search in this program, the restart loop computes the
+    # explicit residuals' products itself, at its own matvec: the program
+    # then holds one copy of the operator's matvec instead of two.
     st = _restart_loop(
-        matvec, v0, pool, k=k, which=which, tol=tol, m=m, p=p, max_matvecs=max_matvecs
+        matvec,
+        v0,
+        pool,
+        k=k,
+        which=which,
+        tol=tol,
+        m=m,
+        p=p,
+        max_matvecs=max_matvecs,
+        residuals=not search,
     )
     V, s = st["V"], st["s"]
     theta, S, est, scale, est_ok = st["est"]
@@ -234,7 +248,6 @@ def _lanczos(
         return matvec(v) / s
 
     idx = _select(theta, which, k)
-    kk = idx.size
     if check_multiplicity is None and which in ("smallest", "both"):
         # Semi-definite operators (GGN, Fisher) have null spaces at this end.
         trigger = jnp.asarray(True)
@@ -245,7 +258,6 @@ def _lanczos(
         trigger = st["broke_any"] | dup
     else:
         trigger = jnp.asarray(bool(check_multiplicity))
-    search = check_multiplicity is not False and n > kk and stage == "whole"
     wrap = dict(
         s=s,
         s0=st["s0"],
@@ -255,22 +267,29 @@ def _lanczos(
         tol=tol,
         budget=budget,
     )
-    post = _after_restarts(
-        mv,
-        theta[idx],
-        _sharding.constrain(S[:, idx].T @ V[:m]),
-        V,
-        first_gaps=lambda res: _gaps(
-            theta, idx, jnp.maximum(res, est[:kk]), _copy_tol(dtype, scale, tol, n)
-        ),
-        search=search,
-        trigger=trigger,
-        pool=pool,
-        which=which,
-        tol=tol,
-        steps=min(m, n - kk) if search else 1,
-    )
-    values, X, residuals, gaps, extra, AX = post
+
+    def first_gaps(res):
+        copy_tol = _copy_tol(dtype, scale, tol, n)
+        return _gaps(theta, idx, jnp.maximum(res, est[:kk]), copy_tol)
+
+    if search:
+        post = _after_restarts(
+            mv,
+            theta[idx],
+            _sharding.constrain(S[:, idx].T @ V[:m]),
+            V,
+            first_gaps=first_gaps,
+            trigger=trigger,
+            pool=pool,
+            which=which,
+            tol=tol,
+            steps=min(m, n - kk),
+        )
+        values, X, residuals, gaps, extra, AX = post
+    else:  # the residual pass ran in the restart loop (its matvecs counted)
+        values, X, AX, extra = theta[idx], st["X"], st["AX"], 0
+        residuals = jnp.linalg.norm(AX - values[:, None] * X, axis=1)
+        gaps = first_gaps(residuals)
     out = _wrap_up(values, X, residuals, gaps, st["nmv"] + extra, **wrap)
     if stage == "whole":
         return out
@@ -306,7 +325,6 @@ def _lanczos_resume(matvec, pool, resume, *, k, which, tol, m, max_matvecs, **_)
         X,
         basis,
         first_gaps=lambda res: resume["gaps"],  # used only before a first search
-        search=True,
         trigger=jnp.asarray(True),
         pool=pool,
         which=which,
@@ -361,8 +379,15 @@ def _wrap_up(
 _STALL_CYCLES = 10
 
 
-def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
-    """The restart loop of :func:`_lanczos`: its final state (a dict)."""
+def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs, residuals):
+    """The restart loop of :func:`_lanczos`: its final state (a dict).
+
+    ``residuals`` (static): once the loop would stop, one more pass of its
+    step runs the products ``A x_i / s`` of the wanted Ritz vectors
+    ``X = S[:, idx]' V`` (the explicit residuals' matvecs) through the same
+    matvec, its Lanczos updates masked; the state then holds ``X`` and
+    ``AX`` (``(kk, n)``) and ``nmv`` counts the ``kk`` products.
+    """
     (n,) = v0.shape
     dtype = v0.dtype
     eps = jnp.finfo(dtype).eps
@@ -382,18 +407,28 @@ def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
     # per cycle and no copy of either outside the loop: the first extension
     # is cycle 0 of the restart loop, and the scale s = max|A q0| is set by
     # its first product, so compiling costs the same for any restart count.
-    def extend(V, T, beta, anorm, broke_any, s, s0, j0, cycle):
+    kk = 2 * k if which == "both" else k
+
+    def extend(V, T, beta, anorm, broke_any, s, s0, j0, j1, cycle, final, X, AX):
+        # in the residual pass, the Lanczos updates keep their old values
+        def pick(old, new):
+            return jnp.where(final, old, new) if residuals else new
+
         def step(j, carry):
-            V, T, beta, anorm, broke_any, s, s0 = carry
-            w = matvec(V[j])
+            V, T, beta, anorm, broke_any, s, s0, AX = carry
+            # the residual pass multiplies the Ritz vectors, at the same matvec
+            jx = jnp.minimum(j, kk - 1)
+            w = matvec(jnp.where(final, X[jx], V[j]) if residuals else V[j])
             first = (cycle == 0) & (j == 0)
             w_max = jnp.max(jnp.abs(w))
             s0 = jnp.where(first, w_max, s0)
             usable = jnp.isfinite(w_max) & (w_max > 0)
             s = jnp.where(first, jnp.where(usable, w_max, jnp.ones_like(s)), s)
             w = w / s
+            if residuals:
+                AX = AX.at[jx].set(jnp.where(final, w, AX[jx]))
             wnorm = jnp.linalg.norm(w)
-            anorm = jnp.maximum(anorm, wnorm)
+            anorm = pick(anorm, jnp.maximum(anorm, wnorm))
             mask = (rows <= j).astype(dtype)
             # after a breakdown (a tiny remainder), a fresh direction instead
             w, h, broke = orthogonalise(
@@ -406,15 +441,16 @@ def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
                 ),
             )
             col = h[:m] * mask[:m]
-            T = T.at[:, j].set(col).at[j, :].set(col)
+            T = pick(T, T.at[:, j].set(col).at[j, :].set(col))
             norm = jnp.linalg.norm(w)
-            beta = jnp.where(broke, jnp.zeros((), dtype), norm)
-            V = V.at[j + 1].set(w / jnp.maximum(norm, tiny))
-            V = _sharding.constrain(V)
-            return V, T, beta, anorm, broke_any | broke, s, s0
+            beta = pick(beta, jnp.where(broke, jnp.zeros((), dtype), norm))
+            row = pick(V[j + 1], w / jnp.maximum(norm, tiny))
+            V = _sharding.constrain(V.at[j + 1].set(row))
+            broke_any = pick(broke_any, broke_any | broke)
+            return V, T, beta, anorm, broke_any, s, s0, AX
 
-        carry = (V, T, beta, anorm, broke_any, s, s0)
-        return jax.lax.fori_loop(j0, m, step, carry)
+        carry = (V, T, beta, anorm, broke_any, s, s0, AX)
+        return jax.lax.fori_loop(j0, j1, step, carry)
 
     def estimates(T, beta):
         theta, S = jnp.linalg.eigh(T)
@@ -450,10 +486,14 @@ def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
         best=inf,
         since=jnp.asarray(0),
         est=est,
+        final=jnp.asarray(False),
+        done=jnp.asarray(False),
+        X=jnp.zeros((kk if residuals else 1, n), dtype),
+        AX=jnp.zeros((kk if residuals else 1, n), dtype),
     )
     budget = _user_budget(k, which, max_matvecs)
 
-    def cond(st):
+    def more_cycles(st):
         nmv_ok = st["nmv"] + (m - p) <= max_matvecs
         more = ~jnp.all(st["est"][-1]) & nmv_ok & (m < n)
         return (st["cycle"] == 0) | (more & (st["since"] < _STALL_CYCLES))
@@ -462,26 +502,49 @@ def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
         theta, S, *_ = st["est"]
         cycle = st["cycle"]
         first = cycle == 0
+        final = st["final"]  # the residual pass (only with ``residuals``)
         V, T = st["V"], st["T"]
         # Thick restart: keep the p best Ritz vectors and the residual vector.
         # In cycle 0 (theta = 0, S = I, so keep = 0..p-1) this leaves the
         # start vector in place and T zero, and the extension starts at 0.
         keep = jnp.argsort(_priority(theta, which), stable=True)[:p]
         Vk = S[:, keep].T @ V[:m]
-        V = _sharding.constrain(jnp.zeros_like(V).at[:p].set(Vk).at[p].set(V[m]))
-        T = jnp.zeros_like(T).at[jnp.arange(p), jnp.arange(p)].set(theta[keep])
-        j0 = jnp.where(first, 0, p)
-        V, T, beta, anorm, broke_any, s, s0 = extend(
-            V, T, st["beta"], st["anorm"], st["broke_any"], st["s"], st["s0"], j0, cycle
+        Vr = _sharding.constrain(jnp.zeros_like(V).at[:p].set(Vk).at[p].set(V[m]))
+        Tr = jnp.zeros_like(T).at[jnp.arange(p), jnp.arange(p)].set(theta[keep])
+        X, AX = st["X"], st["AX"]
+        if residuals:  # the residual pass keeps the basis and forms X from it
+            X = _sharding.constrain(S[:, _select(theta, which, k)].T @ V[:m])
+            X = jnp.where(final, X, st["X"])
+            Vr, Tr = jnp.where(final, V, Vr), jnp.where(final, T, Tr)
+        j0 = jnp.where(first | final, 0, p)
+        j1 = jnp.where(final, kk, m)
+        V, T, beta, anorm, broke_any, s, s0, AX = extend(
+            Vr,
+            Tr,
+            st["beta"],
+            st["anorm"],
+            st["broke_any"],
+            st["s"],
+            st["s0"],
+            j0,
+            j1,
+            cycle,
+            final,
+            X,
+            AX,
         )
         est = estimates(T, beta)
         worst, scale = jnp.max(est[2]), est[3]
-        nmv = st["nmv"] + jnp.where(first, m, m - p)
+        nmv = st["nmv"] + jnp.where(final, kk, jnp.where(first, m, m - p))
         _progress.report(nmv, budget, worst / scale)  # streamed solves
-        better = worst < st["best"]
+        better = (worst < st["best"]) & ~final
         best = jnp.where(better, worst, jnp.minimum(st["best"], worst))
-        since = jnp.where(better, jnp.zeros_like(st["since"]), st["since"] + 1)
-        return dict(
+        since = jnp.where(
+            better,
+            jnp.zeros_like(st["since"]),
+            st["since"] + (~final).astype(st["since"].dtype),
+        )
+        new = dict(
             V=V,
             T=T,
             beta=beta,
@@ -490,13 +553,19 @@ def _restart_loop(matvec, v0, pool, *, k, which, tol, m, p, max_matvecs):
             s=s,
             s0=s0,
             nmv=nmv,
-            cycle=cycle + 1,
+            cycle=cycle + (~final).astype(cycle.dtype),
             best=best,
             since=since,
             est=est,
+            X=X,
+            AX=AX,
         )
+        stop = ~more_cycles(new)
+        new["final"] = residuals & ~final & stop
+        new["done"] = final | (stop & (not residuals))
+        return new
 
-    return jax.lax.while_loop(cond, body, state)
+    return jax.lax.while_loop(lambda st: ~st["done"], body, state)
 
 
 def _fresh_vector(pool: jax.Array, t: Any) -> jax.Array:
@@ -518,7 +587,6 @@ def _after_restarts(
     basis,
     *,
     first_gaps,
-    search,
     trigger,
     pool,
     which,
@@ -528,16 +596,18 @@ def _after_restarts(
 ):
     """Explicit residuals of the wanted pairs, then the complement searches.
 
-    One loop with one matvec per iteration (so the program holds one copy
-    of the operator's matvec for all of this) runs two phases in turn:
+    Used by the programs that search (a solve without one computes its
+    explicit residuals in :func:`_restart_loop`). One loop with one matvec
+    per iteration (so the program holds one copy of the operator's matvec
+    for all of this) runs two phases in turn:
 
     * residuals: ``A x_i`` for each wanted vector, giving the explicit
       residuals ``||A x_i - lambda_i x_i||`` and the gaps that decide
       ``converged``;
-    * a complement search (when ``search``, static, and ``trigger`` are set,
-      and again while it changes the wanted set, at most once per wanted
-      pair): ``steps`` Lanczos steps on ``P A P`` with ``P = I - X^T X`` from
-      a fresh direction. A single Krylov sequence holds one copy of each
+    * a complement search (when ``trigger`` is set, and again while it
+      changes the wanted set, at most once per wanted pair): ``steps``
+      Lanczos steps on ``P A P`` with ``P = I - X^T X`` from a fresh
+      direction. A single Krylov sequence holds one copy of each
       eigenvalue, so a repeated eigenvalue is found once (or as often as
       restarts add fresh directions); this finds the further copies and any
       eigenvalue the first search missed. The wanted pairs are then chosen
@@ -629,38 +699,31 @@ def _after_restarts(
         i, in_res = c["i"], c["phase"] == 0
         ir = jnp.minimum(i, kk - 1)
         X = c["X"]
-        if search:
-            q = proj(c["Q"][jnp.minimum(i, steps)], X)
-            u = jnp.where(in_res, X[ir], q)
-        else:
-            u = X[ir]
-        w = mv(u)  # the one matvec
+        q = proj(c["Q"][jnp.minimum(i, steps)], X)
+        w = mv(jnp.where(in_res, X[ir], q))  # the one matvec
         c = dict(c, count=c["count"] + 1, i=i + 1)
         c["AX"] = c["AX"].at[ir].set(jnp.where(in_res, w, c["AX"][ir]))
-        if search:  # a Lanczos step on P A P (its result is kept in phase 1)
-            Q = c["Q"]
-            w = proj(w, X)
-            a = jnp.vdot(q, w)
-            mask = (rows <= i).astype(dtype)
-            w, _ = orthogonalise(Q, w, mask)  # full reorthogonalisation
-            b = jnp.linalg.norm(w)
-            lscale = jnp.maximum(c["lscale"], jnp.abs(a) + b)
-            ok = b > 100.0 * jnp.finfo(dtype).eps * lscale * np.sqrt(n)
-            b = jnp.where(ok, b, 0.0)
-            q = jnp.where(ok, w / jnp.where(ok, b, 1.0), 0.0)
-            il, j = jnp.minimum(i, steps - 1), jnp.minimum(i + 1, steps)
-            c["Q"] = _sharding.constrain(Q.at[j].set(jnp.where(in_res, Q[j], q)))
-            c["alpha"] = c["alpha"].at[il].set(jnp.where(in_res, c["alpha"][il], a))
-            c["beta"] = c["beta"].at[il].set(jnp.where(in_res, c["beta"][il], b))
-            c["lscale"] = jnp.where(in_res, c["lscale"], lscale)
+        # a Lanczos step on P A P (its result is kept in phase 1)
+        Q = c["Q"]
+        w = proj(w, X)
+        a = jnp.vdot(q, w)
+        mask = (rows <= i).astype(dtype)
+        w, _ = orthogonalise(Q, w, mask)  # full reorthogonalisation
+        b = jnp.linalg.norm(w)
+        lscale = jnp.maximum(c["lscale"], jnp.abs(a) + b)
+        ok = b > 100.0 * jnp.finfo(dtype).eps * lscale * np.sqrt(n)
+        b = jnp.where(ok, b, 0.0)
+        q = jnp.where(ok, w / jnp.where(ok, b, 1.0), 0.0)
+        il, j = jnp.minimum(i, steps - 1), jnp.minimum(i + 1, steps)
+        c["Q"] = _sharding.constrain(Q.at[j].set(jnp.where(in_res, Q[j], q)))
+        c["alpha"] = c["alpha"].at[il].set(jnp.where(in_res, c["alpha"][il], a))
+        c["beta"] = c["beta"].at[il].set(jnp.where(in_res, c["beta"][il], b))
+        c["lscale"] = jnp.where(in_res, c["lscale"], lscale)
         # end of the residual phase: residuals, gaps, and whether to search
         res_end = in_res & (c["i"] == kk)
         c["res"], c["gaps"] = jax.lax.cond(
             res_end, residuals_and_gaps, lambda c: (c["res"], c["gaps"]), c
         )
-        if not search:
-            c["go"] = ~res_end
-            return c
         again = jnp.where(c["it"] == 0, trigger, c["moved"]) & (c["it"] < kk)
         c["go"] = ~res_end | again
         start = res_end & again
@@ -703,18 +766,13 @@ def _after_restarts(
         old_gaps=zeros_k,
         pick=jnp.arange(kk),
         moved=jnp.asarray(False),
+        Q=basis,  # the restart loop's basis buffer, reused (stale rows masked)
+        alpha=jnp.zeros((steps,), dtype),
+        beta=jnp.zeros((steps,), dtype),
+        lscale=jnp.zeros((), dtype),
+        theta=jnp.zeros((steps,), dtype),
+        real=jnp.zeros((steps,), bool),
     )
-    if search:
-        init.update(
-            Q=basis,  # the restart loop's basis buffer, reused (stale rows masked)
-            alpha=jnp.zeros((steps,), dtype),
-            beta=jnp.zeros((steps,), dtype),
-            lscale=jnp.zeros((), dtype),
-            theta=jnp.zeros((steps,), dtype),
-            real=jnp.zeros((steps,), bool),
-        )
-    else:
-        init.update(theta=jnp.zeros((1,), dtype), real=jnp.zeros((1,), bool))
     if start is not None:
         # the state at the end of the first residual phase, as ``body``
         # leaves it when it starts the first search
