@@ -68,3 +68,16 @@ TRANSFORMS = {"eager": lambda f: f, "jit": jax.jit}
 def transform(request):
     """Either the identity or jax.jit, to run a test body both ways."""
     return TRANSFORMS[request.param]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` run first (stable order otherwise).
+
+    pytest-xdist hands out tests in collection order: a 30 to 45 s test
+    collected late keeps one worker busy after the other has finished.
+    Started first, the long tests overlap the short ones; with at most 4
+    tests sent to a worker at a time (``--maxschedchunk=4`` in
+    pyproject.toml) they are shared between the workers instead of making
+    up the first worker's whole first batch.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -23,6 +23,7 @@ needs_sphinx = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 @needs_sphinx
 def test_docs_build_strict(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")

@@ -8,6 +8,7 @@ OWN_TEST = {"multiprocess_spectrum": "tests/test_spectrum_multiprocess.py"}
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if p.stem not in OWN_TEST)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(path, tmp_path):
     env = {"JAXMC_EXAMPLE_SMALL": "1", "MPLBACKEND": "Agg"}

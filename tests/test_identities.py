@@ -121,6 +121,7 @@ def test_get_unknown_name_lists_close_names():
 # ------------------------------------------------------------------ verify
 
 
+@pytest.mark.slow
 def test_verify_whole_catalog_float64():
     table = identities.verify(trials=3, dtype=jnp.float64, **FAST)
     assert isinstance(table, VerifyTable)
@@ -132,6 +133,7 @@ def test_verify_whole_catalog_float64():
     assert all(r.trials == 3 for r in table)
 
 
+@pytest.mark.slow
 def test_verify_seed_identities_and_every_family_float32():
     # float64 above verifies every record; float32 (tolerance 1e-4) runs the
     # seed notes' identities and the first two records of every family, which

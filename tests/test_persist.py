@@ -66,6 +66,7 @@ _SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_second_process_loads_solver_programs_without_lowering(tmp_path):
     script = tmp_path / "solve.py"
     script.write_text(_SCRIPT)

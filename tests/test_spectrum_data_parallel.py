@@ -200,6 +200,7 @@ def _run(script, tmp_path, timeout):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_every_path_keeps_the_data_parallel(tmp_path):
     out = _run(HLO_SCRIPT, tmp_path, timeout=300)
     assert out.count("HLO ") == 8
@@ -211,6 +212,7 @@ def test_every_algorithm_on_sharded_data_eager_and_jit(tmp_path):
     assert out.count("TIME ") == 3 * 8
 
 
+@pytest.mark.slow
 def test_every_algorithm_on_streamed_sharded_batches(tmp_path):
     out = _run(ALGORITHMS + STREAM_SCRIPT, tmp_path, timeout=600)
     assert out.count("TIME ") == 2 * 8

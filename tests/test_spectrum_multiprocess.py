@@ -11,6 +11,7 @@ import os
 import pathlib
 
 import numpy as np
+import pytest
 
 ROOT = pathlib.Path(__file__).parent.parent
 
@@ -23,6 +24,7 @@ def _example():
     return module
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(monkeypatch):
     monkeypatch.setenv("JAXMC_EXAMPLE_SMALL", "1")
     monkeypatch.setenv(
