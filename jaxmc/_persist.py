@@ -37,6 +37,8 @@ import jax
 import numpy as np
 from jax.experimental import serialize_executable
 
+from jaxmc._bounded import BoundedDict
+
 try:
     from jax.extend import core as _core
 except ImportError:  # an old jax
@@ -47,10 +49,9 @@ __all__ = ["call", "directory"]
 _SUBDIR = "jaxmc-programs"
 _FORMAT = "jaxmc-persist-1"
 # in-process: (program, signature) -> Compiled, or None (not persistable)
-_LOADED: dict[Any, Any] = {}
-_MAX_LOADED = 256
+_LOADED: dict[Any, Any] = BoundedDict(256)
 # in-process: program key -> Compiled (one program, arguments of other kinds)
-_BY_KEY: dict[str, Any] = {}
+_BY_KEY: dict[str, Any] = BoundedDict(256)
 
 
 def directory() -> Path | None:
@@ -94,7 +95,7 @@ def call(jitted: Any, static: tuple, args: tuple, kwargs: dict, options: tuple) 
     compiled = _LOADED.get(sig, False)
     if compiled is False:
         compiled = _load_or_compile(jitted, args, kwargs, options)
-        _remember(_LOADED, sig, compiled)
+        _LOADED[sig] = compiled
     if compiled is None:
         return jitted(*args, **kwargs)
     try:
@@ -159,7 +160,7 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
             compiled = serialize_executable.deserialize_and_load(
                 blob, traced._in_tree, traced.out_tree, execution_devices=devices
             )
-            _remember(_BY_KEY, key, compiled)
+            _BY_KEY[key] = compiled
             return compiled
         except Exception:  # noqa: BLE001 (a stale or damaged file: recompile)
             path.unlink(missing_ok=True)
@@ -185,14 +186,8 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
             _write(path, head + b"\n" + blob)
         except Exception:  # noqa: BLE001 (not serializable here: kept in memory)
             pass
-    _remember(_BY_KEY, key, compiled)
+    _BY_KEY[key] = compiled
     return compiled
-
-
-def _remember(table: dict, key: Any, value: Any) -> None:
-    if len(table) >= _MAX_LOADED:  # the oldest goes (dicts keep order)
-        del table[next(iter(table))]
-    table[key] = value
 
 
 _COMPILED = "/jax/core/compile/backend_compile_duration"

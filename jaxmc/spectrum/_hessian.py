@@ -47,6 +47,7 @@ from jax.extend import core as jex_core
 from jax.flatten_util import ravel_pytree
 
 from jaxmc import _checks, _xla
+from jaxmc._bounded import BoundedDict
 from jaxmc.spectrum import _params, _progress, _sharding
 from jaxmc.spectrum._operator import (
     CheckedSignatures,
@@ -193,8 +194,6 @@ class _Params:
         sig = (self.mask, abstract_tree(self.tree))
         if sig not in _FLAT:
             flat = jax.eval_shape(lambda p: _flatten(self.mask, p)[0], self.tree)
-            if len(_FLAT) >= 512:
-                _FLAT.clear()
             _FLAT[sig] = (int(flat.size), flat.dtype)
         self.size, self.dtype = _FLAT[sig]
 
@@ -266,7 +265,7 @@ def _check_scalar_loss(fn: str, name: str, f: Callable, *args: Any) -> None:
 
 _LOSS_OK = CheckedSignatures()
 # the flat size and dtype of the selected parameters, per abstract pytree
-_FLAT: dict[Any, tuple[int, Any]] = {}
+_FLAT: dict[Any, tuple[int, Any]] = BoundedDict(512)
 
 
 class _Data:

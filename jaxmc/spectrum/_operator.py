@@ -76,6 +76,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmc import _checks, _memory, _xla
+from jaxmc._bounded import BoundedDict
 from jaxmc.spectrum import _hosted, _sharding
 
 __all__ = ["LinearOperator", "matrix_operator"]
@@ -564,18 +565,14 @@ class CheckedSignatures:
     """
 
     def __init__(self, limit: int = 512):
-        self._keys: dict[Any, None] = {}
-        self._limit = limit
+        self._keys: dict[Any, None] = BoundedDict(limit)
 
     def __contains__(self, key: Any) -> bool:
         return key is not None and key in self._keys
 
     def add(self, key: Any) -> None:
-        if key is None:
-            return
-        if len(self._keys) >= self._limit:
-            self._keys.pop(next(iter(self._keys)))
-        self._keys[key] = None
+        if key is not None:
+            self._keys[key] = None
 
 
 _OUTPUT_OK = CheckedSignatures()
