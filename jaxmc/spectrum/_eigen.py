@@ -407,10 +407,11 @@ def _restart_loop(
       ``fill`` vectors built so far (the leading ``fill x fill`` block of
       ``T``; residual estimates ``|beta S[fill - 1, i]|``), and the loop ends
       as soon as they pass, after a few steps instead of a whole basis;
-    * a pair passes only when no unwanted Ritz value could hide an eigenvalue
-      that belongs in the wanted set (:func:`_guard_ok`): the start's
-      eigenvectors converge at once, while an eigenvalue that has moved into
-      the wanted set since is found only through the start's random part.
+    * the wanted pairs pass only once the guard pair (the next Ritz value
+      after them) has converged too or lies clearly apart (:func:`_guard_ok`):
+      the start's eigenvectors converge at once, while an eigenvalue that has
+      moved into the wanted set since is found only through the start's
+      random part.
 
     A cold start checks once per cycle (``chunk = m``), as the whole basis is
     needed anyway, with the test above left out. The thick restart happens
