@@ -13,6 +13,18 @@ def known_spectrum(vals, seed=0, dtype=jnp.float64):
     return jnp.asarray((Q * vals) @ Q.T, dtype=dtype)
 
 
+def reference_values(vals, which, k):
+    """The k wanted eigenvalues of a known spectrum, in ``eigenvalues``' order."""
+    ref = np.sort(vals)
+    if which == "largest":
+        return ref[::-1][:k]
+    if which == "smallest":
+        return ref[:k]
+    if which == "both":
+        return np.r_[ref[::-1][:k], ref[:k]]
+    return ref[np.argsort(-np.abs(ref), kind="stable")][:k]
+
+
 def mlp_problem(dtype=jnp.float64, n=64, d=4, h=6, c=3, seed=0):
     """A tanh MLP classifier, its mean cross-entropy loss and data (X, y)."""
     k = jax.random.split(jax.random.key(seed), 5)
