@@ -58,12 +58,15 @@ class SharpnessState(NamedTuple):
       residual: scalar, the Ritz residual :math:`\|Hv - \theta v\|` of that
         pair (inf before the first update).
       step: int32 scalar, the number of updates so far.
+      key: the PRNG key of the small random direction mixed into the next
+        update's start (split at every update).
     """
 
     vector: Any
     value: jax.Array
     residual: jax.Array
     step: jax.Array
+    key: jax.Array
 
 
 class SharpnessTracker(NamedTuple):
@@ -97,6 +100,10 @@ def sharpness_tracker(
     of the Krylov space is the new estimate. Along a training trajectory the
     eigenvector moves little per step, so a handful of matvecs per step keeps
     the estimate at the dense top eigenvalue (see the README's figures).
+    Each start also holds a random direction of relative size
+    ``sqrt(eps)`` (drawn from the state's key), so that an eigenvalue rising
+    above the tracked one is picked up within a few updates: from the
+    converged vector alone, an invariant subspace, it never would be.
 
     The functions are pure and jittable: call ``update`` inside a
     ``jax.jit``-compiled training step or a ``jax.lax.scan`` body. Cost per
@@ -137,11 +144,13 @@ def sharpness_tracker(
     def init(params: Any, *, key: jax.Array) -> SharpnessState:
         flat, unravel = _ravel(params, "init")
         key = _checks.check_key(f"{_FN}(...).init", "key", key)
-        v = jax.random.normal(key, flat.shape, flat.dtype)
+        key, sub = jax.random.split(key)
+        v = jax.random.normal(sub, flat.shape, flat.dtype)
         v = v / jnp.linalg.norm(v)
         nan = jnp.asarray(jnp.nan, flat.dtype)
         inf = jnp.asarray(jnp.inf, flat.dtype)
-        return SharpnessState(unravel(v), nan, inf, jnp.zeros((), jnp.int32))
+        step = jnp.zeros((), jnp.int32)
+        return SharpnessState(unravel(v), nan, inf, step, key)
 
     def value_grad_and_update(
         state: SharpnessState, params: Any, batch: Any
@@ -163,20 +172,42 @@ def sharpness_tracker(
                 f"init(params) for these parameters."
             )
             raise ValueError(msg)
-        value, vec, res = _lanczos_top(lambda v: lin(v)[1], v0.astype(flat.dtype), m)
+        key, sub = jax.random.split(state.key)
+        start = _mixed_start(v0.astype(flat.dtype), sub)
+        value, vec, res = _lanczos_top(lambda v: lin(v)[1], start, m)
         ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(vec))
         # A non-finite Hessian (overflow, NaN loss) reports NaN but keeps the
         # carried vector, so that tracking resumes once the loss is finite.
         vec = jnp.where(ok, vec, v0)
         value = jnp.where(ok, value, jnp.nan)
         res = jnp.where(ok, res, jnp.nan)
-        new = SharpnessState(unravel(vec), value, res, state.step + 1)
+        new = SharpnessState(unravel(vec), value, res, state.step + 1, key)
         return loss, unravel(g), new
 
     def update(state: SharpnessState, params: Any, batch: Any) -> SharpnessState:
         return value_grad_and_update(state, params, batch)[2]
 
     return SharpnessTracker(init, update, value_grad_and_update, m)
+
+
+def _mixed_start(v0: jax.Array, key: jax.Array) -> jax.Array:
+    """The carried vector plus a random direction of relative size sqrt(eps).
+
+    A converged carried vector spans an invariant subspace of the Hessian (to
+    rounding), so Lanczos from it alone can never see an eigenvalue that
+    rises above the tracked one (eigenvalues cross during training): the
+    tracker would report the old top, with a tiny residual, for ever. The
+    random part's component along the new top eigenvector grows by the
+    Krylov filter's factor at every update, so the tracker moves to it after
+    a few updates (more when the two are close). At size ``sqrt(eps)`` it
+    changes the tracked value by about ``eps`` relative.
+    """
+    dtype = v0.dtype
+    z = jax.random.normal(key, v0.shape, dtype)
+    tiny = jnp.finfo(dtype).tiny
+    v = v0 / jnp.maximum(jnp.linalg.norm(v0), tiny)
+    z = z / jnp.maximum(jnp.linalg.norm(z), tiny)
+    return v + jnp.sqrt(jnp.finfo(dtype).eps).astype(dtype) * z
 
 
 def _ravel(params: Any, where: str):
