@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from _programs import count_compiles
 from _spectrum_problems import dense_hessian, mlp_problem
+from jax.extend import core as jex_core
 
 from jaxmc.spectrum import (
     diagonal,
@@ -303,7 +304,7 @@ def _matvec_sites(jaxpr, n):
     for eqn in jaxpr.eqns:
         shapes = [getattr(v.aval, "shape", None) for v in eqn.invars]
         found += eqn.primitive.name == "dot_general" and (n, n) in shapes
-        for sub in jax.core.jaxprs_in_params(eqn.params):
+        for sub in jex_core.jaxprs_in_params(eqn.params):
             found += _matvec_sites(getattr(sub, "jaxpr", sub), n)
     return found
 
