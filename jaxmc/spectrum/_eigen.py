@@ -445,7 +445,6 @@ def _restart_loop(
     # is cycle 0 of the restart loop, and the scale s = max|A q0| is set by
     # its first product, so compiling costs the same for any restart count.
     kk = 2 * k if which == "both" else k
-    guard = warm
     chunk = m if warm is None else jnp.where(warm, _warm_chunk(m), m)
 
     def extend(V, T, beta, anorm, broke_any, s, s0, j0, j1, cycle, final, X, AX):
@@ -503,15 +502,15 @@ def _restart_loop(
         theta, S = jnp.linalg.eigh(jnp.where(both, T, jnp.where(eye, bound, 0)))
         S = jnp.where(valid[:, None], S, 0)
         idx = _select(theta, which, k, valid)
-        res = jnp.abs(beta * S[fill - 1, idx])
+        res_all = jnp.abs(beta * S[fill - 1])  # every pair's residual estimate
+        res = res_all[idx]
         scale = jnp.maximum(jnp.max(jnp.where(valid, jnp.abs(theta), 0)), tiny)
         real = jnp.where(valid, theta, jnp.inf)
         gaps = _gaps(real, idx, res, _copy_tol(dtype, scale, tol, n))
         ok = (res <= tol_in * scale) & _resolved(res, gaps, scale, dtype, n)
-        if guard is not None:
-            res_all = jnp.abs(beta * S[fill - 1])
+        if warm is not None:
             arrived = _guard_ok(theta, res_all, idx, valid, which, k, tol_in * scale)
-            ok = ok & (arrived | ~guard)
+            ok = ok & (arrived | ~warm)
         return theta, S, res, scale, ok
 
     zero = jnp.zeros((), dtype)
@@ -520,9 +519,9 @@ def _restart_loop(
     est = (
         jnp.zeros((m,), dtype),
         jnp.eye(m, dtype=dtype),
-        jnp.zeros((2 * k if which == "both" else k,), dtype),
+        jnp.zeros((kk,), dtype),
         one,
-        jnp.zeros((2 * k if which == "both" else k,), bool),
+        jnp.zeros((kk,), bool),
     )
     # The best (smallest) largest wanted residual so far and the cycles since
     # it last halved: residuals that stop falling mean a floor is reached.
@@ -656,21 +655,17 @@ def _guard_ok(theta, res, idx, valid, which, k, converged_res):
     (38 of 40 with the checks within a cycle); with a room factor of 0.5,
     18 of 80; 0.2, 3 of 80; 0.05, none of 80; 0.02, none of 200.
     """
-    hi = jnp.where(valid, theta, -jnp.inf)
-    lo = jnp.where(valid, theta, jnp.inf)
-    mag = jnp.where(valid, jnp.abs(theta), -jnp.inf)
+    # the (k+1)-th wanted at each end: last of each half for "both"
+    g = _select(theta, which, k + 1, valid)
+    g = g[np.array([k, 2 * k + 1])] if which == "both" else g[k]
     values = theta[idx]
     if which == "largest":
-        g = jnp.argsort(-hi)[k]
         room = jnp.min(values) - theta[g]
     elif which == "smallest":
-        g = jnp.argsort(lo)[k]
         room = theta[g] - jnp.max(values)
     elif which == "largest_magnitude":
-        g = jnp.argsort(-mag)[k]
         room = jnp.min(jnp.abs(values)) - jnp.abs(theta[g])
     else:
-        g = jnp.stack([jnp.argsort(-hi)[k], jnp.argsort(lo)[k]])
         room = jnp.stack(
             [jnp.min(values[:k]) - theta[g[0]], theta[g[1]] - jnp.max(values[k:])]
         )
