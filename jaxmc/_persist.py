@@ -15,7 +15,11 @@ and then loads it, skipping lowering and XLA's cache lookup.
 A program is kept only when it has no side effects and no host callbacks
 (whose executables cannot be serialized); any other program, and any program
 whose key cannot be computed or whose file cannot be read, takes JAX's usual
-path. Only on the CPU backend and in a single process for now: that is
+path. A file holds the devices the program runs on, whether it makes custom
+calls (LAPACK's kernels, which are then set up before it loads) and the
+executable. A program that JAX's cache holds and jaxmc's files do not (a new
+jaxmc's keys, or this folder deleted) is compiled once more past JAX's cache
+and kept. Only on the CPU backend and in a single process for now: that is
 where it was tested (other backends and ``jax.distributed`` runs keep
 JAX's cache alone). The files live in
 ``jaxmc-programs/`` inside the cache directory; deleting them is always safe.
@@ -47,7 +51,7 @@ except ImportError:  # an old jax
 __all__ = ["call", "directory"]
 
 _SUBDIR = "jaxmc-programs"
-_FORMAT = "jaxmc-persist-1"
+_FORMAT = "jaxmc-persist-2"
 # in-process: (program, signature) -> Compiled, or None (not persistable)
 _LOADED: dict[Any, Any] = BoundedDict(256)
 # in-process: program key -> Compiled (one program, arguments of other kinds)
@@ -153,10 +157,11 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
     path = folder / f"{key}.exe" if folder is not None else None
     if path is not None and path.is_file():
         try:
-            head, blob = path.read_bytes().split(b"\n", 1)
+            head, calls, blob = path.read_bytes().split(b"\n", 2)
             by_id = {d.id: d for d in jax.devices()}
             devices = [by_id[int(i)] for i in head.decode().split(",")]
-            _prepare_runtime()
+            if calls != b"no-custom-calls":
+                _prepare_runtime()
             compiled = serialize_executable.deserialize_and_load(
                 blob, traced._in_tree, traced.out_tree, execution_devices=devices
             )
@@ -164,18 +169,22 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
             return compiled
         except Exception:  # noqa: BLE001 (a stale or damaged file: recompile)
             path.unlink(missing_ok=True)
-    _STATE.events = events = []
-    try:
-        compiled = traced.lower().compile()
-    finally:
-        _STATE.events = None
+    lowered = traced.lower()
+    compiled, fresh, from_jax = _compile(lowered)
     # Only an executable XLA has just compiled, and not yet run, serializes
     # whole on the CPU (measured, jaxlib 0.10): one that has run refuses
     # ("`LessThan` is not serializable", a sort comparator), and one read
     # back from JAX's cache serializes, but the next process that loads it
     # fails ("Function iota.22_kernel not found"). So a program compiled
-    # here is written; one found in memory or in JAX's cache is not.
-    fresh = _COMPILED in events and _JAX_HIT not in events
+    # here is written; one found in memory is not. One found in JAX's cache
+    # but not here (a new jaxmc, whose keys are new, or this folder deleted)
+    # is compiled once more, missing JAX's cache on purpose, so that later
+    # processes load it instead of lowering it every time.
+    if path is not None and from_jax:
+        try:
+            compiled, fresh, _ = _compile(lowered, _MISS_JAX_CACHE)
+        except Exception:  # noqa: BLE001 (the option unknown here: not kept)
+            fresh = False
     if path is not None and fresh:
         try:
             blob = serialize_executable.serialize(compiled)[0]
@@ -183,12 +192,31 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
             # onto all of them would expect an argument shard on each
             devices = compiled._executable.xla_executable.local_devices()
             head = ",".join(str(d.id) for d in devices).encode()
-            _write(path, head + b"\n" + blob)
+            _write(path, head + b"\n" + _custom_calls(compiled) + b"\n" + blob)
         except Exception:  # noqa: BLE001 (not serializable here: kept in memory)
             pass
     _BY_KEY[key] = compiled
     return compiled
 
+
+def _compile(lowered: Any, options: dict | None = None) -> tuple[Any, bool, bool]:
+    """``lowered.compile(options)``, whether XLA compiled it, whether JAX had it.
+
+    (JAX reports a compile for a hit in its cache too.)
+    """
+    _STATE.events = events = []
+    try:
+        compiled = lowered.compile(options)
+    finally:
+        _STATE.events = None
+    from_jax = _JAX_HIT in events
+    return compiled, _COMPILED in events and not from_jax, from_jax
+
+
+# An option the CPU compiler ignores (it is the GPU's), so a program compiled
+# with it is the same program under another key of JAX's cache. Programs are
+# kept on the CPU only (see ``directory``).
+_MISS_JAX_CACHE = {"xla_gpu_enable_fast_min_max": True}
 
 _COMPILED = "/jax/core/compile/backend_compile_duration"
 _JAX_HIT = "/jax/compilation_cache/cache_hits"
@@ -205,6 +233,20 @@ def _listen(event: str, *args: Any, **kwargs: Any) -> None:
 
 jax.monitoring.register_event_listener(_listen)
 jax.monitoring.register_event_duration_secs_listener(_listen)
+
+
+def _custom_calls(compiled: Any) -> bytes:
+    """The file's second line: whether the executable calls custom calls.
+
+    The CPU's custom calls are jaxlib's kernels (LAPACK's ``eigh``, ``geqrf``,
+    ...), which need :func:`_prepare_runtime` before they run; a program
+    without any (most of them: the training steps, the HVPs) loads without
+    it. Read from the optimized HLO, so nothing a lowering adds is missed.
+    """
+    text = compiled.as_text()
+    if text is None or "custom_call_target=" in text:
+        return b"custom-calls"
+    return b"no-custom-calls"
 
 
 def _prepare_runtime() -> None:

@@ -88,6 +88,19 @@ def test_second_process_loads_solver_programs_without_lowering(tmp_path):
     # and the loaded programs compute the same bits as a run without cache
     for name in ("values", "vectors", "trace", "warm"):
         assert first[name] == second[name] == third[name] == plain[name], name
+    # jaxmc's files gone, JAX's cache still full (as after an upgrade of
+    # jaxmc, whose keys are new): the next process finds the programs in
+    # JAX's cache, compiles them once more past it, and keeps them, so the
+    # one after loads them again
+    for path in (cache / "jaxmc-programs").glob("*.exe"):
+        path.unlink()
+    fourth, fifth = run(str(cache)), run(str(cache))
+    # (JAX reports a compile for its cache's hit too: two for each program)
+    assert fourth["lowered"] == 2 and fourth["compiled"] == 4
+    assert len(list((cache / "jaxmc-programs").glob("*.exe"))) == 3
+    assert fifth["lowered"] == 0 and fifth["compiled"] == 0
+    for name in ("values", "vectors", "trace", "warm"):
+        assert fourth[name] == fifth[name] == plain[name], name
 
 
 # Four CPU devices: the same solve on one device and on data sharded over
@@ -167,6 +180,49 @@ def _events(name):
 def _op(seed=0, n=12):
     A = jax.random.normal(jax.random.key(seed), (n, n))
     return matrix_operator(A + A.T)
+
+
+def test_files_say_whether_the_program_needs_lapack(cache_on, tmp_path):
+    @_xla.jit(persist=True)
+    def scale(x):
+        return 3.0 * x
+
+    @_xla.jit(persist=True)
+    def spectrum(x):
+        return jnp.linalg.eigvalsh(x)
+
+    np.testing.assert_array_equal(scale(jnp.arange(3.0)), [0.0, 3.0, 6.0])
+    np.testing.assert_allclose(spectrum(jnp.diag(jnp.arange(3.0))), [0, 1, 2])
+    second = sorted(p.read_bytes().split(b"\n")[1] for p in cache_on.glob("*.exe"))
+    assert second == [b"custom-calls", b"no-custom-calls"]
+    # a fresh process that loads only the first sets up no LAPACK (no SciPy)
+    script = tmp_path / "scale.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import jax, jax.numpy as jnp, numpy as np
+            import jaxmc
+            from jaxmc import _xla
+
+            jax.config.update("jax_enable_x64", True)  # as the test suite
+            jaxmc.enable_compilation_cache(sys.argv[1])
+            lowered = []
+            jax.monitoring.register_event_duration_secs_listener(
+                lambda e, d, fun_name=None, **kw: lowered.append(fun_name)
+                if e == "/jax/core/compile/jaxpr_to_mlir_module_duration" else None)
+
+            @_xla.jit(persist=True)
+            def scale(x):
+                return 3.0 * x
+
+            print(np.asarray(scale(jnp.arange(3.0))).tolist(), lowered.count("jit(scale)"),
+                  "scipy.linalg" in sys.modules)
+            """
+        )
+    )
+    out = run_python([str(script), str(cache_on.parent)], cwd=tmp_path, timeout=120)
+    assert out.stdout.split("\n")[-2] == "[0.0, 3.0, 6.0] 0 False"
 
 
 def test_in_process_calls_reuse_the_loaded_program(cache_on):
