@@ -180,7 +180,7 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
     # but not here (a new jaxmc, whose keys are new, or this folder deleted)
     # is compiled once more, missing JAX's cache on purpose, so that later
     # processes load it instead of lowering it every time.
-    if path is not None and from_jax:
+    if path is not None and from_jax and _writable(path.parent):
         try:
             compiled, fresh, _ = _compile(lowered, _MISS_JAX_CACHE)
         except Exception:  # noqa: BLE001 (the option unknown here: not kept)
@@ -261,6 +261,15 @@ def _prepare_runtime() -> None:
     from jax._src.lax import linalg
 
     linalg.initialize_lapack()
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be kept in ``folder`` (created if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
 
 def _write(path: Path, blob: bytes) -> None:

@@ -223,6 +223,37 @@ def test_files_say_whether_the_program_needs_lapack(cache_on, tmp_path):
     assert out.stdout.split("\n")[-2] == "[0.0, 3.0, 6.0] 0 False"
 
 
+@pytest.mark.parametrize("writable", [True, False])
+def test_a_program_from_jax_cache_is_compiled_again_only_to_keep_it(
+    cache_on, monkeypatch, writable
+):
+    # as if JAX's cache held the program (a new jaxmc's key): compiled once
+    # more past JAX's cache when it can be kept, else used as JAX gave it (a
+    # program no other test compiles: one compiled in this process already
+    # comes from JAX's memory, and is not kept)
+    calls = []
+    compile_ = _persist._compile
+
+    def spy(lowered, options=None):
+        compiled, fresh, _ = compile_(lowered, options)
+        calls.append(options)
+        return (compiled, False, True) if options is None else (compiled, fresh, False)
+
+    monkeypatch.setattr(_persist, "_compile", spy)
+    if not writable:
+        cache_on.parent.mkdir(exist_ok=True)
+        cache_on.write_text("a file where the directory would go")
+    est = trace(_op(n=10), key=jax.random.key(0), num_matvecs=12).estimate
+    if writable:
+        assert calls == [None, _persist._MISS_JAX_CACHE]
+        assert len(list(cache_on.glob("*.exe"))) == 1
+    else:
+        assert calls == [None]
+    jaxmc.disable_compilation_cache()
+    ref = trace(_op(n=10), key=jax.random.key(0), num_matvecs=12).estimate
+    assert float(est) == float(ref)
+
+
 def test_in_process_calls_reuse_the_loaded_program(cache_on):
     traces = _events(_TRACE)
     key = jax.random.key(0)
