@@ -236,11 +236,11 @@ jax.monitoring.register_event_duration_secs_listener(_listen)
 
 
 def _custom_calls(compiled: Any) -> bytes:
-    """The file's second line: whether the executable calls custom calls.
+    """The file's second line: whether the executable makes custom calls.
 
     The CPU's custom calls are jaxlib's kernels (LAPACK's ``eigh``, ``geqrf``,
     ...), which need :func:`_prepare_runtime` before they run; a program
-    without any (most of them: the training steps, the HVPs) loads without
+    without any (the command line's training steps, for one) loads without
     it. Read from the optimized HLO, so nothing a lowering adds is missed.
     """
     text = compiled.as_text()
