@@ -936,6 +936,53 @@ def _sp_hess(**kw):
     return jaxmc.spectrum.hessian_operator(_sp_loss, _SP_P, _SP_D, **kw)
 
 
+def _sp_host_tanh(x):
+    # evaluates, but cannot be differentiated (no JVP rule for a callback)
+    out = jax.ShapeDtypeStruct(x.shape, x.dtype)
+    return jax.pure_callback(lambda a: np.tanh(a), out, x)
+
+
+def _sp_no_jvp_model(p, batch):
+    return _sp_host_tanh(batch[0] @ p["w1"]) @ p["w2"]
+
+
+# A Hessian and a GGN that construct (the loss evaluates) but whose matvec
+# fails: the algorithms skip their matvec check for these operators and run
+# it only when the solve fails, so the error still names the algorithm.
+_SP_NO_JVP = {
+    "hessian": jaxmc.spectrum.hessian_operator(
+        lambda p, b: _sp_mse(_sp_no_jvp_model(p, b), b), _SP_P, _SP_D
+    ),
+    "ggn": jaxmc.spectrum.ggn_operator(_sp_no_jvp_model, _sp_mse, _SP_P, _SP_D),
+}
+_SP_ALGORITHMS = {
+    "eigenvalues": lambda op: jaxmc.spectrum.eigenvalues(op, 2, key=_SP_KEY),
+    "power_iteration": lambda op: jaxmc.spectrum.power_iteration(op, key=_SP_KEY),
+    "trace": lambda op: jaxmc.spectrum.trace(op, key=_SP_KEY),
+    "diagonal": lambda op: jaxmc.spectrum.diagonal(op, key=_SP_KEY),
+    "spectral_density": lambda op: jaxmc.spectrum.spectral_density(op, key=_SP_KEY),
+    "kpm_density": lambda op: jaxmc.spectrum.kpm_density(op, key=_SP_KEY),
+    "logdet": lambda op: jaxmc.spectrum.logdet(op, key=_SP_KEY, lanczos_steps=5),
+}
+SPECTRUM += [
+    case(
+        f"{kind}_matvec_fails_{name}{'_jit' if jitted else ''}",
+        (
+            (lambda f=f, op=op: jax.jit(lambda: f(op))())
+            if jitted
+            else (lambda f=f, op=op: f(op))
+        ),
+        ValueError,
+        f"jaxmc.spectrum.{name}:",
+        "calling the operator's matvec",
+        "Pure callbacks do not support JVP",
+    )
+    for kind, op in _SP_NO_JVP.items()
+    for name, f in _SP_ALGORITHMS.items()
+    for jitted in (False, True)
+]
+
+
 SPECTRUM += [
     case(
         "hessian_operator_zero_examples",

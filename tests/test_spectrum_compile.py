@@ -369,6 +369,40 @@ def test_fresh_operator_solve_traces_nothing_in_python():
         np.testing.assert_allclose(res.values, top, rtol=1e-8)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # small budgets: unconverged
+@pytest.mark.parametrize("make", [hess, ggn], ids=["hessian", "ggn"])
+def test_first_call_traces_the_loss_once(make):
+    """A Hessian's or GGN's first solve traces its loss once: in the solve.
+
+    Their matvec maps (P,) to (P,) by construction (the constructor checks
+    the loss), so the algorithms skip the abstract check of the matvec,
+    which traced the loss's linearisation a second time (54 ms of the
+    benchmark MLP's first checkpoint); it runs only to explain a failure.
+    """
+    calls = []
+    # 51 parameters: a solve of the top 2 does not exhaust its Krylov space
+    # (which would trace the matvec again, for the complement search)
+    params, data, _, model, xent = mlp_problem()
+
+    def counted_xent(outputs, batch):
+        calls.append(1)
+        return xent(outputs, batch)
+
+    def counted_loss(params, batch):
+        return counted_xent(model(params, batch), batch)
+
+    for name, f in ALGORITHMS.items():
+        if name == "to_dense":
+            continue
+        if make is hess:
+            op = hessian_operator(counted_loss, params, data)
+        else:
+            op = ggn_operator(model, counted_xent, params, data)
+        before = len(calls)
+        f(op)
+        assert len(calls) - before == 1, name
+
+
 def _matrix_vector_products(text):
     """The matrix-vector ``dot_general``s of a lowered (StableHLO) module."""
     count = 0

@@ -1050,7 +1050,7 @@ def eigenvalues(
     [9.0, 8.0, 7.0]
     """
     fn = "jaxmc.spectrum.eigenvalues"
-    _loops.check_operator(fn, op)
+    _loops.check_operator(fn, op, compiled=True)
     key = _checks.check_key(fn, "key", key)
     static = eigen_options(
         fn, op.size, op.dtype, k, which, tol, max_matvecs, krylov_dim
@@ -1082,6 +1082,7 @@ def eigenvalues(
         key,
         start,
         op.traceable,
+        source=op,
     )
     values, vectors, residuals, converged, nmv, finite, reason, floor = out
     _loops.raise_if_nonfinite(fn, op, key, finite)
@@ -1310,7 +1311,9 @@ def _start_vector(z, start):
     return jax.lax.optimization_barrier(v0)
 
 
-def _differentiable_solve(factory, static, dynamic, key, start, traceable=True):
+def _differentiable_solve(
+    factory, static, dynamic, key, start, traceable=True, source=None
+):
     """The compiled solve, with the eigenvalues differentiable in ``dynamic``.
 
     For a simple eigenvalue ``lambda = v' A v`` with ``||v|| = 1``, ``d lambda
@@ -1321,7 +1324,7 @@ def _differentiable_solve(factory, static, dynamic, key, start, traceable=True):
     ``prepare`` (for a Hessian operator, a third-derivative-vector product).
     The vectors, residuals and flags get no gradient.
     """
-    op = _Parts(factory, None, traceable)
+    op = _Parts(factory, None, traceable, source)
 
     @jax.custom_vjp
     def solve(dynamic, key, start):
@@ -1379,12 +1382,17 @@ def _split_search(static: dict, traceable: bool, args: Any) -> bool:
 
 
 class _Parts:
-    """An operator's factory and dynamic pytree, as ``call_compiled`` takes them."""
+    """An operator's factory and dynamic pytree, as ``call_compiled`` takes them.
 
-    def __init__(self, factory, dynamic, traceable=True):
+    ``source`` is the operator they come from (for ``call_compiled`` to check
+    its matvec when the solve fails), or None.
+    """
+
+    def __init__(self, factory, dynamic, traceable=True, source=None):
         self.factory = factory
         self.dynamic = dynamic
         self.traceable = traceable
+        self.source = source
 
 
 def _solver_parts(factory, dynamic, key, n, dtype):
@@ -1489,7 +1497,9 @@ def power_iteration(
     10.0
     """
     fn = "jaxmc.spectrum.power_iteration"
-    op = in_float32(_loops.check_operator(fn, op))  # 16-bit: iterate in float32
+    op = in_float32(
+        _loops.check_operator(fn, op, compiled=True)
+    )  # 16-bit: iterate in float32
     key = _checks.check_key(fn, "key", key)
     n = op.size
     k = _checks.static_int(fn, "k", k, minimum=1)

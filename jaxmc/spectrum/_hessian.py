@@ -568,6 +568,11 @@ class CurvatureFactory(SelectedLeavesFactory):
       progress: whether streamed matvecs show a progress bar.
     """
 
+    # hessian_operator and ggn_operator check that the loss returns a
+    # floating scalar and the parameters are floating; the product is then a
+    # flat (P,) vector of the parameters' dtype (flatten, jvp or vjp, ravel)
+    _output_by_construction = True
+
     curvature: str
     loss_fn: Callable
     model_fn: Callable | None

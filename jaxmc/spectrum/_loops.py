@@ -36,10 +36,20 @@ def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
     bar = _BAR_NAMES.get(core.__name__, "solve") if _progress.wants_bar(op) else None
     call = (op.factory, dynamic, *args)
     options = dict(_layout=layout, _bar=bar, **static)
-    if getattr(op, "traceable", True):
-        return jitted(*call, **options)
-    # a host-side matvec (streamed data): its program runs from the host
-    return _hosted.call(jitted, *call, **options)
+    try:
+        if getattr(op, "traceable", True):
+            return jitted(*call, **options)
+        # a host-side matvec (streamed data): its program runs from the host
+        return _hosted.call(jitted, *call, **options)
+    except Exception:
+        # the matvec's own check, left to this point for an operator whose
+        # output holds by construction (check_operator), says so clearly if
+        # it is the matvec that failed; else the error stands
+        source = getattr(op, "source", op)  # the operator behind a solve's parts
+        if isinstance(source, LinearOperator):
+            name = _BAR_NAMES.get(core.__name__, "solve")
+            check_output(f"jaxmc.spectrum.{name}", source)
+        raise
 
 
 _JIT_CACHE: dict[Any, Callable] = {}
@@ -84,8 +94,16 @@ def all_finite(*xs: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def check_operator(fn: str, op: Any) -> LinearOperator:
-    """Returns ``op``, or raises TypeError unless it is a real LinearOperator."""
+def check_operator(fn: str, op: Any, *, compiled: bool = False) -> LinearOperator:
+    """Returns ``op``, or raises TypeError unless it is a real LinearOperator.
+
+    Also checks, abstractly, that the matvec maps ``(n,)`` to ``(n,)``
+    (:func:`check_output`). With ``compiled`` (the caller runs the operator
+    through :func:`call_compiled`), an operator whose output holds by
+    construction (a Hessian or GGN) skips that check, which would trace its
+    matvec once more than the solve does; :func:`call_compiled` runs it if
+    the solve fails.
+    """
     if not isinstance(op, LinearOperator):
         msg = (
             f"{fn}: argument `op` must be a jaxmc.spectrum.LinearOperator (from "
@@ -96,7 +114,9 @@ def check_operator(fn: str, op: Any) -> LinearOperator:
     if not jnp.issubdtype(op.dtype, jnp.floating):
         msg = f"{fn}: argument `op` must have a real floating dtype; got {op.dtype}."
         raise TypeError(msg)
-    check_output(fn, op)
+    trusted = getattr(op.factory, "_output_by_construction", False)
+    if not (compiled and trusted and getattr(op, "traceable", True)):
+        check_output(fn, op)
     return op
 
 

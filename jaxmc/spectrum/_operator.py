@@ -94,6 +94,12 @@ class MatvecFactory:
     reused by every operator with equal options. See the module docstring.
     """
 
+    # True where the constructor has checked what the matvec is built from,
+    # so that it maps (n,) to (n,) floating by construction: the algorithms
+    # then skip the abstract check of the matvec (``check_output``, a trace
+    # of it) and run it only to explain a failure (``_loops.call_compiled``).
+    _output_by_construction = False
+
     def prepare(self, dynamic: Any) -> Callable[[jax.Array], jax.Array]:
         """Returns the matvec ``(n,) -> (n,)`` given the dynamic arrays.
 

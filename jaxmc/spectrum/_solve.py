@@ -288,7 +288,7 @@ def logdet(
     (2.0794, 2.0794)
     """
     fn = "jaxmc.spectrum.logdet"
-    op = in_float32(_loops.check_operator(fn, op))
+    op = in_float32(_loops.check_operator(fn, op, compiled=True))
     key = _checks.check_key(fn, "key", key)
     num_probes = _checks.static_int(fn, "num_probes", num_probes, minimum=2)
     steps = _checks.static_int(fn, "lanczos_steps", lanczos_steps, minimum=1)

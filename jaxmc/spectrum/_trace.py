@@ -102,7 +102,7 @@ def _probes(key: jax.Array, shape: tuple[int, ...], dtype: Any, kind: str):
 
 
 def _check_common(fn, op, key, num_matvecs, probes, minimum, check_symmetric):
-    _loops.check_operator(fn, op)
+    _loops.check_operator(fn, op, compiled=True)
     key = _checks.check_key(fn, "key", key)
     num_matvecs = _checks.static_int(fn, "num_matvecs", num_matvecs, minimum=minimum)
     _checks.check_one_of(fn, "probes", probes, _PROBES)
