@@ -344,9 +344,10 @@ def test_fresh_operator_solve_traces_nothing_in_python():
     """Issue 12: a checkpoint's solve costs its matvecs, not a Python trace.
 
     The operator's output check (an abstract evaluation of the matvec, which
-    for a Hessian traces the loss's linearisation) runs once per factory and
-    abstract arrays, as the compiled programs are keyed: along training, a
-    fresh operator's ``eigenvalues`` neither compiles nor traces the loss.
+    for a Hessian traced the loss's linearisation; a Hessian's compiled
+    solves now skip it, see the next test) runs once per factory and abstract
+    arrays, as the compiled programs are keyed: along training, a fresh
+    operator's ``eigenvalues`` neither compiles nor traces the loss.
     """
     traces = [0]
 
