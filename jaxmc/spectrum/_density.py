@@ -371,9 +371,8 @@ def spectral_density(
       1.0
     """
     fn = "jaxmc.spectrum.spectral_density"
-    op = in_float32(
-        check_operator(fn, op, compiled=True)
-    )  # 16-bit: all but the matvec in f32
+    # 16-bit: all but the matvec in f32
+    op = in_float32(check_operator(fn, op, compiled=True))
     n, dtype = op.size, op.dtype
     num_runs = _checks.static_int(fn, "num_runs", num_runs, minimum=1)
     lanczos_steps = _checks.static_int(fn, "lanczos_steps", lanczos_steps, minimum=1)
@@ -759,9 +758,8 @@ def kpm_density(
       1.0
     """
     fn = "jaxmc.spectrum.kpm_density"
-    op = in_float32(
-        check_operator(fn, op, compiled=True)
-    )  # 16-bit: all but the matvec in f32
+    # 16-bit: all but the matvec in f32
+    op = in_float32(check_operator(fn, op, compiled=True))
     n, dtype = op.size, op.dtype
     num_moments = _checks.static_int(fn, "num_moments", num_moments, minimum=2)
     num_probes = _checks.static_int(fn, "num_probes", num_probes, minimum=1)

@@ -1497,9 +1497,8 @@ def power_iteration(
     10.0
     """
     fn = "jaxmc.spectrum.power_iteration"
-    op = in_float32(
-        _loops.check_operator(fn, op, compiled=True)
-    )  # 16-bit: iterate in float32
+    # 16-bit: iterate in float32
+    op = in_float32(_loops.check_operator(fn, op, compiled=True))
     key = _checks.check_key(fn, "key", key)
     n = op.size
     k = _checks.static_int(fn, "k", k, minimum=1)
