@@ -33,7 +33,7 @@ def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
     jitted = _jitted(core, tuple(sorted(static)))
     dynamic = _sharding.keep_data_sharding(op.dynamic)
     # a streamed operator with progress on shows one bar for the whole solve
-    bar = _BAR_NAMES.get(core.__name__, "solve") if _progress.wants_bar(op) else None
+    bar = _ALGORITHMS.get(core.__name__, "solve") if _progress.wants_bar(op) else None
     call = (op.factory, dynamic, *args)
     options = dict(_layout=layout, _bar=bar, **static)
     try:
@@ -47,13 +47,14 @@ def call_compiled(core: Callable, op: Any, *args: Any, **static: Any) -> Any:
         # it is the matvec that failed; else the error stands
         source = getattr(op, "source", op)  # the operator behind a solve's parts
         if isinstance(source, LinearOperator):
-            name = _BAR_NAMES.get(core.__name__, "solve")
+            name = _ALGORITHMS.get(core.__name__, "solve")
             check_output(f"jaxmc.spectrum.{name}", source)
         raise
 
 
 _JIT_CACHE: dict[Any, Callable] = {}
-_BAR_NAMES = {
+# the public algorithm each core runs: its progress bar and its errors
+_ALGORITHMS = {
     "_eigen_core": "eigenvalues",
     "_eigen_resume_core": "eigenvalues",
     "_power_core": "power_iteration",
