@@ -47,7 +47,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxmc import _persist
+from jaxmc import _lapack, _persist
 
 try:
     from jax.extend import core as _core
@@ -173,6 +173,8 @@ class _Jit:
         try:
             if self._persist and _persist.directory() is not None:
                 return _persist.call(f, self._static, args, kwargs, key)
+            if self._persist:  # a solver: its eigh's LAPACK set up cheaply
+                _lapack.prepare_for_cpu()
             return f(*args, **kwargs)
         except jax.errors.JaxRuntimeError as e:
             text = str(e)

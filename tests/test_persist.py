@@ -61,6 +61,7 @@ _SCRIPT = textwrap.dedent(
         "warm": np.asarray(r2.values).tobytes().hex(),
         "lowered": solver("/jax/core/compile/jaxpr_to_mlir_module_duration"),
         "compiled": solver("/jax/core/compile/backend_compile_duration"),
+        "scipy_linalg": "scipy.linalg" in sys.modules,
     }))
     """
 )
@@ -87,6 +88,11 @@ def test_second_process_loads_solver_programs_without_lowering(tmp_path):
     # and the loaded programs compute the same bits as a run without cache
     for name in ("values", "vectors", "trace", "warm"):
         assert first[name] == second[name] == plain[name], name
+    # LAPACK (eigh, Hutch++'s QR) was set up in each without importing
+    # scipy.linalg (jaxmc/_lapack.py), before lowering and before loading
+    assert not (
+        first["scipy_linalg"] or second["scipy_linalg"] or plain["scipy_linalg"]
+    )
 
 
 # Four CPU devices: the same solve on one device and on data sharded over
@@ -170,14 +176,14 @@ def _op(seed=0, n=12):
 
 # A fresh process: ``scale`` (no custom calls) and, with argv[2] "both",
 # ``spectrum`` (LAPACK's eigh), with the cache in argv[1]; prints the result,
-# how often ``scale`` was lowered and compiled, and whether SciPy's LAPACK
-# was set up.
+# how often ``scale`` was lowered and compiled, and whether jaxlib's LAPACK
+# was set up (``jaxmc/_lapack.py``).
 _SMALL = textwrap.dedent(
     """
     import sys
     import jax, jax.numpy as jnp, numpy as np
     import jaxmc
-    from jaxmc import _xla
+    from jaxmc import _lapack, _xla
 
     jaxmc.enable_compilation_cache(sys.argv[1])
     events = []
@@ -198,7 +204,7 @@ _SMALL = textwrap.dedent(
     count = lambda name: events.count((name, "jit(scale)"))
     print(out, count("/jax/core/compile/jaxpr_to_mlir_module_duration"),
           count("/jax/core/compile/backend_compile_duration"),
-          "scipy.linalg" in sys.modules)
+          _lapack._ready)
     """
 )
 
@@ -219,13 +225,15 @@ def test_kept_files_say_whether_lapack_is_needed_and_survive_a_new_key(tmp_path)
     # jaxmc's files gone, JAX's cache still full (as after an upgrade of
     # jaxmc, whose keys are new): the next process finds ``scale`` in JAX's
     # cache, compiles it once more past it (JAX reports a compile for its
-    # cache's hit too) and keeps it
+    # cache's hit too) and keeps it; LAPACK is set up before any lowering of
+    # a solver (0.01 s), since only the lowered program tells whether it
+    # calls LAPACK
     for path in kept.glob("*.exe"):
         path.unlink()
-    assert run("scale") == "[0.0, 3.0, 6.0] 1 2 False"
+    assert run("scale") == "[0.0, 3.0, 6.0] 1 2 True"
     assert len(list(kept.glob("*.exe"))) == 1
     # the one after loads it: nothing lowered or compiled, and no LAPACK set
-    # up for a program without custom calls (SciPy not imported)
+    # up for a program without custom calls
     assert run("scale") == "[0.0, 3.0, 6.0] 0 0 False"
 
 
