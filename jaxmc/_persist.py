@@ -19,7 +19,9 @@ path. A file holds the devices the program runs on, whether it makes custom
 calls (LAPACK's kernels, which are then set up before it loads) and the
 executable. A program that JAX's cache holds and jaxmc's files do not (a new
 jaxmc's keys, or this folder deleted) is compiled once more past JAX's cache
-and kept. Only on the CPU backend and in a single process for now: that is
+and kept. Files in ``hints/`` map a cheap guess at a call's key (made before
+the trace) to the program last kept or loaded for it, which is then loaded
+in a thread while the call traces (see ``_Prefetch``). Only on the CPU backend and in a single process for now: that is
 where it was tested (other backends and ``jax.distributed`` runs keep
 JAX's cache alone). The files live in
 ``jaxmc-programs/`` inside the cache directory; deleting them is always safe.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -99,7 +102,7 @@ def call(jitted: Any, static: tuple, args: tuple, kwargs: dict, options: tuple) 
         return jitted(*args, **kwargs)
     compiled = _LOADED.get(sig, False)
     if compiled is False:
-        compiled = _load_or_compile(jitted, args, kwargs, options)
+        compiled = _load_or_compile(jitted, args, kwargs, options, sig)
         _LOADED[sig] = compiled
     if compiled is None:
         return jitted(*args, **kwargs)
@@ -141,8 +144,29 @@ def _trace_context() -> Any:
         return jax.config.jax_enable_x64
 
 
-def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> Any:
+def _load_or_compile(
+    jitted: Any, args: tuple, kwargs: dict, options: tuple, sig: tuple
+) -> Any:
     """The Compiled for these arguments, from disk or compiled and written."""
+    folder = directory()
+    hint = _hint(sig, options) if folder is not None else None
+    prefetch = _Prefetch(folder, hint, sig) if hint is not None else None
+    try:
+        return _trace_and_find(jitted, args, kwargs, options, folder, hint, prefetch)
+    finally:
+        if prefetch is not None:  # no thread outlives the call
+            prefetch.join()
+
+
+def _trace_and_find(
+    jitted: Any,
+    args: tuple,
+    kwargs: dict,
+    options: tuple,
+    folder: Path | None,
+    hint: str | None,
+    prefetch: _Prefetch | None,
+) -> Any:
     traced = jitted.trace(*args, **kwargs)
     closed = traced.jaxpr
     if closed.effects or _calls_host(closed.jaxpr):
@@ -154,19 +178,23 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
     hit = _BY_KEY.get(key)
     if hit is not None:  # the same program, for arguments of another kind
         return hit
-    folder = directory()
     path = folder / f"{key}.exe" if folder is not None else None
+    compiled = prefetch.take(key, traced) if prefetch is not None else None
+    if compiled is not None:
+        _COUNTS["prefetched"] += 1
+        _BY_KEY[key] = compiled
+        return compiled
     if path is not None and path.is_file():
         try:
             head, calls, blob = path.read_bytes().split(b"\n", 2)
-            by_id = {d.id: d for d in jax.devices()}
-            devices = [by_id[int(i)] for i in head.decode().split(",")]
+            devices = _devices(head)
             if calls != b"no-custom-calls":
                 _prepare_runtime()
             compiled = serialize_executable.deserialize_and_load(
                 blob, traced._in_tree, traced.out_tree, execution_devices=devices
             )
             _BY_KEY[key] = compiled
+            _remember(folder, hint, key)
             return compiled
         except Exception:  # noqa: BLE001 (a stale or damaged file: recompile)
             path.unlink(missing_ok=True)
@@ -195,10 +223,125 @@ def _load_or_compile(jitted: Any, args: tuple, kwargs: dict, options: tuple) -> 
             devices = compiled._executable.xla_executable.local_devices()
             head = ",".join(str(d.id) for d in devices).encode()
             _write(path, head + b"\n" + _custom_calls(compiled) + b"\n" + blob)
+            _remember(folder, hint, key)
         except Exception:  # noqa: BLE001 (not serializable here: kept in memory)
             pass
     _BY_KEY[key] = compiled
     return compiled
+
+
+def _devices(head: bytes) -> list:
+    """The devices a kept program runs on, from its file's first line."""
+    by_id = {d.id: d for d in jax.devices()}
+    return [by_id[int(i)] for i in head.decode().split(",")]
+
+
+# A program's key needs its trace (0.15 to 0.25 s for the eigensolver of the
+# benchmark MLP), and loading its executable another 0.07 to 0.13 s, which
+# jaxlib spends without holding the GIL. So a cheap guess at the key, from
+# what is known before the trace (the function's name, the static arguments
+# as they print, the arguments' types and shardings, the options), names the
+# program last kept or loaded for it (a file in ``hints/``), and that program
+# is loaded in a thread while this one traces. It is used only if the traced
+# program's key is the guessed one; a wrong guess costs a load on the other
+# core, never a wrong program.
+_HINTS = "hints"
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_KEY = re.compile(r"[0-9a-f]{64}")
+# how often a program came from a load made while it was traced (for tests)
+_COUNTS = {"prefetched": 0}
+
+
+def _hint(sig: tuple, options: tuple) -> str | None:
+    """The guess's file name: a hash of ``sig`` as it prints, less addresses.
+
+    None where something in it cannot be printed (no guess, no prefetch).
+    """
+    from jaxmc import __version__
+
+    jitted, pos, kw, signature = sig
+    fun = getattr(jitted, "__wrapped__", jitted)
+    try:
+        # a solver's ``traced`` is one function per algorithm core, in its closure
+        cells = [c.cell_contents for c in getattr(fun, "__closure__", None) or ()]
+        names = [_name(x) for x in (fun, *cells) if callable(x)]
+        text = repr((_FORMAT, __version__, jax.__version__, names, pos, kw, signature))
+    except Exception:  # noqa: BLE001 (a static argument whose repr fails)
+        return None
+    text = _ADDRESS.sub("", text) + repr(options)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _name(fun: Any) -> str:
+    return f"{getattr(fun, '__module__', '')}.{getattr(fun, '__qualname__', '')}"
+
+
+def _remember(folder: Path | None, hint: str | None, key: str) -> None:
+    """Points the guess ``hint`` at the program ``key`` (best effort)."""
+    if folder is None or hint is None:
+        return
+    path = folder / _HINTS / hint
+    try:
+        if not (path.is_file() and path.read_text() == key):
+            _write(path, key.encode())
+    except OSError:
+        pass
+
+
+class _Prefetch:
+    """The executable a guess names, loaded in a thread while the call traces."""
+
+    def __init__(self, folder: Path, hint: str, sig: tuple):
+        self._thread = None
+        self._result = None
+        self.key = None
+        try:
+            key = (folder / _HINTS / hint).read_text()
+            if not _KEY.fullmatch(key):
+                return
+            head, calls, blob = (folder / f"{key}.exe").read_bytes().split(b"\n", 2)
+            devices = _devices(head)
+        except Exception:  # noqa: BLE001 (no guess, or its file gone: no prefetch)
+            return
+        if calls != b"no-custom-calls":
+            _prepare_runtime()  # here, not in the thread: it may import
+        self.key = key
+        # the tree jit flattens the dynamic arguments by; checked in ``take``
+        self._in_tree = sig[3][0]
+        placeholder = jax.tree_util.tree_structure(None)
+
+        def load() -> None:
+            try:
+                self._result = serialize_executable.deserialize_and_load(
+                    blob, self._in_tree, placeholder, execution_devices=devices
+                )
+            except Exception:  # noqa: BLE001 (the usual load follows)
+                self._result = None
+
+        self._thread = threading.Thread(target=load, name="jaxmc-load", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def take(self, key: str, traced: Any) -> Any:
+        """The loaded program if it is ``traced``'s (its key), else None."""
+        self.join()
+        loaded, self._result = self._result, None
+        if loaded is None or key != self.key or traced._in_tree != self._in_tree:
+            return None
+        try:  # the loaded executable, with the traced program's output tree
+            return jax.stages.Compiled(
+                loaded._executable,
+                [],
+                loaded.args_info,
+                traced.out_tree,
+                no_kwargs=loaded._no_kwargs,
+            )
+        except Exception:  # noqa: BLE001 (another jax: the usual load)
+            return None
 
 
 def _compile(lowered: Any, options: dict | None = None) -> tuple[Any, bool, bool]:

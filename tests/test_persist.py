@@ -1,7 +1,9 @@
 """jaxmc._persist: solver programs kept on disk, found again without lowering."""
 
+import functools
 import json
 import textwrap
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +29,7 @@ _SCRIPT = textwrap.dedent(
     import jax, jax.numpy as jnp, numpy as np
     from jax import monitoring
     import jaxmc
+    from jaxmc import _persist
     from jaxmc.spectrum import eigenvalues, hessian_operator, trace
 
     events = []
@@ -62,6 +65,7 @@ _SCRIPT = textwrap.dedent(
         "lowered": solver("/jax/core/compile/jaxpr_to_mlir_module_duration"),
         "compiled": solver("/jax/core/compile/backend_compile_duration"),
         "scipy_linalg": "scipy.linalg" in sys.modules,
+        "prefetched": _persist._COUNTS["prefetched"],
     }))
     """
 )
@@ -83,8 +87,11 @@ def test_second_process_loads_solver_programs_without_lowering(tmp_path):
     # warm start reuses the eigensolver's) and the warm start's small one
     assert first["lowered"] == 2 and first["compiled"] == 2
     assert len(list((cache / "jaxmc-programs").glob("*.exe"))) == 3
-    # the next one traces them, then loads them: no lowering, no compilation
+    # the next one traces them, then loads them: no lowering, no compilation;
+    # each of the three loaded while it was traced
     assert second["lowered"] == 0 and second["compiled"] == 0
+    assert first["prefetched"] == plain["prefetched"] == 0
+    assert second["prefetched"] == 3
     # and the loaded programs compute the same bits as a run without cache
     for name in ("values", "vectors", "trace", "warm"):
         assert first[name] == second[name] == plain[name], name
@@ -299,6 +306,34 @@ def test_a_damaged_file_is_compiled_again(cache_on):
     assert float(got) == float(want)
     # dropped (a process that compiles the program afresh writes it again)
     assert not path.exists()
+
+
+def test_a_kept_program_loads_while_its_call_traces(cache_on):
+    # a size of its own: a program compiled before in this process is in
+    # JAX's memory, and is not kept (see _persist._load_or_compile)
+    key, op = jax.random.key(0), functools.partial(_op, n=7)
+    want = trace(op(), key=key, num_matvecs=12)
+    (exe,) = cache_on.glob("*.exe")
+    (hint,) = (cache_on / "hints").iterdir()
+    assert hint.read_text() == exe.stem  # the guess names the kept program
+    before = _persist._COUNTS["prefetched"]
+    _persist._forget()  # as a new process: the files only
+    got = trace(op(), key=key, num_matvecs=12)
+    assert _persist._COUNTS["prefetched"] == before + 1
+    assert not [t for t in threading.enumerate() if t.name == "jaxmc-load"]
+    assert float(got.estimate) == float(want.estimate)
+    assert float(got.std_error) == float(want.std_error)
+    # a guess that names another program (as when another program of the
+    # same signature was kept last; here one that takes the same arguments):
+    # loaded for nothing, then the right one, and the guess mended
+    trace(op(), key=key, num_matvecs=16)
+    other = sorted({p.stem for p in cache_on.glob("*.exe")} - {exe.stem})[0]
+    hint.write_text(other)
+    _persist._forget()
+    again = trace(op(), key=key, num_matvecs=12)
+    assert _persist._COUNTS["prefetched"] == before + 1
+    assert float(again.estimate) == float(want.estimate)
+    assert hint.read_text() == exe.stem
 
 
 def test_an_unwritable_directory_only_skips_keeping(cache_on):
