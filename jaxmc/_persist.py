@@ -20,10 +20,10 @@ calls (LAPACK's kernels, which are then set up before it loads) and the
 executable. A program that JAX's cache holds and jaxmc's files do not (a new
 jaxmc's keys, or this folder deleted) is compiled once more past JAX's cache
 and kept. Files in ``hints/`` map a cheap guess at a call's key (made before
-the trace) to the program last kept or loaded for it, which is then loaded
-in a thread while the call traces (see ``_Prefetch``). Only on the CPU backend and in a single process for now: that is
-where it was tested (other backends and ``jax.distributed`` runs keep
-JAX's cache alone). The files live in
+the trace) to the program last kept or loaded for it, which is then loaded in
+a thread while the call traces (see ``_Prefetch``). Only on the CPU backend
+and in a single process for now: that is where it was tested (other backends
+and ``jax.distributed`` runs keep JAX's cache alone). The files live in
 ``jaxmc-programs/`` inside the cache directory; deleting them is always safe.
 They are read with ``jax.experimental.serialize_executable`` (a pickle), so,
 as for JAX's own cache, the directory must be writable only by its user.
