@@ -59,14 +59,20 @@ def prepare_for_cpu() -> None:
     """:func:`prepare`, where the default backend is the CPU.
 
     Called before jaxmc's solver programs (``jaxmc._xla.jit(persist=True)``)
-    are first lowered or loaded, since their ``eigh`` and ``qr`` are LAPACK's
-    on the CPU; a no-op after the first call.
+    are first lowered, since their ``eigh`` and ``qr`` are LAPACK's on the
+    CPU; a no-op after the first call. Best effort: where it fails, lowering
+    an ``eigh`` tries again and reports the error (a program without one
+    needs none). A kept executable is loaded only after :func:`prepare`
+    succeeded (``jaxmc/_persist.py``).
     """
     if not _ready:
         import jax
 
         if jax.default_backend() == "cpu":
-            prepare()
+            try:
+                prepare()
+            except Exception:  # noqa: BLE001 (see above)
+                pass
 
 
 def _initialize_from_files(initialize: object) -> None:

@@ -198,7 +198,7 @@ def _trace_and_find(
             return compiled
         except Exception:  # noqa: BLE001 (a stale or damaged file: recompile)
             path.unlink(missing_ok=True)
-    _prepare_runtime()  # as lowering an eigh would, without scipy.linalg
+    _lapack.prepare_for_cpu()  # as lowering an eigh would, less scipy.linalg
     lowered = traced.lower()
     compiled, fresh, from_jax = _compile(lowered)
     # Only an executable XLA has just compiled, and not yet run, serializes
@@ -301,10 +301,10 @@ class _Prefetch:
                 return
             head, calls, blob = (folder / f"{key}.exe").read_bytes().split(b"\n", 2)
             devices = _devices(head)
-        except Exception:  # noqa: BLE001 (no guess, or its file gone: no prefetch)
+            if calls != b"no-custom-calls":
+                _prepare_runtime()  # here, not in the thread: it may import
+        except Exception:  # noqa: BLE001 (no guess, its file gone, no LAPACK)
             return
-        if calls != b"no-custom-calls":
-            _prepare_runtime()  # here, not in the thread: it may import
         self.key = key
         # the tree jit flattens the dynamic arguments by; checked in ``take``
         self._in_tree = sig[3][0]

@@ -81,3 +81,19 @@ def test_lapack_set_up_once_and_scipy_linalg_unharmed(tmp_path, mode):
     # modules jaxlib read, and its Cython code that uses them runs right
     assert got["qr_update"] < 1e-12
     assert got["attributes"] == [True, True]
+
+
+def test_a_failed_setup_before_lowering_is_left_to_lowering(monkeypatch):
+    from jaxmc import _lapack, _persist
+
+    def fail():
+        raise ModuleNotFoundError("No module named 'scipy'")
+
+    monkeypatch.setattr(_lapack, "_ready", False)
+    monkeypatch.setattr(_lapack, "prepare", fail)
+    _lapack.prepare_for_cpu()  # best effort: a program without eigh needs none
+    assert _lapack._ready is False
+    # while a kept executable is loaded only after a setup that succeeded
+    # (run unset, its LAPACK calls would crash the process)
+    with pytest.raises(ModuleNotFoundError):
+        _persist._prepare_runtime()
