@@ -24,6 +24,7 @@ import importlib.machinery
 import importlib.util
 import sys
 import threading
+from collections.abc import Callable
 
 __all__ = ["prepare", "prepare_for_cpu"]
 
@@ -75,7 +76,7 @@ def prepare_for_cpu() -> None:
                 pass
 
 
-def _initialize_from_files(initialize: object) -> None:
+def _initialize_from_files(initialize: Callable[[], None]) -> None:
     """Runs ``initialize`` with SciPy's two Cython modules loaded alone."""
     import scipy
 
