@@ -186,10 +186,7 @@ def _trace_and_find(
         return compiled
     if path is not None and path.is_file():
         try:
-            head, calls, blob = path.read_bytes().split(b"\n", 2)
-            devices = _devices(head)
-            if calls != b"no-custom-calls":
-                _prepare_runtime()
+            blob, devices = _read_kept(path)
             compiled = serialize_executable.deserialize_and_load(
                 blob, traced._in_tree, traced.out_tree, execution_devices=devices
             )
@@ -230,10 +227,19 @@ def _trace_and_find(
     return compiled
 
 
-def _devices(head: bytes) -> list:
-    """The devices a kept program runs on, from its file's first line."""
+def _read_kept(path: Path) -> tuple[bytes, list]:
+    """A kept file's executable and the devices it runs on, ready to load.
+
+    Sets up LAPACK first where the executable makes custom calls. Raises
+    where the file is missing or damaged, names devices this process lacks,
+    or LAPACK cannot be set up (the executable must not run then).
+    """
+    head, calls, blob = path.read_bytes().split(b"\n", 2)
     by_id = {d.id: d for d in jax.devices()}
-    return [by_id[int(i)] for i in head.decode().split(",")]
+    devices = [by_id[int(i)] for i in head.decode().split(",")]
+    if calls != b"no-custom-calls":
+        _prepare_runtime()
+    return blob, devices
 
 
 # A program's key needs its trace (0.15 to 0.25 s for the eigensolver of the
@@ -299,10 +305,8 @@ class _Prefetch:
             key = (folder / _HINTS / hint).read_text()
             if not _KEY.fullmatch(key):
                 return
-            head, calls, blob = (folder / f"{key}.exe").read_bytes().split(b"\n", 2)
-            devices = _devices(head)
-            if calls != b"no-custom-calls":
-                _prepare_runtime()  # here, not in the thread: it may import
+            # here, not in the thread: a LAPACK setup may import modules
+            blob, devices = _read_kept(folder / f"{key}.exe")
         except Exception:  # noqa: BLE001 (no guess, its file gone, no LAPACK)
             return
         self.key = key
